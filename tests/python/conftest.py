@@ -1,0 +1,176 @@
+"""Fixtures for tests through the real stack: pcscd + vpcd + the reader-bridge binary.
+
+pcscd is started by scripts/test.sh (or scripts/up.sh). Without it these tests fail with a message
+saying so; VCARD_SKIP_E2E=1 skips them explicitly. Each bridge leases a vpcd slot with the same
+file locks as the Rust harness (tests/src/lib.rs), so Rust and Python tests never share a slot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from smartcard.scard import (
+    SCARD_E_TIMEOUT,
+    SCARD_S_SUCCESS,
+    SCARD_SCOPE_USER,
+    SCARD_STATE_EMPTY,
+    SCARD_STATE_PRESENT,
+    SCARD_STATE_UNAWARE,
+    SCardEstablishContext,
+    SCardGetStatusChange,
+    SCardListReaders,
+    SCardReleaseContext,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CARD_TIMEOUT_S = 15
+
+
+def _bridge_binary() -> Path:
+    env = os.environ.get("VCARD_BRIDGE_BIN")
+    if env:
+        return Path(env)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    path = target / "debug" / "reader-bridge"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run scripts/test.sh, or `cargo build -p reader-bridge`, "
+                    "or set VCARD_BRIDGE_BIN")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pcsc_context():
+    if os.environ.get("VCARD_SKIP_E2E") == "1":
+        pytest.skip("VCARD_SKIP_E2E=1")
+    hresult, ctx = SCardEstablishContext(SCARD_SCOPE_USER)
+    if hresult != SCARD_S_SUCCESS:
+        pytest.fail("cannot reach pcscd: run the tests with scripts/test.sh (it starts pcscd with "
+                    "vpcd), or set VCARD_SKIP_E2E=1 to skip them")
+    hresult, readers = SCardListReaders(ctx, [])
+    if hresult != SCARD_S_SUCCESS or not any(r.startswith("Virtual PCD") for r in readers or []):
+        pytest.fail(f"pcscd has no 'Virtual PCD' reader ({readers!r}): run scripts/test.sh")
+    yield ctx
+    SCardReleaseContext(ctx)
+
+
+def wait_for_card(ctx, reader: str, present: bool, timeout_s: float = CARD_TIMEOUT_S) -> bytes:
+    """Waits with SCardGetStatusChange (bounded) for a card in `reader` (or for none)."""
+    deadline = time.monotonic() + timeout_s
+    states = [(reader, SCARD_STATE_UNAWARE)]
+    while True:
+        left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+        hresult, new_states = SCardGetStatusChange(ctx, left_ms, states)
+        if hresult == SCARD_E_TIMEOUT:
+            raise TimeoutError(f"{reader}: no {'card' if present else 'removal'} in {timeout_s} s")
+        if hresult != SCARD_S_SUCCESS:
+            raise RuntimeError(f"SCardGetStatusChange: {hresult:#x}")
+        _name, event, atr = new_states[0]
+        if present and event & SCARD_STATE_PRESENT:
+            return bytes(atr)
+        if not present and event & SCARD_STATE_EMPTY:
+            return b""
+        states = [(reader, event)]
+
+
+@dataclass
+class Slot:
+    index: int
+    port: int
+    reader: str
+
+
+@pytest.fixture
+def slot(pcsc_context):
+    """Leases a vpcd slot (file lock shared with the Rust harness). A slot whose reader already
+    holds a card the tests did not put there (scripts/up.sh's bridge) is left alone."""
+    deadline = time.monotonic() + 300
+    while True:
+        foreign = []
+        for index in (1, 0):
+            path = Path(tempfile.gettempdir()) / f"vcard-e2e-slot{index}.lock"
+            handle = open(path, "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            reader = f"Virtual PCD 00 {index:02d}"
+            try:
+                wait_for_card(pcsc_context, reader, present=False, timeout_s=2)
+            except TimeoutError:
+                handle.close()
+                foreign.append(reader)
+                continue
+            try:
+                yield Slot(index, 35963 + index, reader)
+            finally:
+                handle.close()
+            return
+        if len(foreign) == 2:
+            pytest.fail(f"both vpcd slots hold a card the tests did not put there ({foreign}); "
+                        "stop the other bridge (scripts/down.sh)")
+        if time.monotonic() > deadline:
+            pytest.fail("no vpcd slot became free in 5 minutes")
+        time.sleep(0.05)
+
+
+@dataclass
+class Bridge:
+    process: subprocess.Popen
+    reader: str
+    atr: bytes
+    state: Path
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        """Stops the bridge by its PID; returns its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+@pytest.fixture
+def bridge(pcsc_context, slot, tmp_path):
+    """The reader-bridge binary serving a fresh card (temp state, fixed seed) on a leased slot."""
+    state = tmp_path / "state.bin"
+    log = tmp_path / "bridge.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [str(_bridge_binary()), "run", "--vpcd", f"127.0.0.1:{slot.port}",
+             "--state", str(state), "--seed", "11", "-v"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        try:
+            atr = wait_for_card(pcsc_context, slot.reader, present=True)
+        except TimeoutError as e:
+            pytest.fail(f"{e}; bridge log:\n{log.read_text(errors='replace')}")
+        bridge = Bridge(process, slot.reader, atr, state, log)
+        yield bridge
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        try:
+            wait_for_card(pcsc_context, slot.reader, present=False)
+        except TimeoutError:
+            pass
