@@ -1,0 +1,243 @@
+//! authenticatorGetAssertion (CTAP 2.1 §6.2) and authenticatorGetNextAssertion (§6.3).
+//!
+//! With an allowList the platform names the credentials it accepts and the card signs with the
+//! first one it recognises for this relying party. Without one the card offers its discoverable
+//! credentials for the relying party, newest first: the first in the getAssertion answer together
+//! with `numberOfCredentials`, the rest one by one through getNextAssertion. That continuation is
+//! session state: it ends on deselect, reset, any other command, or after 30 seconds.
+
+use super::auth_data::{self, FLAG_UP};
+use super::cbor::{self, IntMap, Value};
+use super::error::{CtapError, CtapResult};
+use super::types::{CredentialDescriptor, Options, decode_extensions, opt_bytes, opt_unsigned};
+use super::{Authenticator, FoundCredential};
+use crate::crypto;
+
+/// §6.3: the getNextAssertion state expires 30 seconds after the last (Next)Assertion.
+pub const NEXT_ASSERTION_TIMEOUT_MS: u64 = 30_000;
+
+/// A decoded authenticatorGetAssertion request (§6.2 parameter table).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GetAssertionRequest {
+    /// 0x01 rpId.
+    pub rp_id: String,
+    /// 0x02 clientDataHash.
+    pub client_data_hash: Vec<u8>,
+    /// 0x03 allowList; `None` when absent (an empty list is treated the same, WebAuthn §6.3.3).
+    pub allow_list: Option<Vec<CredentialDescriptor>>,
+    /// 0x04 extensions; ignored (none supported yet).
+    pub extensions: Vec<(String, cbor::Value)>,
+    /// 0x05 options.
+    pub options: Options,
+    /// 0x06 pinUvAuthParam.
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+    /// 0x07 pinUvAuthProtocol.
+    pub pin_uv_auth_protocol: Option<u64>,
+}
+
+impl GetAssertionRequest {
+    /// Decodes the CBOR parameters; keys are read in ascending order and the first failure wins.
+    pub fn decode(params: &[u8]) -> CtapResult<Self> {
+        let value = cbor::parse(params)?;
+        let map = IntMap::new(&value)?;
+        let rp_id = map.required(0x01)?.as_text()?.to_owned();
+        let client_data_hash = map.required(0x02)?.as_bytes()?.to_vec();
+        let allow_list = map
+            .get(0x03)
+            .map(CredentialDescriptor::decode_list)
+            .transpose()?;
+        let extensions = match map.get(0x04) {
+            Some(v) => decode_extensions(v)?,
+            None => Vec::new(),
+        };
+        let options = match map.get(0x05) {
+            Some(v) => Options::decode(v)?,
+            None => Options::default(),
+        };
+        let pin_uv_auth_param = opt_bytes(map.get(0x06))?;
+        let pin_uv_auth_protocol = opt_unsigned(map.get(0x07))?;
+        Ok(Self {
+            rp_id,
+            client_data_hash,
+            allow_list,
+            extensions,
+            options,
+            pin_uv_auth_param,
+            pin_uv_auth_protocol,
+        })
+    }
+}
+
+/// What getNextAssertion needs from the getAssertion that started it.
+pub(crate) struct Pending {
+    rp_id: String,
+    rp_id_hash: [u8; 32],
+    client_data_hash: Vec<u8>,
+    flags: u8,
+    /// Credential ids still to serve, next first.
+    remaining: std::collections::VecDeque<Vec<u8>>,
+    /// When the last (Next)Assertion was answered.
+    last_ms: u64,
+}
+
+/// The response map keys of §6.2.
+mod key {
+    pub const CREDENTIAL: u64 = 0x01;
+    pub const AUTH_DATA: u64 = 0x02;
+    pub const SIGNATURE: u64 = 0x03;
+    pub const USER: u64 = 0x04;
+    pub const NUMBER_OF_CREDENTIALS: u64 = 0x05;
+}
+
+/// Runs authenticatorGetAssertion.
+pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
+    let req = GetAssertionRequest::decode(params)?;
+
+    // Steps 1-2: pinUvAuthParam (no PIN/UV auth protocol on this card yet).
+    auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+
+    // Step 5: options. "rk" has no meaning here (CTAP2_ERR_UNSUPPORTED_OPTION); uv needs built-in
+    // user verification; up defaults to true, and up = false is a silent probe ("is this
+    // credential here?") that gets an assertion without the UP flag.
+    if req.options.rk.is_some() {
+        return Err(CtapError::UnsupportedOption);
+    }
+    if req.options.uv == Some(true) {
+        return Err(auth.uv_not_supported());
+    }
+    let up = req.options.up.unwrap_or(true);
+
+    // Extensions: none is supported yet; unknown ones are ignored (no output, no ED flag).
+
+    // Step 7: locate the applicable credentials.
+    let rp_id_hash = crypto::sha256(req.rp_id.as_bytes());
+    let allow_list = req.allow_list.as_deref().filter(|l| !l.is_empty());
+    let (first, rest) = match allow_list {
+        // The first listed credential this card recognises for this RP; the others are not
+        // looked at (§6.2.2 step 7.1: with an allowList one assertion is returned).
+        Some(list) => {
+            let found = list
+                .iter()
+                .filter(|d| d.is_public_key())
+                .find_map(|d| auth.find_credential(&req.rp_id, &rp_id_hash, &d.id));
+            (found, Vec::new())
+        }
+        None => {
+            let mut ids = auth.discoverable_credentials(&req.rp_id).into_iter();
+            let first = ids
+                .next()
+                .and_then(|id| auth.resident_credential(&req.rp_id, &id));
+            (first, ids.collect())
+        }
+    };
+    let credential = first.ok_or(CtapError::NoCredentials)?;
+
+    // Step 9: user presence, unless the platform asked for a silent probe.
+    let mut flags = 0;
+    if up {
+        auth.check_user_presence()?;
+        flags |= FLAG_UP;
+    }
+
+    let number_of_credentials = (!rest.is_empty()).then_some(rest.len() + 1);
+    let response = assertion_response(
+        auth,
+        &credential,
+        &rp_id_hash,
+        &req.client_data_hash,
+        flags,
+        number_of_credentials,
+    )?;
+    if !rest.is_empty() {
+        auth.session.next_assertions = Some(Pending {
+            rp_id: req.rp_id,
+            rp_id_hash,
+            client_data_hash: req.client_data_hash,
+            flags,
+            remaining: rest.into(),
+            last_ms: auth.platform.clock.now_ms(),
+        });
+    }
+    Ok(response)
+}
+
+/// Runs authenticatorGetNextAssertion (§6.3).
+pub fn process_next(auth: &mut Authenticator) -> CtapResult<Value> {
+    let now = auth.platform.clock.now_ms();
+    let mut pending = auth
+        .session
+        .next_assertions
+        .take()
+        .ok_or(CtapError::NotAllowed)?;
+    if now.saturating_sub(pending.last_ms) > NEXT_ASSERTION_TIMEOUT_MS {
+        return Err(CtapError::NotAllowed);
+    }
+    let id = pending.remaining.pop_front().ok_or(CtapError::NotAllowed)?;
+    // The list was taken while no other command could run, so the credential is still there;
+    // if it is not, the state is stale and the continuation ends.
+    let credential = auth
+        .resident_credential(&pending.rp_id, &id)
+        .ok_or(CtapError::NotAllowed)?;
+    let response = assertion_response(
+        auth,
+        &credential,
+        &pending.rp_id_hash,
+        &pending.client_data_hash,
+        pending.flags,
+        None,
+    )?;
+    if !pending.remaining.is_empty() {
+        pending.last_ms = now;
+        auth.session.next_assertions = Some(pending);
+    }
+    Ok(response)
+}
+
+/// Signs `authData || clientDataHash` with the credential and builds the response map.
+fn assertion_response(
+    auth: &mut Authenticator,
+    credential: &FoundCredential,
+    rp_id_hash: &[u8; 32],
+    client_data_hash: &[u8],
+    flags: u8,
+    number_of_credentials: Option<usize>,
+) -> CtapResult<Value> {
+    let sign_count = auth.next_sign_count()?;
+    let auth_data = auth_data::build(rp_id_hash, flags, sign_count, None, None);
+    let mut signed = auth_data.clone();
+    signed.extend_from_slice(client_data_hash);
+    let signature = credential.key.sign(&signed);
+
+    let mut map = vec![
+        (
+            Value::Unsigned(key::CREDENTIAL),
+            CredentialDescriptor::encode_public_key(&credential.id),
+        ),
+        (Value::Unsigned(key::AUTH_DATA), Value::Bytes(auth_data)),
+        (Value::Unsigned(key::SIGNATURE), Value::Bytes(signature)),
+    ];
+    // §6.2.2 "user": a discoverable credential always returns the user id (the RP needs it to
+    // know who signed in); name and displayName are user-identifiable information that MUST NOT
+    // be returned unless the authenticator verified the user, which this card cannot do yet.
+    // Non-discoverable credentials return no user: the RP already knows it.
+    if let Some(user) = &credential.user {
+        let uv_performed = flags & auth_data::FLAG_UV != 0;
+        let mut entity = vec![(Value::text("id"), Value::bytes(user.id.clone()))];
+        if uv_performed {
+            if let Some(name) = &user.name {
+                entity.push((Value::text("name"), Value::text(name.as_str())));
+            }
+            if let Some(display_name) = &user.display_name {
+                entity.push((
+                    Value::text("displayName"),
+                    Value::text(display_name.as_str()),
+                ));
+            }
+        }
+        map.push((Value::Unsigned(key::USER), Value::Map(entity)));
+    }
+    if let Some(n) = number_of_credentials {
+        map.push((Value::Unsigned(key::NUMBER_OF_CREDENTIALS), super::uint(n)));
+    }
+    Ok(Value::Map(map))
+}

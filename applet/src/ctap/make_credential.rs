@@ -1,0 +1,354 @@
+//! authenticatorMakeCredential (CTAP 2.1 §6.1): create a credential and attest to it.
+//!
+//! The steps follow §6.1.2 in order, because the order decides which error a malformed or
+//! unsatisfiable request gets: parameter decoding, pinUvAuthParam (steps 1-2), pubKeyCredParams
+//! (step 3), options (step 5), enterpriseAttestation (step 9), excludeList (step 11), user
+//! presence (step 14), then key generation, storage (step 17) and attestation (step 19).
+
+use super::auth_data::{self, AttestedCredential, FLAG_UP};
+use super::cbor::{self, IntMap, Value};
+use super::error::{CtapError, CtapResult};
+use super::types::{
+    CredentialDescriptor, CredentialParameters, MAX_STORED_NAME_LEN, Options, PUBLIC_KEY, RpEntity,
+    UserEntity, decode_extensions, opt_bytes, opt_unsigned, truncate_utf8,
+};
+use super::{Authenticator, ES256, to_usize};
+use crate::attestation::AttestationMaterial;
+use crate::crypto::{self, PrivateKey, WrappedCredential};
+use crate::state::{ResidentCredential, State};
+
+/// A decoded authenticatorMakeCredential request (§6.1 parameter table).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MakeCredentialRequest {
+    /// 0x01 clientDataHash.
+    pub client_data_hash: Vec<u8>,
+    /// 0x02 rp.
+    pub rp: RpEntity,
+    /// 0x03 user.
+    pub user: UserEntity,
+    /// 0x04 pubKeyCredParams, in the platform's order of preference.
+    pub pub_key_cred_params: Vec<CredentialParameters>,
+    /// 0x05 excludeList.
+    pub exclude_list: Vec<CredentialDescriptor>,
+    /// 0x06 extensions (identifier, input); none is supported yet, so all are ignored.
+    pub extensions: Vec<(String, Value)>,
+    /// 0x07 options.
+    pub options: Options,
+    /// 0x08 pinUvAuthParam.
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+    /// 0x09 pinUvAuthProtocol.
+    pub pin_uv_auth_protocol: Option<u64>,
+    /// 0x0A enterpriseAttestation.
+    pub enterprise_attestation: Option<u64>,
+    /// 0x0B attestationFormatsPreference (CTAP 2.2), most preferred first.
+    pub attestation_formats_preference: Option<Vec<String>>,
+}
+
+impl MakeCredentialRequest {
+    /// Decodes the CBOR parameters; keys are read in ascending order and the first failure wins.
+    pub fn decode(params: &[u8]) -> CtapResult<Self> {
+        let value = cbor::parse(params)?;
+        let map = IntMap::new(&value)?;
+        let client_data_hash = map.required(0x01)?.as_bytes()?.to_vec();
+        let rp = RpEntity::decode(map.required(0x02)?)?;
+        let user = UserEntity::decode(map.required(0x03)?)?;
+        let pub_key_cred_params = map
+            .required(0x04)?
+            .as_array()?
+            .iter()
+            .map(CredentialParameters::decode)
+            .collect::<CtapResult<Vec<_>>>()?;
+        let exclude_list = match map.get(0x05) {
+            Some(v) => CredentialDescriptor::decode_list(v)?,
+            None => Vec::new(),
+        };
+        let extensions = match map.get(0x06) {
+            Some(v) => decode_extensions(v)?,
+            None => Vec::new(),
+        };
+        let options = match map.get(0x07) {
+            Some(v) => Options::decode(v)?,
+            None => Options::default(),
+        };
+        let pin_uv_auth_param = opt_bytes(map.get(0x08))?;
+        let pin_uv_auth_protocol = opt_unsigned(map.get(0x09))?;
+        let enterprise_attestation = opt_unsigned(map.get(0x0A))?;
+        let attestation_formats_preference = map
+            .get(0x0B)
+            .map(|v| {
+                v.as_array()?
+                    .iter()
+                    .map(|f| f.as_text().map(str::to_owned))
+                    .collect::<CtapResult<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(Self {
+            client_data_hash,
+            rp,
+            user,
+            pub_key_cred_params,
+            exclude_list,
+            extensions,
+            options,
+            pin_uv_auth_param,
+            pin_uv_auth_protocol,
+            enterprise_attestation,
+            attestation_formats_preference,
+        })
+    }
+}
+
+/// The attestation statement formats this card can produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttestationFormat {
+    /// "packed" (WebAuthn §8.2): batch attestation with x5c, or self attestation.
+    Packed,
+    /// "none" (WebAuthn §8.7).
+    None,
+}
+
+impl AttestationFormat {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "packed" => Some(Self::Packed),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    /// The first format of the platform's preference list that this card supports, else
+    /// "packed" (CTAP 2.2 §6.1.2: the authenticator SHOULD honour the order, and falls back to its
+    /// default when it supports none of them).
+    fn choose(preference: Option<&[String]>) -> Self {
+        preference
+            .unwrap_or_default()
+            .iter()
+            .find_map(|name| Self::from_name(name))
+            .unwrap_or(Self::Packed)
+    }
+}
+
+/// The response map keys of §6.1.
+mod key {
+    pub const FMT: u64 = 0x01;
+    pub const AUTH_DATA: u64 = 0x02;
+    pub const ATT_STMT: u64 = 0x03;
+}
+
+/// Runs authenticatorMakeCredential.
+pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
+    let req = MakeCredentialRequest::decode(params)?;
+
+    // Steps 1-2: pinUvAuthParam (no PIN/UV auth protocol on this card yet).
+    auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+
+    // Step 3: the first supported public-key algorithm in the platform's order. Entries of
+    // other types are skipped; malformed entries were refused while decoding.
+    let supported = req
+        .pub_key_cred_params
+        .iter()
+        .any(|p| p.type_ == PUBLIC_KEY && p.alg == ES256);
+    if !supported {
+        return Err(CtapError::UnsupportedAlgorithm);
+    }
+
+    // Step 5: options. rk is supported; up must not be false (makeCredential always tests
+    // presence); uv needs built-in user verification, which a card without a PIN pad lacks.
+    let rk = req.options.rk.unwrap_or(false);
+    if req.options.up == Some(false) {
+        return Err(CtapError::InvalidOption);
+    }
+    if req.options.uv == Some(true) {
+        return Err(auth.uv_not_supported());
+    }
+
+    // Step 9: enterprise attestation is not configured on this card.
+    if req.enterprise_attestation.is_some() {
+        return Err(CtapError::InvalidParameter);
+    }
+
+    let rp_id_hash = crypto::sha256(req.rp.id.as_bytes());
+
+    // Step 11: a listed credential of this card bound to this RP means "already registered".
+    // Presence is still collected first so the answer does not leak without a tap, and the
+    // result is CREDENTIAL_EXCLUDED whether or not presence was given.
+    let excluded = req
+        .exclude_list
+        .iter()
+        .filter(|d| d.is_public_key())
+        .any(|d| {
+            auth.find_credential(&req.rp.id, &rp_id_hash, &d.id)
+                .is_some()
+        });
+    if excluded {
+        let _ = auth.check_user_presence();
+        return Err(CtapError::CredentialExcluded);
+    }
+
+    // Step 12: extensions. None is supported yet and unknown ones are ignored (WebAuthn §9),
+    // so `req.extensions` produces no output and no ED flag.
+
+    // Step 14: user presence (the tap).
+    auth.check_user_presence()?;
+    let flags = FLAG_UP;
+
+    // Step 15-16: a new P-256 key, sealed into the credential id with this RP's hash.
+    let private_key = PrivateKey::generate(&mut *auth.platform.rng);
+    let cred_flags = WrappedCredential::pack_flags(rk, 0, false);
+    let wrapped = WrappedCredential {
+        private_key,
+        flags: cred_flags,
+    };
+    let credential_id = crypto::wrap_credential(
+        &auth.store.get().wrapping_key,
+        &mut *auth.platform.rng,
+        &rp_id_hash,
+        &wrapped,
+    );
+    let private_key = wrapped.private_key;
+    let cose_key = private_key.public_key().cose_key();
+
+    // Step 17 and the signature counter: one transaction, so a full key store or a failed
+    // write changes nothing.
+    let capacity = to_usize(auth.profile.max_resident_credentials);
+    let resident = rk.then(|| ResidentCredential {
+        rp_id: req.rp.id.clone(),
+        rp_name: req
+            .rp
+            .name
+            .as_deref()
+            .map(|n| truncate_utf8(n, MAX_STORED_NAME_LEN)),
+        user_id: req.user.id.clone(),
+        user_name: req
+            .user
+            .name
+            .as_deref()
+            .map(|n| truncate_utf8(n, MAX_STORED_NAME_LEN)),
+        user_display_name: req
+            .user
+            .display_name
+            .as_deref()
+            .map(|n| truncate_utf8(n, MAX_STORED_NAME_LEN)),
+        credential_id: credential_id.clone(),
+        private_key: *private_key.to_bytes(),
+        flags: cred_flags,
+        creation_order: 0,
+    });
+    let sign_count = auth.store.transaction(|state: &mut State| {
+        if let Some(cred) = resident {
+            store_resident(state, cred, capacity)?;
+        }
+        Ok::<u32, CtapError>(state.next_sign_count())
+    })?;
+
+    let attested = AttestedCredential {
+        aaguid: &auth.profile.aaguid,
+        credential_id: &credential_id,
+        cose_key: &cose_key,
+    };
+    let auth_data = auth_data::build(&rp_id_hash, flags, sign_count, Some(&attested), None);
+
+    // Step 19: the attestation statement.
+    let format = AttestationFormat::choose(req.attestation_formats_preference.as_deref());
+    let (fmt, att_stmt) = match format {
+        AttestationFormat::None => ("none", Value::Map(Vec::new())),
+        AttestationFormat::Packed => {
+            let mut signed = auth_data.clone();
+            signed.extend_from_slice(&req.client_data_hash);
+            ("packed", packed_statement(auth, &private_key, &signed)?)
+        }
+    };
+    Ok(Value::Map(vec![
+        (Value::Unsigned(key::FMT), Value::text(fmt)),
+        (Value::Unsigned(key::AUTH_DATA), Value::Bytes(auth_data)),
+        (Value::Unsigned(key::ATT_STMT), att_stmt),
+    ]))
+}
+
+/// Stores a resident credential: the same RP and user id replaces the old one (§6.1.2 step 17:
+/// "If a credential for the same rp.id and account ID already exists, overwrite it"), a new
+/// account needs a free slot.
+fn store_resident(
+    state: &mut State,
+    mut cred: ResidentCredential,
+    capacity: usize,
+) -> CtapResult<()> {
+    cred.creation_order = state.next_creation_order;
+    state.next_creation_order = state.next_creation_order.saturating_add(1);
+    let existing = state
+        .resident
+        .iter()
+        .position(|c| c.rp_id == cred.rp_id && c.user_id == cred.user_id);
+    match existing {
+        Some(i) => {
+            if let Some(slot) = state.resident.get_mut(i) {
+                *slot = cred;
+            }
+        }
+        None if state.resident.len() >= capacity => return Err(CtapError::KeyStoreFull),
+        None => state.resident.push(cred),
+    }
+    Ok(())
+}
+
+/// "packed" attestation (WebAuthn §8.2): signed with the batch attestation key and carrying its
+/// certificate chain without the root, or — when the profile has no attestation chain — self
+/// attestation signed with the credential key.
+fn packed_statement(
+    auth: &Authenticator,
+    credential_key: &PrivateKey,
+    signed: &[u8],
+) -> CtapResult<Value> {
+    let alg = (Value::text("alg"), Value::int(ES256 as i64));
+    Ok(match auth.attestation() {
+        Some(material) => Value::Map(vec![
+            alg,
+            (
+                Value::text("sig"),
+                Value::Bytes(attestation_signature(material, signed)?),
+            ),
+            (
+                Value::text("x5c"),
+                Value::Array(vec![Value::bytes(material.cert_der.clone())]),
+            ),
+        ]),
+        None => Value::Map(vec![
+            alg,
+            (
+                Value::text("sig"),
+                Value::Bytes(credential_key.sign(signed)),
+            ),
+        ]),
+    })
+}
+
+/// Signs with the batch key; stored material that no longer parses is an internal error.
+fn attestation_signature(material: &AttestationMaterial, signed: &[u8]) -> CtapResult<Vec<u8>> {
+    material.sign(signed).map_err(|err| {
+        tracing::error!(%err, "stored attestation key is unusable");
+        CtapError::Other
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attestation_format_preference() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(AttestationFormat::choose(None), AttestationFormat::Packed);
+        assert_eq!(
+            AttestationFormat::choose(Some(&p(&["none"]))),
+            AttestationFormat::None
+        );
+        assert_eq!(
+            AttestationFormat::choose(Some(&p(&["tpm", "none", "packed"]))),
+            AttestationFormat::None
+        );
+        assert_eq!(
+            AttestationFormat::choose(Some(&p(&["tpm"]))),
+            AttestationFormat::Packed
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The CTAP2 authenticator core (CTAP 2.1 §6 "Authenticator API"), transport-free.
+//!
+//! [`Authenticator::process`] takes one CTAP message — command byte || CBOR parameters — and
+//! returns status byte || CBOR response, exactly the payload the NFC binding (§11.3) carries in
+//! NFCCTAP_MSG. One module per command, named after the specification's section; this module
+//! only dispatches and holds what they share: the profile, the persistent state, the platform
+//! (randomness, time, presence) and the transient session state.
+
+pub mod auth_data;
+pub mod cbor;
+pub mod error;
+pub mod get_assertion;
+pub mod get_info;
+pub mod make_credential;
+pub mod reset;
+pub mod selection;
+pub mod types;
+
+use apdu::storage::{Persistent, Storage};
+use apdu::transient::TransientEvent;
+use apdu::{ClearOn, PowerEvent, Transient};
+
+use crate::AppletError;
+use crate::attestation::{self, AttestationMaterial};
+use crate::crypto::{self, PrivateKey, WrappingKey};
+use crate::platform::Platform;
+use crate::profile::Profile;
+use crate::state::State;
+use cbor::Value;
+pub use error::{CTAP2_OK, CtapError, CtapResult};
+
+/// CTAP command bytes (CTAP 2.1 §6).
+pub mod command {
+    pub const MAKE_CREDENTIAL: u8 = 0x01;
+    pub const GET_ASSERTION: u8 = 0x02;
+    pub const GET_INFO: u8 = 0x04;
+    pub const CLIENT_PIN: u8 = 0x06;
+    pub const RESET: u8 = 0x07;
+    pub const GET_NEXT_ASSERTION: u8 = 0x08;
+    pub const SELECTION: u8 = 0x0B;
+}
+
+/// The only public-key algorithm this card implements: ES256 (COSE -7, ECDSA P-256 SHA-256).
+pub const ES256: i128 = -7;
+
+/// Session state that ends when the applet is deselected or the card reset (nfc-binding:
+/// "any state tied to a session ends when another applet is selected or the card is reset").
+#[derive(Default)]
+pub(crate) struct Session {
+    /// The credentials a discoverable getAssertion left for getNextAssertion (§6.3).
+    pub next_assertions: Option<get_assertion::Pending>,
+}
+
+/// A credential found for a relying party: its id, private key and, when resident, the stored
+/// user entity.
+pub(crate) struct FoundCredential {
+    pub id: Vec<u8>,
+    pub key: PrivateKey,
+    pub user: Option<StoredUser>,
+}
+
+/// The user entity stored with a resident credential.
+pub(crate) struct StoredUser {
+    pub id: Vec<u8>,
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// The CTAP2 authenticator.
+pub struct Authenticator {
+    pub(crate) profile: Profile,
+    pub(crate) store: Persistent<State>,
+    pub(crate) platform: Platform,
+    pub(crate) session: Transient<Session>,
+    /// `Clock::now_ms` at the last power-up or warm reset; authenticatorReset is allowed only
+    /// within 10 s of it (§6.6). `None` until the card was powered.
+    pub(crate) powered_at_ms: Option<u64>,
+}
+
+impl Authenticator {
+    /// Loads (or, on a fresh card, creates) the persistent state. A fresh card gets a new
+    /// wrapping key and attestation material generated from the profile's AAGUID and subject.
+    pub fn new(
+        profile: Profile,
+        storage: Box<dyn Storage>,
+        mut platform: Platform,
+    ) -> Result<Self, AppletError> {
+        let mut store = Persistent::open(storage, || {
+            State::fresh(WrappingKey::generate(&mut *platform.rng))
+        })?;
+        if store.get().attestation.is_none() {
+            let material = attestation::generate(
+                &mut *platform.rng,
+                &profile.aaguid,
+                &profile.attestation,
+                ATTESTATION_NOT_BEFORE_UNIX,
+            )?;
+            store.transaction(|state: &mut State| {
+                state.attestation = Some(material);
+                Ok::<(), AppletError>(())
+            })?;
+        }
+        Ok(Self {
+            profile,
+            store,
+            platform,
+            session: Transient::new(ClearOn::Deselect),
+            powered_at_ms: None,
+        })
+    }
+
+    /// The card profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The committed persistent state (for inspection).
+    pub fn state(&self) -> &State {
+        self.store.get()
+    }
+
+    /// The attestation root certificate (PEM), for relying parties' trust stores.
+    pub fn attestation_root_pem(&self) -> String {
+        self.attestation()
+            .map(AttestationMaterial::root_pem)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn attestation(&self) -> Option<&AttestationMaterial> {
+        self.store.get().attestation.as_ref()
+    }
+
+    /// Processes one CTAP message (command byte || CBOR) into status byte || CBOR.
+    pub fn process(&mut self, message: &[u8]) -> Vec<u8> {
+        match self.dispatch(message) {
+            Ok(Some(body)) => {
+                let mut out = vec![CTAP2_OK];
+                out.extend_from_slice(&body.to_vec());
+                out
+            }
+            Ok(None) => vec![CTAP2_OK],
+            Err(err) => {
+                tracing::debug!(command = ?message.first(), %err, "CTAP command failed");
+                vec![err.code()]
+            }
+        }
+    }
+
+    fn dispatch(&mut self, message: &[u8]) -> CtapResult<Option<Value>> {
+        let (&command, params) = message.split_first().ok_or(CtapError::InvalidLength)?;
+        // getNextAssertion continues only the getAssertion right before it (§6.3: "the
+        // authenticator MUST discard the state if any other command is received").
+        if command != command::GET_NEXT_ASSERTION {
+            self.session.next_assertions = None;
+        }
+        if message.len() > to_usize(self.profile.max_msg_size) {
+            return Err(CtapError::RequestTooLarge);
+        }
+        match command {
+            command::MAKE_CREDENTIAL => make_credential::process(self, params).map(Some),
+            command::GET_ASSERTION => get_assertion::process(self, params).map(Some),
+            command::GET_INFO => get_info::process(self).map(Some),
+            command::RESET => reset::process(self).map(|()| None),
+            command::GET_NEXT_ASSERTION => get_assertion::process_next(self).map(Some),
+            command::SELECTION => selection::process(self).map(|()| None),
+            _ => Err(CtapError::InvalidCommand),
+        }
+    }
+
+    /// Another applet was selected, or this one re-selected: session state ends.
+    pub fn deselect(&mut self) {
+        self.session.on_event(TransientEvent::Deselect);
+    }
+
+    /// Power-up and warm reset start the 10-second authenticatorReset window; every power event
+    /// clears session state.
+    pub fn power_event(&mut self, event: PowerEvent) {
+        self.session.on_event(TransientEvent::Reset);
+        self.powered_at_ms = match event {
+            PowerEvent::PowerOn | PowerEvent::Reset => Some(self.platform.clock.now_ms()),
+            PowerEvent::PowerOff => None,
+        };
+    }
+
+    /// Ends the CTAP session without deselecting (NFCCTAP_CONTROL END).
+    pub fn end_session(&mut self) {
+        self.session.on_event(TransientEvent::Deselect);
+    }
+
+    /// A user-presence test (§6.1.2 step 14, §6.2.2 step 9). On a contactless card the tap that
+    /// powered it is the gesture, so presence is immediate unless the platform's policy refuses.
+    pub(crate) fn check_user_presence(&self) -> CtapResult<()> {
+        if self.platform.presence.grants_presence() {
+            Ok(())
+        } else {
+            Err(CtapError::OperationDenied)
+        }
+    }
+
+    /// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
+    /// (§6.1.2 step 5, §6.2.2 step 5) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
+    /// CTAP2_ERR_UNSUPPORTED_OPTION, which a profile declaring only FIDO_2_0 keeps.
+    pub(crate) fn uv_not_supported(&self) -> CtapError {
+        if self.profile.versions.iter().any(|v| v == "FIDO_2_1") {
+            CtapError::InvalidOption
+        } else {
+            CtapError::UnsupportedOption
+        }
+    }
+
+    /// The pinUvAuthParam checks shared by makeCredential and getAssertion (§6.1.2 steps 1-2,
+    /// §6.2.2 steps 1-2), for a card that has no PIN/UV auth protocol yet.
+    pub(crate) fn check_pin_uv_auth(
+        &self,
+        param: Option<&[u8]>,
+        protocol: Option<u64>,
+    ) -> CtapResult<()> {
+        match param {
+            None => Ok(()),
+            // A zero-length pinUvAuthParam asks "touch me, then tell me about your PIN"
+            // (platforms use it to let the user pick an authenticator). No PIN can be set here.
+            Some([]) => {
+                self.check_user_presence()?;
+                Err(CtapError::PinNotSet)
+            }
+            Some(_) => match protocol {
+                None => Err(CtapError::MissingParameter),
+                // No pinUvAuthProtocol is supported: every value is "not supported".
+                Some(_) => Err(CtapError::InvalidParameter),
+            },
+        }
+    }
+
+    /// Looks a credential id up for `rp_id`: it must unwrap under the current wrapping key with
+    /// this rpIdHash (so ids of other relying parties, forged ids and ids from before a reset
+    /// are not found), and a discoverable id must still be stored (an overwritten resident
+    /// credential stops working).
+    pub(crate) fn find_credential(
+        &self,
+        rp_id: &str,
+        rp_id_hash: &[u8; 32],
+        id: &[u8],
+    ) -> Option<FoundCredential> {
+        let state = self.store.get();
+        let wrapped = crypto::unwrap_credential(&state.wrapping_key, rp_id_hash, id)?;
+        if !wrapped.discoverable() {
+            return Some(FoundCredential {
+                id: id.to_vec(),
+                key: wrapped.private_key,
+                user: None,
+            });
+        }
+        let stored = state
+            .resident
+            .iter()
+            .find(|c| c.rp_id == rp_id && crypto::ct_eq(&c.credential_id, id))?;
+        Some(FoundCredential {
+            id: id.to_vec(),
+            key: wrapped.private_key,
+            user: Some(StoredUser {
+                id: stored.user_id.clone(),
+                name: stored.user_name.clone(),
+                display_name: stored.user_display_name.clone(),
+            }),
+        })
+    }
+
+    /// The discoverable credentials of `rp_id`, newest first (§6.2.2 step 7.2 orders them by
+    /// creation so the account used last comes first).
+    pub(crate) fn discoverable_credentials(&self, rp_id: &str) -> Vec<Vec<u8>> {
+        self.store
+            .get()
+            .resident_for_rp(rp_id)
+            .into_iter()
+            .map(|c| c.credential_id.clone())
+            .collect()
+    }
+
+    /// A resident credential by id, with its key.
+    pub(crate) fn resident_credential(&self, rp_id: &str, id: &[u8]) -> Option<FoundCredential> {
+        let stored = self
+            .store
+            .get()
+            .resident
+            .iter()
+            .find(|c| c.rp_id == rp_id && crypto::ct_eq(&c.credential_id, id))?;
+        let key = PrivateKey::from_bytes(&stored.private_key)?;
+        Some(FoundCredential {
+            id: stored.credential_id.clone(),
+            key,
+            user: Some(StoredUser {
+                id: stored.user_id.clone(),
+                name: stored.user_name.clone(),
+                display_name: stored.user_display_name.clone(),
+            }),
+        })
+    }
+
+    /// Advances and persists the global signature counter.
+    pub(crate) fn next_sign_count(&mut self) -> CtapResult<u32> {
+        self.store
+            .transaction(|state: &mut State| Ok(state.next_sign_count()))
+    }
+}
+
+/// notBefore of a generated batch certificate: 2024-01-01T00:00:00Z. The card's clock is
+/// monotonic with an arbitrary origin, so it cannot date a certificate; a fixed date in the past
+/// keeps verifiers that check validity happy.
+pub const ATTESTATION_NOT_BEFORE_UNIX: u64 = 1_704_067_200;
+
+/// Profile sizes are plain integers; a value that does not fit `usize` means "unlimited".
+pub(crate) fn to_usize<T: TryInto<usize>>(n: T) -> usize {
+    n.try_into().unwrap_or(usize::MAX)
+}
+
+/// An unsigned CBOR value from any profile integer.
+pub(crate) fn uint<T: TryInto<u64>>(n: T) -> Value {
+    Value::Unsigned(n.try_into().unwrap_or(u64::MAX))
+}

@@ -1,0 +1,31 @@
+//! authenticatorReset (CTAP 2.1 §6.6): back to factory state.
+//!
+//! Allowed only within 10 seconds of power-up (on a contactless card: of entering the field), so
+//! malware on a host the card is left on cannot wipe it later, and only with user presence. It
+//! deletes every resident credential, zeroes the signature counter and replaces the wrapping key
+//! — so every non-resident credential id handed out before stops unwrapping. The attestation
+//! material stays: it identifies the model, not the owner.
+
+use super::Authenticator;
+use super::error::{CtapError, CtapResult};
+use crate::crypto::WrappingKey;
+use crate::state::State;
+
+/// How long after power-up authenticatorReset is accepted (§6.6).
+pub const RESET_WINDOW_MS: u64 = 10_000;
+
+pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
+    let now = auth.platform.clock.now_ms();
+    match auth.powered_at_ms {
+        Some(at) if now.saturating_sub(at) <= RESET_WINDOW_MS => {}
+        _ => return Err(CtapError::NotAllowed),
+    }
+    auth.check_user_presence()?;
+    let wrapping_key = WrappingKey::generate(&mut *auth.platform.rng);
+    auth.store.transaction(|state: &mut State| {
+        state.wrapping_key = wrapping_key;
+        state.resident.clear();
+        state.sign_count = 0;
+        Ok::<(), CtapError>(())
+    })
+}

@@ -1,0 +1,213 @@
+//! The WebAuthn dictionaries CTAP2 requests carry (CTAP 2.1 §6.1 and §6.2, WebAuthn §5.4), decoded
+//! into types with the exact status codes of [`super::cbor`].
+
+use super::cbor::{TextMap, Value};
+use super::error::CtapResult;
+
+/// The only credential type WebAuthn defines.
+pub const PUBLIC_KEY: &str = "public-key";
+
+/// CTAP 2.1 §6.1.2 step 17 lets an authenticator truncate `rp.name`, `user.name` and
+/// `user.displayName` to 64 bytes; storing more would only cost a card's scarce memory.
+pub const MAX_STORED_NAME_LEN: usize = 64;
+
+/// `PublicKeyCredentialRpEntity`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpEntity {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+impl RpEntity {
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let map = TextMap::new(value)?;
+        let id = map.required("id")?.as_text()?.to_owned();
+        let name = map.opt_text("name")?.map(str::to_owned);
+        Ok(Self { id, name })
+    }
+}
+
+/// `PublicKeyCredentialUserEntity`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserEntity {
+    pub id: Vec<u8>,
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+}
+
+impl UserEntity {
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let map = TextMap::new(value)?;
+        let id = map.required("id")?.as_bytes()?.to_vec();
+        let name = map.opt_text("name")?.map(str::to_owned);
+        let display_name = map.opt_text("displayName")?.map(str::to_owned);
+        Ok(Self {
+            id,
+            name,
+            display_name,
+        })
+    }
+}
+
+/// `PublicKeyCredentialDescriptor` (allowList, excludeList entries).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CredentialDescriptor {
+    pub type_: String,
+    pub id: Vec<u8>,
+}
+
+impl CredentialDescriptor {
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let map = TextMap::new(value)?;
+        let type_ = map.required("type")?.as_text()?.to_owned();
+        let id = map.required("id")?.as_bytes()?.to_vec();
+        // "transports" is a hint for the platform; it is not checked.
+        Ok(Self { type_, id })
+    }
+
+    /// Descriptors of unknown types are skipped, not refused (WebAuthn §5.8.3).
+    pub fn is_public_key(&self) -> bool {
+        self.type_ == PUBLIC_KEY
+    }
+
+    /// Decodes an allowList / excludeList.
+    pub fn decode_list(value: &Value) -> CtapResult<Vec<Self>> {
+        value.as_array()?.iter().map(Self::decode).collect()
+    }
+
+    /// Encodes `{"id": .., "type": "public-key"}` for a response.
+    pub fn encode_public_key(id: &[u8]) -> Value {
+        Value::Map(vec![
+            (Value::text("id"), Value::bytes(id)),
+            (Value::text("type"), Value::text(PUBLIC_KEY)),
+        ])
+    }
+}
+
+/// `PublicKeyCredentialParameters` (pubKeyCredParams entries).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CredentialParameters {
+    pub type_: String,
+    pub alg: i128,
+}
+
+impl CredentialParameters {
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let map = TextMap::new(value)?;
+        let alg = map.required("alg")?.as_int()?;
+        let type_ = map.required("type")?.as_text()?.to_owned();
+        Ok(Self { type_, alg })
+    }
+}
+
+/// The `options` map of makeCredential / getAssertion: each known key must be a boolean
+/// (CTAP2_ERR_CBOR_UNEXPECTED_TYPE otherwise); unknown keys are "treated as absent" (§6.1.2
+/// step 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub rk: Option<bool>,
+    pub up: Option<bool>,
+    pub uv: Option<bool>,
+}
+
+impl Options {
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let map = TextMap::new(value)?;
+        let get = |key: &str| map.get(key).map(Value::as_bool).transpose();
+        Ok(Self {
+            rk: get("rk")?,
+            up: get("up")?,
+            uv: get("uv")?,
+        })
+    }
+}
+
+/// Extension inputs: a map keyed by extension identifier. None is supported yet, so the values
+/// are kept only to be ignored; the map itself must still be a map.
+pub fn decode_extensions(value: &Value) -> CtapResult<Vec<(String, Value)>> {
+    let entries = value.as_map()?;
+    Ok(entries
+        .iter()
+        .filter_map(|(k, v)| match k {
+            Value::Text(name) => Some((name.clone(), v.clone())),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Truncates to at most `max` bytes without splitting a UTF-8 sequence.
+pub fn truncate_utf8(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_owned()
+}
+
+/// Optional unsigned parameter (pinUvAuthProtocol, enterpriseAttestation).
+pub fn opt_unsigned(value: Option<&Value>) -> CtapResult<Option<u64>> {
+    value.map(Value::as_unsigned).transpose()
+}
+
+/// Optional byte-string parameter (pinUvAuthParam).
+pub fn opt_bytes(value: Option<&Value>) -> CtapResult<Option<Vec<u8>>> {
+    value.map(|v| v.as_bytes().map(<[u8]>::to_vec)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctap::cbor::parse;
+    use crate::ctap::error::CtapError;
+
+    #[test]
+    fn truncation_keeps_utf8_whole() {
+        assert_eq!(truncate_utf8("abc", 2), "ab");
+        assert_eq!(truncate_utf8("aé", 2), "a");
+        assert_eq!(truncate_utf8("aé", 3), "aé");
+    }
+
+    #[test]
+    fn descriptor_errors() {
+        let ok =
+            parse(&apdu::hex_decode("A2 626964 4101 6474797065 6A7075626C69632D6B6579").unwrap())
+                .unwrap();
+        assert!(CredentialDescriptor::decode(&ok).unwrap().is_public_key());
+        let no_type = parse(&apdu::hex_decode("A1 626964 4101").unwrap()).unwrap();
+        assert_eq!(
+            CredentialDescriptor::decode(&no_type),
+            Err(CtapError::MissingParameter)
+        );
+        let text_id = parse(&apdu::hex_decode("A2 626964 6101 6474797065 6178").unwrap()).unwrap();
+        assert_eq!(
+            CredentialDescriptor::decode(&text_id),
+            Err(CtapError::CborUnexpectedType)
+        );
+        assert_eq!(
+            CredentialDescriptor::decode(&Value::int(1)),
+            Err(CtapError::CborUnexpectedType)
+        );
+    }
+
+    #[test]
+    fn options_must_be_booleans() {
+        let v = parse(&apdu::hex_decode("A2 627570 F4 63787878 01").unwrap()).unwrap();
+        assert_eq!(
+            Options::decode(&v).unwrap(),
+            Options {
+                up: Some(false),
+                ..Options::default()
+            }
+        );
+        let bad = parse(&apdu::hex_decode("A1 627276 01").unwrap()).unwrap();
+        assert!(
+            Options::decode(&bad).is_ok(),
+            "unknown key with odd value is ignored"
+        );
+        let bad = parse(&apdu::hex_decode("A1 62726B 01").unwrap()).unwrap();
+        assert_eq!(Options::decode(&bad), Err(CtapError::CborUnexpectedType));
+    }
+}

@@ -1,0 +1,96 @@
+//! A virtual contactless FIDO2 security key: a CTAP 2.1 authenticator written as a Java
+//! Card-style applet.
+//!
+//! The applet is sans-IO. [`FidoApplet`] implements [`apdu::Applet`]: the `apdu` runtime hands it
+//! whole command APDUs (chaining and GET RESPONSE are the runtime's job) and it answers with
+//! response APDUs. Randomness, time and user presence come in through [`platform::Platform`];
+//! persistent memory through [`apdu::storage::Storage`].
+//!
+//! - [`nfc`]: the CTAP NFC binding (CTAP 2.1 §11.3): SELECT, NFCCTAP_MSG, NFCCTAP_CONTROL.
+//! - [`ctap`]: the authenticator API (CTAP 2.1 §6), one module per command.
+//! - [`state`]: the persistent state and its schema.
+//! - `platform`, `crypto`, `attestation`, `profile`: host services, primitives, batch attestation
+//!   and the card models.
+#![forbid(unsafe_code)]
+
+pub mod attestation;
+pub mod crypto;
+pub mod ctap;
+pub mod nfc;
+pub mod pin_protocol;
+pub mod platform;
+pub mod profile;
+pub mod state;
+
+use apdu::storage::{Storage, StorageError};
+use apdu::{Card, CardConfig};
+
+use crate::ctap::Authenticator;
+use crate::platform::Platform;
+use crate::profile::Profile;
+
+/// The FIDO applet's AID (CTAP 2.1 §11.3, "Applet selection"): RID A0 00 00 06 47 (FIDO
+/// Alliance), PIX 2F 00 01.
+pub const FIDO_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
+
+/// Why the applet could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum AppletError {
+    /// The persistent state could not be read or written (the message names the storage).
+    #[error("card state: {0}")]
+    Storage(#[from] StorageError),
+    /// The batch attestation material could not be generated on first start.
+    #[error("attestation material could not be generated: {0}")]
+    Attestation(#[from] attestation::AttestationError),
+    /// The card profile breaks an invariant the applet relies on.
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
+}
+
+/// The FIDO applet: the CTAP NFC binding in front of the CTAP2 authenticator.
+pub struct FidoApplet {
+    pub(crate) authenticator: Authenticator,
+    /// NFCCTAP_CONTROL END was received: CTAP commands are refused until the next SELECT.
+    pub(crate) ended: bool,
+}
+
+impl FidoApplet {
+    /// Loads the card's state from `storage`, or initializes a fresh card there (new wrapping
+    /// key, attestation material generated from the profile's AAGUID and subject).
+    pub fn new(
+        profile: Profile,
+        storage: Box<dyn Storage>,
+        platform: Platform,
+    ) -> Result<Self, AppletError> {
+        profile.validate()?;
+        Ok(Self {
+            authenticator: Authenticator::new(profile, storage, platform)?,
+            ended: false,
+        })
+    }
+
+    /// The attestation root certificate (PEM), for relying parties' trust stores.
+    pub fn attestation_root_pem(&self) -> String {
+        self.authenticator.attestation_root_pem()
+    }
+
+    /// The CTAP2 authenticator behind the NFC binding.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+}
+
+/// A powered virtual card with the FIDO applet installed under [`FIDO_AID`], its APDU limits
+/// taken from the profile.
+pub fn virtual_card(
+    profile: Profile,
+    storage: Box<dyn Storage>,
+    platform: Platform,
+) -> Result<Card, AppletError> {
+    let config: CardConfig = profile.card_config();
+    let applet = FidoApplet::new(profile, storage, platform)?;
+    let mut card = Card::new(config);
+    card.install(&FIDO_AID, Box::new(applet));
+    card.power_on();
+    Ok(card)
+}
