@@ -281,6 +281,17 @@ impl Platform {
         Self::seeded_with_clock(seed).0
     }
 
+    /// A deterministic RNG from `seed` with the real clock: what a running card started with
+    /// `--seed` needs, so that time-bound rules (reset's 10 s window, token lifetimes) still
+    /// follow real time while every random choice is reproducible.
+    pub fn seeded_with_system_clock(seed: u64) -> Self {
+        Self {
+            rng: Box::new(SeededRng::new(seed)),
+            clock: Box::new(SystemClock::new()),
+            presence: PresencePolicy::Auto,
+        }
+    }
+
     /// As [`Platform::seeded`], also returning a handle on the card's clock so a test can move
     /// time.
     pub fn seeded_with_clock(seed: u64) -> (Self, ManualClock) {

@@ -109,7 +109,7 @@ fn platform(seed: Option<u64>, presence: &str) -> Result<Platform> {
     let platform = match seed {
         Some(seed) => {
             tracing::warn!("--seed {seed}: deterministic RNG, for tests only");
-            Platform::seeded(seed)
+            Platform::seeded_with_system_clock(seed)
         }
         None => Platform::system(),
     };

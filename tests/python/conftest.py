@@ -145,32 +145,44 @@ class Bridge:
             raise
 
 
+def start_bridge(pcsc_context, slot: Slot, state: Path, log: Path, *extra: str) -> Bridge:
+    """Starts the reader-bridge binary on `slot` with `state` and waits for its card."""
+    with open(log, "ab") as log_file:
+        process = subprocess.Popen(
+            [str(_bridge_binary()), "run", "--vpcd", f"127.0.0.1:{slot.port}",
+             "--state", str(state), "-v", *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        atr = wait_for_card(pcsc_context, slot.reader, present=True)
+    except TimeoutError as e:
+        process.kill()
+        process.wait()
+        pytest.fail(f"{e}; bridge log:\n{log.read_text(errors='replace')}")
+    return Bridge(process, slot.reader, atr, state, log)
+
+
+def stop_bridge(pcsc_context, bridge: Bridge) -> None:
+    """Stops the bridge by its PID and waits until pcscd saw the card go."""
+    process = bridge.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    try:
+        wait_for_card(pcsc_context, bridge.reader, present=False)
+    except TimeoutError:
+        pass
+
+
 @pytest.fixture
 def bridge(pcsc_context, slot, tmp_path):
     """The reader-bridge binary serving a fresh card (temp state, fixed seed) on a leased slot."""
-    state = tmp_path / "state.bin"
-    log = tmp_path / "bridge.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [str(_bridge_binary()), "run", "--vpcd", f"127.0.0.1:{slot.port}",
-             "--state", str(state), "--seed", "11", "-v"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
+    started = start_bridge(pcsc_context, slot, tmp_path / "state.bin", tmp_path / "bridge.log",
+                           "--seed", "11")
     try:
-        try:
-            atr = wait_for_card(pcsc_context, slot.reader, present=True)
-        except TimeoutError as e:
-            pytest.fail(f"{e}; bridge log:\n{log.read_text(errors='replace')}")
-        bridge = Bridge(process, slot.reader, atr, state, log)
-        yield bridge
+        yield started
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        try:
-            wait_for_card(pcsc_context, slot.reader, present=False)
-        except TimeoutError:
-            pass
+        stop_bridge(pcsc_context, started)
