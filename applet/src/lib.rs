@@ -9,6 +9,8 @@
 //! - [`nfc`]: the CTAP NFC binding (CTAP 2.1 §11.3): SELECT, NFCCTAP_MSG, NFCCTAP_CONTROL.
 //! - [`ctap`]: the authenticator API (CTAP 2.1 §6), one module per command.
 //! - [`state`]: the persistent state and its schema.
+//! - [`pin_protocol`], [`ctap::client_pin`], [`extensions`]: PIN/UV auth protocols 1 and 2,
+//!   authenticatorClientPIN and the pinUvAuthToken, the CTAP 2.1 §12 extensions.
 //! - `platform`, `crypto`, `attestation`, `profile`: host services, primitives, batch attestation
 //!   and the card models.
 #![forbid(unsafe_code)]
@@ -16,6 +18,7 @@
 pub mod attestation;
 pub mod crypto;
 pub mod ctap;
+pub mod extensions;
 pub mod nfc;
 pub mod pin_protocol;
 pub mod platform;

@@ -71,7 +71,11 @@ impl PinProtocol {
         match self {
             Self::V1 => {
                 let key: [u8; 32] = Sha256::digest(z).into();
-                SharedSecret { protocol: self, hmac_key: key, aes_key: key }
+                SharedSecret {
+                    protocol: self,
+                    hmac_key: key,
+                    aes_key: key,
+                }
             }
             Self::V2 => {
                 let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
@@ -80,7 +84,11 @@ impl PinProtocol {
                 // 32 bytes is far below HKDF-SHA-256's 8160-byte limit: expand cannot fail.
                 let _ = hk.expand(b"CTAP2 HMAC key", &mut hmac_key);
                 let _ = hk.expand(b"CTAP2 AES key", &mut aes_key);
-                SharedSecret { protocol: self, hmac_key, aes_key }
+                SharedSecret {
+                    protocol: self,
+                    hmac_key,
+                    aes_key,
+                }
             }
         }
     }
@@ -141,7 +149,9 @@ impl SharedSecret {
         let (iv, body) = match self.protocol {
             PinProtocol::V1 => ([0u8; 16], ciphertext),
             PinProtocol::V2 => {
-                let (iv, body) = ciphertext.split_at_checked(16).ok_or(ProtocolError::InvalidCiphertext)?;
+                let (iv, body) = ciphertext
+                    .split_at_checked(16)
+                    .ok_or(ProtocolError::InvalidCiphertext)?;
                 let mut fixed = [0u8; 16];
                 fixed.copy_from_slice(iv);
                 (fixed, body)
@@ -201,7 +211,12 @@ impl KeyAgreementKey {
 
     /// decapsulate(peer): ECDH with the platform's key (refused unless it is a point on P-256,
     /// §6.5.6), then the protocol's KDF.
-    pub fn decapsulate(&self, protocol: PinProtocol, x: &[u8], y: &[u8]) -> Result<SharedSecret, ProtocolError> {
+    pub fn decapsulate(
+        &self,
+        protocol: PinProtocol,
+        x: &[u8],
+        y: &[u8],
+    ) -> Result<SharedSecret, ProtocolError> {
         let x: &[u8; 32] = x.try_into().map_err(|_| ProtocolError::InvalidPublicKey)?;
         let y: &[u8; 32] = y.try_into().map_err(|_| ProtocolError::InvalidPublicKey)?;
         let peer = PublicKey::from_coordinates(x, y).ok_or(ProtocolError::InvalidPublicKey)?;
@@ -267,9 +282,15 @@ mod tests {
         let mut rng = SeededRng::new(1);
         let z = [9u8; 32];
         let v2 = PinProtocol::V2.kdf(&z);
-        assert_ne!(v2.encrypt(&mut rng, &[0; 16]), v2.encrypt(&mut rng, &[0; 16]));
+        assert_ne!(
+            v2.encrypt(&mut rng, &[0; 16]),
+            v2.encrypt(&mut rng, &[0; 16])
+        );
         let v1 = PinProtocol::V1.kdf(&z);
-        assert_eq!(v1.encrypt(&mut rng, &[0; 16]), v1.encrypt(&mut rng, &[0; 16]));
+        assert_eq!(
+            v1.encrypt(&mut rng, &[0; 16]),
+            v1.encrypt(&mut rng, &[0; 16])
+        );
         // Protocol 1's key is SHA-256(Z) (CTAP 2.1 §6.5.6).
         let expected: [u8; 32] = Sha256::digest(z).into();
         assert_eq!(v1.hmac_key, expected);
@@ -280,12 +301,27 @@ mod tests {
     fn bad_points_and_ciphertexts_are_refused() {
         let mut rng = SeededRng::new(2);
         let card = KeyAgreementKey::generate(&mut rng);
-        assert_eq!(card.decapsulate(PinProtocol::V2, &[1; 32], &[2; 32]).err(), Some(ProtocolError::InvalidPublicKey));
-        assert_eq!(card.decapsulate(PinProtocol::V2, &[1; 31], &[2; 32]).err(), Some(ProtocolError::InvalidPublicKey));
+        assert_eq!(
+            card.decapsulate(PinProtocol::V2, &[1; 32], &[2; 32]).err(),
+            Some(ProtocolError::InvalidPublicKey)
+        );
+        assert_eq!(
+            card.decapsulate(PinProtocol::V2, &[1; 31], &[2; 32]).err(),
+            Some(ProtocolError::InvalidPublicKey)
+        );
         let s = PinProtocol::V2.kdf(&[3; 32]);
-        assert_eq!(s.decrypt(&[0; 16]).err(), Some(ProtocolError::InvalidCiphertext));
-        assert_eq!(s.decrypt(&[0; 33]).err(), Some(ProtocolError::InvalidCiphertext));
-        assert_eq!(PinProtocol::V1.kdf(&[3; 32]).decrypt(&[]).err(), Some(ProtocolError::InvalidCiphertext));
+        assert_eq!(
+            s.decrypt(&[0; 16]).err(),
+            Some(ProtocolError::InvalidCiphertext)
+        );
+        assert_eq!(
+            s.decrypt(&[0; 33]).err(),
+            Some(ProtocolError::InvalidCiphertext)
+        );
+        assert_eq!(
+            PinProtocol::V1.kdf(&[3; 32]).decrypt(&[]).err(),
+            Some(ProtocolError::InvalidCiphertext)
+        );
     }
 
     #[test]
@@ -293,7 +329,10 @@ mod tests {
         let mut rng = SeededRng::new(3);
         let key = KeyAgreementKey::generate(&mut rng).cose_key();
         // {1: 2, 3: -25, -1: 1, -2: x, -3: y}: -25 takes two bytes (38 18), so 78 in all.
-        assert_eq!(&key[..10], &[0xA5, 0x01, 0x02, 0x03, 0x38, 0x18, 0x20, 0x01, 0x21, 0x58]);
+        assert_eq!(
+            &key[..10],
+            &[0xA5, 0x01, 0x02, 0x03, 0x38, 0x18, 0x20, 0x01, 0x21, 0x58]
+        );
         assert_eq!(key.len(), 78);
     }
 }

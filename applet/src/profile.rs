@@ -91,7 +91,10 @@ impl Profile {
             aaguid: GENERIC_AAGUID,
             atr: contactless_atr(&GENERIC_HISTORICAL_BYTES),
             versions: vec!["FIDO_2_0".into(), "FIDO_2_1".into()],
-            extensions: Vec::new(),
+            extensions: crate::extensions::SUPPORTED
+                .iter()
+                .map(|&e| e.into())
+                .collect(),
             firmware_version: 1,
             max_msg_size: 2048,
             max_credential_count_in_list: 8,

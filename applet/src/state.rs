@@ -14,6 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::attestation::AttestationMaterial;
 use crate::crypto::WrappingKey;
+use crate::ctap::client_pin::PinState;
 
 /// Persistent state, schema version 1.
 #[derive(Clone, Serialize, Deserialize)]
@@ -34,6 +35,8 @@ pub struct State {
     /// The next `creation_order` to hand out; never reused, so "newest first" stays exact even
     /// after a credential is overwritten.
     pub next_creation_order: u64,
+    /// The PIN (its hash only), retries and the user-verification policy (CTAP 2.1 §6.5).
+    pub pin: PinState,
 }
 
 /// A discoverable credential (CTAP 2.1 §6.1.2 step 17: "store the user entity together with the
@@ -58,6 +61,10 @@ pub struct ResidentCredential {
     pub flags: u8,
     /// Monotonic creation stamp; larger is newer.
     pub creation_order: u64,
+    /// The credBlob extension's blob (CTAP 2.1 §12.2), at most 32 bytes.
+    pub cred_blob: Option<Vec<u8>>,
+    /// The largeBlobKey extension's key (CTAP 2.1 §12.3).
+    pub large_blob_key: Option<[u8; 32]>,
 }
 
 impl State {
@@ -71,6 +78,7 @@ impl State {
             resident: Vec::new(),
             sign_count: 0,
             next_creation_order: 0,
+            pin: PinState::default(),
         }
     }
 
@@ -119,6 +127,8 @@ mod tests {
             private_key: [order as u8; 32],
             flags: crate::crypto::WrappedCredential::FLAG_DISCOVERABLE,
             creation_order: order,
+            cred_blob: None,
+            large_blob_key: None,
         }
     }
 

@@ -28,6 +28,7 @@ const UNSUPPORTED_OPTION: u8 = 0x2B;
 const INVALID_OPTION: u8 = 0x2C;
 const NO_CREDENTIALS: u8 = 0x2E;
 const NOT_ALLOWED: u8 = 0x30;
+const PIN_AUTH_INVALID: u8 = 0x33;
 const PIN_NOT_SET: u8 = 0x35;
 const REQUEST_TOO_LARGE: u8 = 0x39;
 
@@ -367,19 +368,41 @@ fn get_info_declares_what_the_card_does() {
         m.required(1).unwrap(),
         &Value::Array(vec![text("FIDO_2_0"), text("FIDO_2_1")])
     );
-    assert!(m.get(2).is_none(), "no extensions implemented yet");
+    // The extensions of CTAP 2.1 §12 (details in tests/client_pin.rs).
+    assert_eq!(
+        m.required(2).unwrap(),
+        &Value::Array(
+            [
+                "credProtect",
+                "hmac-secret",
+                "credBlob",
+                "largeBlobKey",
+                "minPinLength"
+            ]
+            .iter()
+            .map(|e| text(e))
+            .collect()
+        )
+    );
     assert_eq!(m.required(3).unwrap().as_bytes().unwrap(), &profile.aaguid);
     let options = TextMap::new(m.required(4).unwrap()).unwrap();
     assert_eq!(options.get("rk"), Some(&Value::Bool(true)));
     assert_eq!(options.get("up"), Some(&Value::Bool(true)));
     assert_eq!(options.get("plat"), Some(&Value::Bool(false)));
-    assert_eq!(options.get("clientPin"), None, "no PIN yet");
-    assert_eq!(options.get("uv"), None);
-    assert_eq!(options.entries().len(), 3);
+    assert_eq!(
+        options.get("clientPin"),
+        Some(&Value::Bool(false)),
+        "no PIN set yet"
+    );
+    assert_eq!(options.get("pinUvAuthToken"), Some(&Value::Bool(true)));
+    assert_eq!(options.get("makeCredUvNotRqd"), Some(&Value::Bool(true)));
+    assert_eq!(options.get("uv"), None, "no built-in user verification");
+    assert_eq!(options.entries().len(), 6);
     assert_eq!(m.required(5).unwrap(), &int(profile.max_msg_size as i64));
-    assert!(
-        m.get(6).is_none(),
-        "no pinUvAuthProtocols before PIN exists"
+    assert_eq!(
+        m.required(6).unwrap(),
+        &Value::Array(vec![int(2), int(1)]),
+        "pinUvAuthProtocols"
     );
     assert_eq!(
         m.required(7).unwrap(),
@@ -402,7 +425,8 @@ fn get_info_declares_what_the_card_does() {
     // The raw bytes start as python-fido2 expects: status 00, a map, key 1.
     let (data, sw) = t.transmit(&hex("80100000010400"));
     assert_eq!(sw, 0x9000);
-    assert_eq!(&data[..3], &[0x00, 0xAA, 0x01]);
+    // 15 members: 0x01-0x0A, 0x0C-0x0F, 0x14.
+    assert_eq!(&data[..3], &[0x00, 0xAF, 0x01]);
 }
 
 // --- makeCredential ------------------------------------------------------------------------
@@ -682,7 +706,7 @@ fn options_up_uv_rk_are_checked() {
 }
 
 #[test]
-fn pin_uv_auth_param_without_pin_support() {
+fn pin_uv_auth_param_without_a_pin_set() {
     let mut t = Tester::new();
     let req = with(
         mc_request("example.com", b"u", false),
@@ -703,8 +727,14 @@ fn pin_uv_auth_param_without_pin_support() {
     let mut r = mc_request("example.com", b"u", false);
     r.push((int(8), Value::bytes(vec![1; 16])));
     assert_eq!(
+        t.make_credential(&with(r.clone(), 9, int(3))).err(),
+        Some(INVALID_PARAMETER),
+        "no PIN/UV auth protocol 3"
+    );
+    // Protocol 1 exists, but no token was ever handed out (tests/client_pin.rs has the rest).
+    assert_eq!(
         t.make_credential(&with(r, 9, int(1))).err(),
-        Some(INVALID_PARAMETER)
+        Some(PIN_AUTH_INVALID)
     );
     let req = with(mc_request("example.com", b"u", false), 0x0A, int(1));
     assert_eq!(

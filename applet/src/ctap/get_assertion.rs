@@ -6,12 +6,15 @@
 //! with `numberOfCredentials`, the rest one by one through getNextAssertion. That continuation is
 //! session state: it ends on deselect, reset, any other command, or after 30 seconds.
 
-use super::auth_data::{self, FLAG_UP};
+use super::auth_data::{self, FLAG_UP, FLAG_UV};
 use super::cbor::{self, IntMap, Value};
+use super::client_pin;
 use super::error::{CtapError, CtapResult};
+use super::pin_uv_auth_token::permission;
 use super::types::{CredentialDescriptor, Options, decode_extensions, opt_bytes, opt_unsigned};
 use super::{Authenticator, FoundCredential};
-use crate::crypto;
+use crate::crypto::{self, WrappedCredential};
+use crate::extensions::{GetAssertionExtensions, Outputs, cred_blob, cred_protect, hmac_secret};
 
 /// §6.3: the getNextAssertion state expires 30 seconds after the last (Next)Assertion.
 pub const NEXT_ASSERTION_TIMEOUT_MS: u64 = 30_000;
@@ -25,7 +28,7 @@ pub struct GetAssertionRequest {
     pub client_data_hash: Vec<u8>,
     /// 0x03 allowList; `None` when absent (an empty list is treated the same, WebAuthn §6.3.3).
     pub allow_list: Option<Vec<CredentialDescriptor>>,
-    /// 0x04 extensions; ignored (none supported yet).
+    /// 0x04 extensions (identifier, input); see [`crate::extensions`].
     pub extensions: Vec<(String, cbor::Value)>,
     /// 0x05 options.
     pub options: Options,
@@ -78,6 +81,19 @@ pub(crate) struct Pending {
     remaining: std::collections::VecDeque<Vec<u8>>,
     /// When the last (Next)Assertion was answered.
     last_ms: u64,
+    /// The extension work each assertion of the sequence does.
+    extensions: AssertionExtensions,
+}
+
+/// The extension work an assertion does for the credential it signs with (CTAP 2.1 §12).
+#[derive(Default)]
+pub(crate) struct AssertionExtensions {
+    /// hmac-secret: the platform's salts, checked and decrypted, and the shared secret.
+    hmac_secret: Option<hmac_secret::Salts>,
+    /// credBlob: return the credential's blob.
+    cred_blob: bool,
+    /// largeBlobKey: return the credential's key (response 0x07).
+    large_blob_key: bool,
 }
 
 /// The response map keys of §6.2.
@@ -87,31 +103,65 @@ mod key {
     pub const SIGNATURE: u64 = 0x03;
     pub const USER: u64 = 0x04;
     pub const NUMBER_OF_CREDENTIALS: u64 = 0x05;
+    pub const LARGE_BLOB_KEY: u64 = crate::extensions::large_blob_key::GET_ASSERTION_RESPONSE_KEY;
 }
 
 /// Runs authenticatorGetAssertion.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     let req = GetAssertionRequest::decode(params)?;
 
-    // Steps 1-2: pinUvAuthParam (no PIN/UV auth protocol on this card yet).
-    auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+    // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
+    // one needs an offered pinUvAuthProtocol.
+    let pin_protocol =
+        auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
 
-    // Step 5: options. "rk" has no meaning here (CTAP2_ERR_UNSUPPORTED_OPTION); uv needs built-in
-    // user verification; up defaults to true, and up = false is a silent probe ("is this
-    // credential here?") that gets an assertion without the UP flag.
+    // Step 5: options. "rk" has no meaning here (CTAP2_ERR_UNSUPPORTED_OPTION). "uv" asks for
+    // built-in user verification, which a card without a PIN pad lacks; with a pinUvAuthParam
+    // it is treated as false (the PIN is the verification). up defaults to true, and
+    // up = false is a silent probe ("is this credential here?") without the UP flag.
     if req.options.rk.is_some() {
         return Err(CtapError::UnsupportedOption);
     }
-    if req.options.uv == Some(true) {
+    if req.options.uv == Some(true) && pin_protocol.is_none() {
         return Err(auth.uv_not_supported());
     }
     let up = req.options.up.unwrap_or(true);
+    let enabled: Vec<(String, Value)> = req
+        .extensions
+        .iter()
+        .filter(|(id, _)| auth.extension_enabled(id))
+        .cloned()
+        .collect();
+    let ext = GetAssertionExtensions::decode(&enabled)?;
 
-    // Extensions: none is supported yet; unknown ones are ignored (no output, no ED flag).
+    // alwaysUv (§6.11.2): every assertion with presence needs a pinUvAuthToken.
+    if auth.store.get().pin.always_uv && up && pin_protocol.is_none() {
+        return Err(CtapError::PuatRequired);
+    }
 
-    // Step 7: locate the applicable credentials.
+    // Step 6: the pinUvAuthParam proves a token with the ga permission for this RP; then (and
+    // only then) the user was verified.
+    let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
+        (Some(protocol), Some(param)) => {
+            client_pin::verify_token_for(
+                auth,
+                protocol,
+                &req.client_data_hash,
+                param,
+                permission::GET_ASSERTION,
+                &req.rp_id,
+            )?;
+            true
+        }
+        _ => false,
+    };
+
+    // Step 7: locate the applicable credentials; credProtect hides some of them without UV
+    // (§12.1), exactly as if they did not exist.
     let rp_id_hash = crypto::sha256(req.rp_id.as_bytes());
     let allow_list = req.allow_list.as_deref().filter(|l| !l.is_empty());
+    let visible =
+        |c: &FoundCredential, listed: bool| cred_protect::allows(cred_protect_level(c), uv, listed);
     let (first, rest) = match allow_list {
         // The first listed credential this card recognises for this RP; the others are not
         // looked at (§6.2.2 step 7.1: with an allowList one assertion is returned).
@@ -119,24 +169,57 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             let found = list
                 .iter()
                 .filter(|d| d.is_public_key())
-                .find_map(|d| auth.find_credential(&req.rp_id, &rp_id_hash, &d.id));
+                .filter_map(|d| auth.find_credential(&req.rp_id, &rp_id_hash, &d.id))
+                .find(|c| visible(c, true));
             (found, Vec::new())
         }
         None => {
-            let mut ids = auth.discoverable_credentials(&req.rp_id).into_iter();
+            let mut ids = auth
+                .discoverable_credentials(&req.rp_id)
+                .into_iter()
+                .filter(|id| {
+                    auth.resident_credential(&req.rp_id, id)
+                        .is_some_and(|c| visible(&c, false))
+                });
             let first = ids
                 .next()
                 .and_then(|id| auth.resident_credential(&req.rp_id, &id));
-            (first, ids.collect())
+            let rest: Vec<Vec<u8>> = ids.collect();
+            (first, rest)
         }
     };
     let credential = first.ok_or(CtapError::NoCredentials)?;
 
-    // Step 9: user presence, unless the platform asked for a silent probe.
+    // Step 8: extensions. hmac-secret's salts are checked once for the whole sequence.
+    let extensions = AssertionExtensions {
+        hmac_secret: ext
+            .hmac_secret
+            .as_ref()
+            .map(|input| {
+                let offered = client_pin::offered_protocols(auth);
+                hmac_secret::Salts::open(auth.client_pin.key_agreement(), &offered, input)
+            })
+            .transpose()?,
+        cred_blob: ext.cred_blob,
+        large_blob_key: ext.large_blob_key,
+    };
+
+    // Step 9: user presence, unless the platform asked for a silent probe. A token's cached
+    // presence would do instead of a test; either way the token's presence, verification and
+    // permissions (but lbw) are then consumed.
     let mut flags = 0;
     if up {
-        auth.check_user_presence()?;
+        let cached = pin_protocol.is_some() && auth.client_pin.token.user_present();
+        if !cached {
+            auth.check_user_presence()?;
+        }
+        if pin_protocol.is_some() {
+            auth.client_pin.token.consume_after_presence();
+        }
         flags |= FLAG_UP;
+    }
+    if uv {
+        flags |= FLAG_UV;
     }
 
     let number_of_credentials = (!rest.is_empty()).then_some(rest.len() + 1);
@@ -147,6 +230,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         &req.client_data_hash,
         flags,
         number_of_credentials,
+        &extensions,
     )?;
     if !rest.is_empty() {
         auth.session.next_assertions = Some(Pending {
@@ -156,6 +240,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             flags,
             remaining: rest.into(),
             last_ms: auth.platform.clock.now_ms(),
+            extensions,
         });
     }
     Ok(response)
@@ -185,12 +270,19 @@ pub fn process_next(auth: &mut Authenticator) -> CtapResult<Value> {
         &pending.client_data_hash,
         pending.flags,
         None,
+        &pending.extensions,
     )?;
     if !pending.remaining.is_empty() {
         pending.last_ms = now;
         auth.session.next_assertions = Some(pending);
     }
     Ok(response)
+}
+
+/// The credProtect level of a found credential (0 when none was requested, which acts as 1).
+fn cred_protect_level(credential: &FoundCredential) -> u8 {
+    (credential.flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
+        >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT
 }
 
 /// Signs `authData || clientDataHash` with the credential and builds the response map.
@@ -201,9 +293,45 @@ fn assertion_response(
     client_data_hash: &[u8],
     flags: u8,
     number_of_credentials: Option<usize>,
+    extensions: &AssertionExtensions,
 ) -> CtapResult<Value> {
+    let uv = flags & FLAG_UV != 0;
+    let state = auth.store.get();
+    let resident = state.resident.iter().find(|c| {
+        crypto::ct_eq(&c.credential_id, &credential.id)
+            && crypto::sha256(c.rp_id.as_bytes()) == *rp_id_hash
+    });
+    let mut outputs = Outputs::default();
+    if let Some(salts) = &extensions.hmac_secret {
+        if credential.flags & WrappedCredential::FLAG_HMAC_SECRET != 0 {
+            // CredRandomWithUV if and only if UV was performed (§12.5).
+            let cred_random = hmac_secret::cred_random(&state.wrapping_key, &credential.id, uv);
+            outputs.push(
+                hmac_secret::ID,
+                Value::Bytes(salts.output(&mut *auth.platform.rng, &cred_random)),
+            );
+        }
+    }
+    if extensions.cred_blob {
+        outputs.push(
+            cred_blob::ID,
+            cred_blob::get_assertion_output(resident.and_then(|r| r.cred_blob.as_deref())),
+        );
+    }
+    let large_blob_key = if extensions.large_blob_key {
+        resident.and_then(|r| r.large_blob_key)
+    } else {
+        None
+    };
+    let extension_data = outputs.encode();
     let sign_count = auth.next_sign_count()?;
-    let auth_data = auth_data::build(rp_id_hash, flags, sign_count, None, None);
+    let auth_data = auth_data::build(
+        rp_id_hash,
+        flags,
+        sign_count,
+        None,
+        extension_data.as_deref(),
+    );
     let mut signed = auth_data.clone();
     signed.extend_from_slice(client_data_hash);
     let signature = credential.key.sign(&signed);
@@ -238,6 +366,12 @@ fn assertion_response(
     }
     if let Some(n) = number_of_credentials {
         map.push((Value::Unsigned(key::NUMBER_OF_CREDENTIALS), super::uint(n)));
+    }
+    if let Some(key) = large_blob_key {
+        map.push((
+            Value::Unsigned(key::LARGE_BLOB_KEY),
+            Value::bytes(key.to_vec()),
+        ));
     }
     Ok(Value::Map(map))
 }

@@ -5,9 +5,11 @@
 //! (step 3), options (step 5), enterpriseAttestation (step 9), excludeList (step 11), user
 //! presence (step 14), then key generation, storage (step 17) and attestation (step 19).
 
-use super::auth_data::{self, AttestedCredential, FLAG_UP};
+use super::auth_data::{self, AttestedCredential, FLAG_UP, FLAG_UV};
 use super::cbor::{self, IntMap, Value};
+use super::client_pin;
 use super::error::{CtapError, CtapResult};
+use super::pin_uv_auth_token::permission;
 use super::types::{
     CredentialDescriptor, CredentialParameters, MAX_STORED_NAME_LEN, Options, PUBLIC_KEY, RpEntity,
     UserEntity, decode_extensions, opt_bytes, opt_unsigned, truncate_utf8,
@@ -15,6 +17,10 @@ use super::types::{
 use super::{Authenticator, ES256, to_usize};
 use crate::attestation::AttestationMaterial;
 use crate::crypto::{self, PrivateKey, WrappedCredential};
+use crate::extensions::{
+    MakeCredentialExtensions, Outputs, cred_blob, cred_protect, hmac_secret, large_blob_key,
+    min_pin_length,
+};
 use crate::state::{ResidentCredential, State};
 
 /// A decoded authenticatorMakeCredential request (§6.1 parameter table).
@@ -30,7 +36,7 @@ pub struct MakeCredentialRequest {
     pub pub_key_cred_params: Vec<CredentialParameters>,
     /// 0x05 excludeList.
     pub exclude_list: Vec<CredentialDescriptor>,
-    /// 0x06 extensions (identifier, input); none is supported yet, so all are ignored.
+    /// 0x06 extensions (identifier, input); see [`crate::extensions`].
     pub extensions: Vec<(String, Value)>,
     /// 0x07 options.
     pub options: Options,
@@ -133,14 +139,17 @@ mod key {
     pub const FMT: u64 = 0x01;
     pub const AUTH_DATA: u64 = 0x02;
     pub const ATT_STMT: u64 = 0x03;
+    pub const LARGE_BLOB_KEY: u64 = crate::extensions::large_blob_key::MAKE_CREDENTIAL_RESPONSE_KEY;
 }
 
 /// Runs authenticatorMakeCredential.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     let req = MakeCredentialRequest::decode(params)?;
 
-    // Steps 1-2: pinUvAuthParam (no PIN/UV auth protocol on this card yet).
-    auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+    // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
+    // one needs an offered pinUvAuthProtocol.
+    let pin_protocol =
+        auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
 
     // Step 3: the first supported public-key algorithm in the platform's order. Entries of
     // other types are skipped; malformed entries were refused while decoding.
@@ -153,13 +162,29 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     }
 
     // Step 5: options. rk is supported; up must not be false (makeCredential always tests
-    // presence); uv needs built-in user verification, which a card without a PIN pad lacks.
+    // presence); uv needs built-in user verification, which a card without a PIN pad lacks
+    // (with a pinUvAuthParam it is treated as false: the PIN is the verification).
     let rk = req.options.rk.unwrap_or(false);
     if req.options.up == Some(false) {
         return Err(CtapError::InvalidOption);
     }
-    if req.options.uv == Some(true) {
+    if req.options.uv == Some(true) && pin_protocol.is_none() {
         return Err(auth.uv_not_supported());
+    }
+    let enabled: Vec<(String, Value)> = req
+        .extensions
+        .iter()
+        .filter(|(id, _)| auth.extension_enabled(id))
+        .cloned()
+        .collect();
+    let ext = MakeCredentialExtensions::decode(&enabled)?;
+
+    // Steps 6-7: once a PIN is set, a discoverable credential needs a pinUvAuthToken; a
+    // non-discoverable one does not (getInfo makeCredUvNotRqd), unless alwaysUv asks for UV on
+    // everything.
+    let pin = &auth.store.get().pin;
+    if pin_protocol.is_none() && (pin.always_uv || (pin.is_set() && rk)) {
+        return Err(CtapError::PuatRequired);
     }
 
     // Step 9: enterprise attestation is not configured on this card.
@@ -167,34 +192,94 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         return Err(CtapError::InvalidParameter);
     }
 
+    // Step 10: the pinUvAuthParam proves a token with the mc permission for this RP; then (and
+    // only then) the user was verified.
+    let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
+        (Some(protocol), Some(param)) => {
+            client_pin::verify_token_for(
+                auth,
+                protocol,
+                &req.client_data_hash,
+                param,
+                permission::MAKE_CREDENTIAL,
+                &req.rp.id,
+            )?;
+            true
+        }
+        _ => false,
+    };
+
     let rp_id_hash = crypto::sha256(req.rp.id.as_bytes());
 
-    // Step 11: a listed credential of this card bound to this RP means "already registered".
-    // Presence is still collected first so the answer does not leak without a tap, and the
-    // result is CREDENTIAL_EXCLUDED whether or not presence was given.
+    // Step 11: a listed credential of this card bound to this RP means "already registered" —
+    // except that a userVerificationRequired credential (credProtect 3) is not admitted to
+    // without UV (§12.1). Presence is still collected first so the answer does not leak without
+    // a tap, and the result is CREDENTIAL_EXCLUDED whether or not presence was given.
     let excluded = req
         .exclude_list
         .iter()
         .filter(|d| d.is_public_key())
-        .any(|d| {
-            auth.find_credential(&req.rp.id, &rp_id_hash, &d.id)
-                .is_some()
+        .filter_map(|d| auth.find_credential(&req.rp.id, &rp_id_hash, &d.id))
+        .any(|c| {
+            let level = (c.flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
+                >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT;
+            cred_protect::excludes(level, uv)
         });
     if excluded {
         let _ = auth.check_user_presence();
         return Err(CtapError::CredentialExcluded);
     }
 
-    // Step 12: extensions. None is supported yet and unknown ones are ignored (WebAuthn §9),
-    // so `req.extensions` produces no output and no ED flag.
+    // Step 12: extensions (§12); unknown ones are ignored (WebAuthn §9). largeBlobKey needs a
+    // discoverable credential (CTAP2_ERR_INVALID_OPTION otherwise).
+    let large_blob_key = if ext.large_blob_key {
+        Some(large_blob_key::generate(&mut *auth.platform.rng, rk)?)
+    } else {
+        None
+    };
+    let cred_blob = ext
+        .cred_blob
+        .as_deref()
+        .filter(|blob| cred_blob::accepts(blob, rk));
+    let cred_protect = ext.cred_protect.map_or(0, |level| level.level());
+    let mut outputs = Outputs::default();
+    if let Some(level) = ext.cred_protect {
+        outputs.push(cred_protect::ID, Value::Unsigned(u64::from(level.level())));
+    }
+    if ext.hmac_secret {
+        outputs.push(hmac_secret::ID, Value::Bool(true));
+    }
+    if ext.cred_blob.is_some() {
+        outputs.push(
+            cred_blob::ID,
+            cred_blob::make_credential_output(cred_blob.is_some()),
+        );
+    }
+    if ext.min_pin_length {
+        let state = auth.store.get();
+        if let Some(out) = min_pin_length::output(
+            &req.rp.id,
+            &state.pin.min_pin_length_rp_ids,
+            client_pin::min_pin_length(auth),
+        ) {
+            outputs.push(min_pin_length::ID, out);
+        }
+    }
 
-    // Step 14: user presence (the tap).
-    auth.check_user_presence()?;
-    let flags = FLAG_UP;
+    // Step 14: user presence (the tap), unless the token carries presence; a token's cached
+    // presence, verification and permissions (but lbw) are consumed either way.
+    let cached = pin_protocol.is_some() && auth.client_pin.token.user_present();
+    if !cached {
+        auth.check_user_presence()?;
+    }
+    if pin_protocol.is_some() {
+        auth.client_pin.token.consume_after_presence();
+    }
+    let flags = if uv { FLAG_UP | FLAG_UV } else { FLAG_UP };
 
     // Step 15-16: a new P-256 key, sealed into the credential id with this RP's hash.
     let private_key = PrivateKey::generate(&mut *auth.platform.rng);
-    let cred_flags = WrappedCredential::pack_flags(rk, 0, false);
+    let cred_flags = WrappedCredential::pack_flags(rk, cred_protect, ext.hmac_secret);
     let wrapped = WrappedCredential {
         private_key,
         flags: cred_flags,
@@ -233,6 +318,8 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         private_key: *private_key.to_bytes(),
         flags: cred_flags,
         creation_order: 0,
+        cred_blob: cred_blob.map(<[u8]>::to_vec),
+        large_blob_key,
     });
     let sign_count = auth.store.transaction(|state: &mut State| {
         if let Some(cred) = resident {
@@ -246,7 +333,14 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         credential_id: &credential_id,
         cose_key: &cose_key,
     };
-    let auth_data = auth_data::build(&rp_id_hash, flags, sign_count, Some(&attested), None);
+    let extension_data = outputs.encode();
+    let auth_data = auth_data::build(
+        &rp_id_hash,
+        flags,
+        sign_count,
+        Some(&attested),
+        extension_data.as_deref(),
+    );
 
     // Step 19: the attestation statement.
     let format = AttestationFormat::choose(req.attestation_formats_preference.as_deref());
@@ -258,11 +352,18 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             ("packed", packed_statement(auth, &private_key, &signed)?)
         }
     };
-    Ok(Value::Map(vec![
+    let mut response = vec![
         (Value::Unsigned(key::FMT), Value::text(fmt)),
         (Value::Unsigned(key::AUTH_DATA), Value::Bytes(auth_data)),
         (Value::Unsigned(key::ATT_STMT), att_stmt),
-    ]))
+    ];
+    if let Some(key) = large_blob_key {
+        response.push((
+            Value::Unsigned(key::LARGE_BLOB_KEY),
+            Value::bytes(key.to_vec()),
+        ));
+    }
+    Ok(Value::Map(response))
 }
 
 /// Stores a resident credential: the same RP and user id replaces the old one (§6.1.2 step 17:

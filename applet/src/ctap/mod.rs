@@ -8,10 +8,12 @@
 
 pub mod auth_data;
 pub mod cbor;
+pub mod client_pin;
 pub mod error;
 pub mod get_assertion;
 pub mod get_info;
 pub mod make_credential;
+pub mod pin_uv_auth_token;
 pub mod reset;
 pub mod selection;
 pub mod types;
@@ -23,6 +25,7 @@ use apdu::{ClearOn, PowerEvent, Transient};
 use crate::AppletError;
 use crate::attestation::{self, AttestationMaterial};
 use crate::crypto::{self, PrivateKey, WrappingKey};
+use crate::pin_protocol::PinProtocol;
 use crate::platform::Platform;
 use crate::profile::Profile;
 use crate::state::State;
@@ -56,6 +59,9 @@ pub(crate) struct Session {
 pub(crate) struct FoundCredential {
     pub id: Vec<u8>,
     pub key: PrivateKey,
+    /// The credential flags ([`crypto::WrappedCredential::flags`]): discoverable, credProtect
+    /// level, hmac-secret.
+    pub flags: u8,
     pub user: Option<StoredUser>,
 }
 
@@ -75,6 +81,9 @@ pub struct Authenticator {
     /// `Clock::now_ms` at the last power-up or warm reset; authenticatorReset is allowed only
     /// within 10 s of it (§6.6). `None` until the card was powered.
     pub(crate) powered_at_ms: Option<u64>,
+    /// authenticatorClientPIN's transient state: key-agreement key, pinUvAuthToken, wrong PINs
+    /// since power-up (CTAP 2.1 §6.5).
+    pub(crate) client_pin: client_pin::ClientPin,
 }
 
 impl Authenticator {
@@ -100,10 +109,12 @@ impl Authenticator {
                 Ok::<(), AppletError>(())
             })?;
         }
+        let client_pin = client_pin::ClientPin::new(&mut *platform.rng);
         Ok(Self {
             profile,
             store,
             platform,
+            client_pin,
             session: Transient::new(ClearOn::Deselect),
             powered_at_ms: None,
         })
@@ -160,6 +171,7 @@ impl Authenticator {
             command::MAKE_CREDENTIAL => make_credential::process(self, params).map(Some),
             command::GET_ASSERTION => get_assertion::process(self, params).map(Some),
             command::GET_INFO => get_info::process(self).map(Some),
+            command::CLIENT_PIN => client_pin::process(self, params),
             command::RESET => reset::process(self).map(|()| None),
             command::GET_NEXT_ASSERTION => get_assertion::process_next(self).map(Some),
             command::SELECTION => selection::process(self).map(|()| None),
@@ -176,6 +188,11 @@ impl Authenticator {
     /// clears session state.
     pub fn power_event(&mut self, event: PowerEvent) {
         self.session.on_event(TransientEvent::Reset);
+        // The key-agreement key and the pinUvAuthToken are regenerated at power-up, which also
+        // lifts PIN_AUTH_BLOCKED (CTAP 2.1 §6.5.4 initialize(), §6.5.5.7).
+        if matches!(event, PowerEvent::PowerOn | PowerEvent::Reset) {
+            self.client_pin.power_up(&mut *self.platform.rng);
+        }
         self.powered_at_ms = match event {
             PowerEvent::PowerOn | PowerEvent::Reset => Some(self.platform.clock.now_ms()),
             PowerEvent::PowerOff => None,
@@ -197,6 +214,13 @@ impl Authenticator {
         }
     }
 
+    /// Whether extension `id` is both implemented and enabled by the profile (getInfo lists
+    /// exactly these; the others are ignored like unknown extensions).
+    pub(crate) fn extension_enabled(&self, id: &str) -> bool {
+        crate::extensions::SUPPORTED.contains(&id)
+            && self.profile.extensions.iter().any(|e| e == id)
+    }
+
     /// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
     /// (§6.1.2 step 5, §6.2.2 step 5) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
     /// CTAP2_ERR_UNSUPPORTED_OPTION, which a profile declaring only FIDO_2_0 keeps.
@@ -209,25 +233,27 @@ impl Authenticator {
     }
 
     /// The pinUvAuthParam checks shared by makeCredential and getAssertion (§6.1.2 steps 1-2,
-    /// §6.2.2 steps 1-2), for a card that has no PIN/UV auth protocol yet.
+    /// §6.2.2 steps 1-2). A zero-length pinUvAuthParam asks "touch me, then tell me about your
+    /// PIN" (platforms use it to let the user pick an authenticator): after presence it is
+    /// CTAP2_ERR_PIN_INVALID when a PIN is set, CTAP2_ERR_PIN_NOT_SET otherwise. A real one needs
+    /// an offered pinUvAuthProtocol, which is returned; it is verified later, after the options
+    /// (§6.1.2 step 11, §6.2.2 step 6).
     pub(crate) fn check_pin_uv_auth(
         &self,
         param: Option<&[u8]>,
         protocol: Option<u64>,
-    ) -> CtapResult<()> {
+    ) -> CtapResult<Option<PinProtocol>> {
         match param {
-            None => Ok(()),
-            // A zero-length pinUvAuthParam asks "touch me, then tell me about your PIN"
-            // (platforms use it to let the user pick an authenticator). No PIN can be set here.
+            None => Ok(None),
             Some([]) => {
                 self.check_user_presence()?;
-                Err(CtapError::PinNotSet)
+                if self.store.get().pin.is_set() {
+                    Err(CtapError::PinInvalid)
+                } else {
+                    Err(CtapError::PinNotSet)
+                }
             }
-            Some(_) => match protocol {
-                None => Err(CtapError::MissingParameter),
-                // No pinUvAuthProtocol is supported: every value is "not supported".
-                Some(_) => Err(CtapError::InvalidParameter),
-            },
+            Some(_) => client_pin::protocol(self, protocol).map(Some),
         }
     }
 
@@ -247,6 +273,7 @@ impl Authenticator {
             return Some(FoundCredential {
                 id: id.to_vec(),
                 key: wrapped.private_key,
+                flags: wrapped.flags,
                 user: None,
             });
         }
@@ -257,6 +284,7 @@ impl Authenticator {
         Some(FoundCredential {
             id: id.to_vec(),
             key: wrapped.private_key,
+            flags: stored.flags,
             user: Some(StoredUser {
                 id: stored.user_id.clone(),
                 name: stored.user_name.clone(),
@@ -288,6 +316,7 @@ impl Authenticator {
         Some(FoundCredential {
             id: stored.credential_id.clone(),
             key,
+            flags: stored.flags,
             user: Some(StoredUser {
                 id: stored.user_id.clone(),
                 name: stored.user_name.clone(),

@@ -3,12 +3,15 @@
 //! Allowed only within 10 seconds of power-up (on a contactless card: of entering the field), so
 //! malware on a host the card is left on cannot wipe it later, and only with user presence. It
 //! deletes every resident credential, zeroes the signature counter and replaces the wrapping key
-//! — so every non-resident credential id handed out before stops unwrapping. The attestation
-//! material stays: it identifies the model, not the owner.
+//! — so every non-resident credential id handed out before stops unwrapping (and every
+//! hmac-secret, derived from that key, changes). It also clears the PIN, its retries and the
+//! user-verification policy, and regenerates the key-agreement key and the pinUvAuthToken
+//! (§6.5.4). The attestation material stays: it identifies the model, not the owner.
 
 use super::Authenticator;
 use super::error::{CtapError, CtapResult};
 use crate::crypto::WrappingKey;
+use crate::ctap::client_pin::PinState;
 use crate::state::State;
 
 /// How long after power-up authenticatorReset is accepted (§6.6).
@@ -26,6 +29,9 @@ pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
         state.wrapping_key = wrapping_key;
         state.resident.clear();
         state.sign_count = 0;
+        state.pin = PinState::default();
         Ok::<(), CtapError>(())
-    })
+    })?;
+    auth.client_pin.power_up(&mut *auth.platform.rng);
+    Ok(())
 }

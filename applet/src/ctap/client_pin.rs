@@ -1,0 +1,600 @@
+//! authenticatorClientPIN (CTAP 2.1 §6.5.5): set and change the PIN, and trade it for a
+//! pinUvAuthToken.
+//!
+//! | subcommand | § | |
+//! |---|---|---|
+//! | 0x01 getPINRetries | 6.5.5.2 | retries left, and whether a power cycle is needed |
+//! | 0x02 getKeyAgreement | 6.5.5.4 | the card's ECDH public key (new at every power-up) |
+//! | 0x03 setPIN | 6.5.5.5 | first PIN, only when none is set |
+//! | 0x04 changePIN | 6.5.5.6 | needs the current PIN |
+//! | 0x05 getPinToken | 6.5.5.7.1 | legacy: a token with the mc and ga permissions |
+//! | 0x09 getPinUvAuthTokenUsingPinWithPermissions | 6.5.5.7.2 | a token with chosen permissions |
+//!
+//! The card has no built-in user verification, so 0x06 (getPinUvAuthTokenUsingUvWithPermissions)
+//! and 0x07 (getUVRetries) are CTAP2_ERR_INVALID_SUBCOMMAND.
+//!
+//! **PIN storage.** Only `LEFT(SHA-256(PIN), 16)` is kept (§6.5.5.5 step 8), and compared in
+//! constant time. **Retries.** 8 in all; 3 wrong PINs in a row need a power cycle
+//! (CTAP2_ERR_PIN_AUTH_BLOCKED); at 0 the PIN is blocked until authenticatorReset. The counter
+//! is decremented and committed to persistent memory *before* the PIN is compared, and restored
+//! in a second transaction only after a match (§6.5.5.7 steps "decrement pinRetries by 1",
+//! then "set pinRetries to maximum"): pulling the card out of the field mid-attempt, a classic
+//! attack on smart-card PIN counters, still costs the attempt.
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::Authenticator;
+use super::cbor::{self, IntMap, Value};
+use super::error::{CtapError, CtapResult};
+use super::pin_uv_auth_token::{PinUvAuthToken, permission};
+use crate::crypto::{ct_eq, sha256};
+use crate::pin_protocol::{KeyAgreementKey, PinProtocol, SharedSecret};
+use crate::platform::Rng;
+use crate::state::State;
+
+/// Subcommand numbers (CTAP 2.1 §6.5.5.1).
+pub mod subcommand {
+    pub const GET_PIN_RETRIES: u64 = 0x01;
+    pub const GET_KEY_AGREEMENT: u64 = 0x02;
+    pub const SET_PIN: u64 = 0x03;
+    pub const CHANGE_PIN: u64 = 0x04;
+    pub const GET_PIN_TOKEN: u64 = 0x05;
+    pub const GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS: u64 = 0x06;
+    pub const GET_UV_RETRIES: u64 = 0x07;
+    pub const GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: u64 = 0x09;
+}
+
+/// Request parameter keys (§6.5.5.1).
+mod key {
+    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x01;
+    pub const SUBCOMMAND: u64 = 0x02;
+    pub const KEY_AGREEMENT: u64 = 0x03;
+    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
+    pub const NEW_PIN_ENC: u64 = 0x05;
+    pub const PIN_HASH_ENC: u64 = 0x06;
+    pub const PERMISSIONS: u64 = 0x09;
+    pub const RP_ID: u64 = 0x0A;
+}
+
+/// Response keys (§6.5.5.1).
+mod response {
+    pub const KEY_AGREEMENT: u64 = 0x01;
+    pub const PIN_UV_AUTH_TOKEN: u64 = 0x02;
+    pub const PIN_RETRIES: u64 = 0x03;
+    pub const POWER_CYCLE_STATE: u64 = 0x04;
+}
+
+/// Retries of a fresh PIN (§6.5.2.2 "maximum of 8").
+pub const MAX_PIN_RETRIES: u8 = 8;
+/// Wrong PINs in a row before a power cycle is needed (§6.5.5.7: "3 consecutive mismatches").
+pub const MAX_CONSECUTIVE_MISMATCHES: u8 = 3;
+/// The minimum PIN length in Unicode code points, unless the profile or authenticatorConfig
+/// raises it (§6.5.1 "at least 4").
+pub const MIN_PIN_LENGTH: u8 = 4;
+/// The longest PIN, in bytes of UTF-8 (§6.5.1: "maximum of 63 bytes").
+pub const MAX_PIN_BYTES: usize = 63;
+/// A PIN travels zero-padded to 64 bytes (§6.5.5.5 "paddedPin").
+pub const PADDED_PIN_LEN: usize = 64;
+/// Length of the stored PIN hash: LEFT(SHA-256(PIN), 16).
+pub const PIN_HASH_LEN: usize = 16;
+
+/// The persistent part of user verification: the PIN and the policy around it. Kept in
+/// [`State`]; wiped by authenticatorReset (§6.6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct PinState {
+    /// LEFT(SHA-256(PIN), 16), or `None` when no PIN is set. Never the PIN itself.
+    pub pin_hash: Option<[u8; PIN_HASH_LEN]>,
+    /// The current PIN's length in code points (authenticatorConfig's setMinPINLength compares
+    /// it with a new minimum to decide forcePINChange, §6.11.4).
+    pub pin_code_points: u8,
+    /// Attempts left (getPINRetries); 0 means blocked until reset.
+    pub retries: u8,
+    /// The minimum PIN length set by authenticatorConfig (§6.11.4); the profile's value is a
+    /// floor under it.
+    pub min_pin_length: u8,
+    /// getInfo `forcePINChange`: a token is refused until the PIN is changed (§6.5.5.7).
+    pub force_pin_change: bool,
+    /// RP IDs that may read the minimum PIN length through the minPinLength extension (§12.4).
+    pub min_pin_length_rp_ids: Vec<String>,
+    /// getInfo `alwaysUv` (§6.11.2, toggled by authenticatorConfig): every makeCredential and
+    /// getAssertion needs user verification.
+    pub always_uv: bool,
+}
+
+impl Default for PinState {
+    fn default() -> Self {
+        Self {
+            pin_hash: None,
+            pin_code_points: 0,
+            retries: MAX_PIN_RETRIES,
+            min_pin_length: MIN_PIN_LENGTH,
+            force_pin_change: false,
+            min_pin_length_rp_ids: Vec::new(),
+            always_uv: false,
+        }
+    }
+}
+
+impl PinState {
+    /// getInfo `clientPin: true`.
+    pub fn is_set(&self) -> bool {
+        self.pin_hash.is_some()
+    }
+}
+
+/// The transient part of authenticatorClientPIN: the key-agreement key, the pinUvAuthToken and
+/// the count of wrong PINs since power-up. All of it is lost when the card leaves the field.
+pub struct ClientPin {
+    key_agreement: KeyAgreementKey,
+    /// The pinUvAuthToken and its permissions (shared by both protocols).
+    pub token: PinUvAuthToken,
+    consecutive_mismatches: u8,
+}
+
+impl ClientPin {
+    /// State at power-up (§6.5.4 `initialize()`).
+    pub fn new(rng: &mut dyn Rng) -> Self {
+        Self {
+            key_agreement: KeyAgreementKey::generate(rng),
+            token: PinUvAuthToken::new(rng),
+            consecutive_mismatches: 0,
+        }
+    }
+
+    /// Power-up (and authenticatorReset): a new key-agreement key, a new token not in use, and
+    /// the consecutive-mismatch count back to zero, which lifts PIN_AUTH_BLOCKED.
+    pub fn power_up(&mut self, rng: &mut dyn Rng) {
+        *self = Self::new(rng);
+    }
+
+    /// getPINRetries' `powerCycleState`: three wrong PINs in a row since power-up.
+    pub fn power_cycle_required(&self) -> bool {
+        self.consecutive_mismatches >= MAX_CONSECUTIVE_MISMATCHES
+    }
+
+    /// The card's key-agreement key (hmac-secret uses it too, §12.5).
+    pub fn key_agreement(&self) -> &KeyAgreementKey {
+        &self.key_agreement
+    }
+}
+
+/// The platform's key-agreement key as decoded from its COSE_Key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformKey {
+    pub x: [u8; 32],
+    pub y: [u8; 32],
+}
+
+impl PlatformKey {
+    /// Decodes a COSE_Key `{1: 2 (EC2), 3: alg, -1: 1 (P-256), -2: x, -3: y}` (§6.5.6
+    /// "getPublicKey"). A wrong CBOR type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE; anything else that
+    /// is not an EC2 P-256 key is CTAP1_ERR_INVALID_PARAMETER (the status §6.5.5 gives for a
+    /// key that decapsulate() refuses). The alg value is not checked: platforms send -25 for
+    /// both protocols, and it does not change what is computed.
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let entries = value.as_map()?;
+        let get = |k: i64| {
+            entries
+                .iter()
+                .find(|(key, _)| *key == Value::int(k))
+                .map(|(_, v)| v)
+        };
+        let kty = get(1).ok_or(CtapError::InvalidParameter)?.as_int()?;
+        let crv = get(-1).ok_or(CtapError::InvalidParameter)?.as_int()?;
+        let x = get(-2).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
+        let y = get(-3).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
+        if let Some(alg) = get(3) {
+            alg.as_int()?;
+        }
+        if kty != 2 || crv != 1 {
+            return Err(CtapError::InvalidParameter);
+        }
+        let x: [u8; 32] = x.try_into().map_err(|_| CtapError::InvalidParameter)?;
+        let y: [u8; 32] = y.try_into().map_err(|_| CtapError::InvalidParameter)?;
+        Ok(Self { x, y })
+    }
+}
+
+/// A decoded authenticatorClientPIN request (§6.5.5.1 parameter table).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientPinRequest {
+    pub pin_uv_auth_protocol: Option<u64>,
+    pub subcommand: Option<u64>,
+    pub key_agreement: Option<PlatformKey>,
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+    pub new_pin_enc: Option<Vec<u8>>,
+    pub pin_hash_enc: Option<Vec<u8>>,
+    pub permissions: Option<u64>,
+    pub rp_id: Option<String>,
+}
+
+impl ClientPinRequest {
+    /// Decodes the CBOR parameters: malformed CBOR and wrong types fail here, missing
+    /// parameters later, per subcommand.
+    pub fn decode(params: &[u8]) -> CtapResult<Self> {
+        let value = cbor::parse(params)?;
+        let map = IntMap::new(&value)?;
+        let bytes = |k| {
+            map.get(k)
+                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+                .transpose()
+        };
+        Ok(Self {
+            pin_uv_auth_protocol: map
+                .get(key::PIN_UV_AUTH_PROTOCOL)
+                .map(Value::as_unsigned)
+                .transpose()?,
+            subcommand: map
+                .get(key::SUBCOMMAND)
+                .map(Value::as_unsigned)
+                .transpose()?,
+            key_agreement: map
+                .get(key::KEY_AGREEMENT)
+                .map(PlatformKey::decode)
+                .transpose()?,
+            pin_uv_auth_param: bytes(key::PIN_UV_AUTH_PARAM)?,
+            new_pin_enc: bytes(key::NEW_PIN_ENC)?,
+            pin_hash_enc: bytes(key::PIN_HASH_ENC)?,
+            permissions: map
+                .get(key::PERMISSIONS)
+                .map(Value::as_unsigned)
+                .transpose()?,
+            rp_id: map
+                .get(key::RP_ID)
+                .map(|v| v.as_text().map(str::to_owned))
+                .transpose()?,
+        })
+    }
+}
+
+/// Permissions this card can grant. mc and ga always; the others only with the command they
+/// authorize (§6.5.5.7.2 step 4: be without bioEnroll, lbw without largeBlobs, acfg without
+/// authnrCfg are CTAP2_ERR_UNAUTHORIZED_PERMISSION). Add a bit here when its command is wired.
+pub const SUPPORTED_PERMISSIONS: u8 = permission::MAKE_CREDENTIAL | permission::GET_ASSERTION;
+
+/// The protocols this card offers (getInfo `pinUvAuthProtocols`, from the profile), in order
+/// of preference.
+pub fn offered_protocols(auth: &Authenticator) -> Vec<PinProtocol> {
+    auth.profile
+        .pin_uv_auth_protocols
+        .iter()
+        .filter_map(|&n| PinProtocol::from_number(u64::from(n)))
+        .collect()
+}
+
+/// The protocol a request names: absent is CTAP2_ERR_MISSING_PARAMETER, one this card does not
+/// offer CTAP1_ERR_INVALID_PARAMETER (§6.5.5.1, §6.1.2 step 2.2, §6.2.2 step 2.2).
+pub fn protocol(auth: &Authenticator, number: Option<u64>) -> CtapResult<PinProtocol> {
+    let number = number.ok_or(CtapError::MissingParameter)?;
+    PinProtocol::from_number(number)
+        .filter(|p| offered_protocols(auth).contains(p))
+        .ok_or(CtapError::InvalidParameter)
+}
+
+/// The minimum PIN length in force: the profile's, raised by authenticatorConfig, never below 4
+/// (getInfo `minPINLength`).
+pub fn min_pin_length(auth: &Authenticator) -> u8 {
+    let profile = u8::try_from(auth.profile.min_pin_length).unwrap_or(u8::MAX);
+    profile
+        .max(auth.store.get().pin.min_pin_length)
+        .max(MIN_PIN_LENGTH)
+}
+
+/// Processes one authenticatorClientPIN request.
+pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Option<Value>> {
+    let req = ClientPinRequest::decode(params)?;
+    match req.subcommand.ok_or(CtapError::MissingParameter)? {
+        subcommand::GET_PIN_RETRIES => get_pin_retries(auth).map(Some),
+        subcommand::GET_KEY_AGREEMENT => get_key_agreement(auth, &req).map(Some),
+        subcommand::SET_PIN => set_pin(auth, &req).map(|()| None),
+        subcommand::CHANGE_PIN => change_pin(auth, &req).map(|()| None),
+        subcommand::GET_PIN_TOKEN => get_pin_token(auth, &req, None).map(Some),
+        subcommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS => {
+            let permissions = req.permissions.ok_or(CtapError::MissingParameter)?;
+            get_pin_token(auth, &req, Some(permissions)).map(Some)
+        }
+        // No built-in user verification on this card.
+        subcommand::GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS
+        | subcommand::GET_UV_RETRIES => Err(CtapError::InvalidSubcommand),
+        _ => Err(CtapError::InvalidSubcommand),
+    }
+}
+
+/// getPINRetries (§6.5.5.2): `{3: pinRetries, 4: powerCycleState}`.
+fn get_pin_retries(auth: &Authenticator) -> CtapResult<Value> {
+    Ok(Value::Map(vec![
+        (
+            Value::Unsigned(response::PIN_RETRIES),
+            Value::Unsigned(u64::from(auth.store.get().pin.retries)),
+        ),
+        (
+            Value::Unsigned(response::POWER_CYCLE_STATE),
+            Value::Bool(auth.client_pin.power_cycle_required()),
+        ),
+    ]))
+}
+
+/// getKeyAgreement (§6.5.5.4): `{1: COSE_Key}` with alg -25 (ECDH-ES+HKDF-256) for both
+/// protocols.
+fn get_key_agreement(auth: &Authenticator, req: &ClientPinRequest) -> CtapResult<Value> {
+    protocol(auth, req.pin_uv_auth_protocol)?;
+    let (x, y) = auth.client_pin.key_agreement.public_coordinates();
+    let cose = Value::Map(vec![
+        (Value::int(1), Value::int(2)),
+        (
+            Value::int(3),
+            Value::int(crate::pin_protocol::COSE_ALG_ECDH_ES_HKDF_256.into()),
+        ),
+        (Value::int(-1), Value::int(1)),
+        (Value::int(-2), Value::bytes(x.to_vec())),
+        (Value::int(-3), Value::bytes(y.to_vec())),
+    ]);
+    Ok(Value::Map(vec![(
+        Value::Unsigned(response::KEY_AGREEMENT),
+        cose,
+    )]))
+}
+
+/// decapsulate() with the card's key; a key off the curve is CTAP1_ERR_INVALID_PARAMETER.
+fn shared_secret(
+    auth: &Authenticator,
+    protocol: PinProtocol,
+    key: &PlatformKey,
+) -> CtapResult<SharedSecret> {
+    auth.client_pin
+        .key_agreement
+        .decapsulate(protocol, &key.x, &key.y)
+        .map_err(|_| CtapError::InvalidParameter)
+}
+
+/// setPIN (§6.5.5.5).
+fn set_pin(auth: &mut Authenticator, req: &ClientPinRequest) -> CtapResult<()> {
+    let (Some(_), Some(key), Some(new_pin_enc), Some(param)) = (
+        req.pin_uv_auth_protocol,
+        req.key_agreement.as_ref(),
+        req.new_pin_enc.as_deref(),
+        req.pin_uv_auth_param.as_deref(),
+    ) else {
+        return Err(CtapError::MissingParameter);
+    };
+    let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
+    if auth.store.get().pin.is_set() {
+        return Err(CtapError::NotAllowed);
+    }
+    let secret = shared_secret(auth, protocol, key)?;
+    if !secret.verify(new_pin_enc, param) {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    let new_pin = decrypt_new_pin(&secret, new_pin_enc, min_pin_length(auth))?;
+    auth.store.transaction(|state: &mut State| {
+        state.pin.pin_hash = Some(new_pin.hash);
+        state.pin.pin_code_points = new_pin.code_points;
+        state.pin.retries = MAX_PIN_RETRIES;
+        Ok::<(), CtapError>(())
+    })
+}
+
+/// changePIN (§6.5.5.6).
+fn change_pin(auth: &mut Authenticator, req: &ClientPinRequest) -> CtapResult<()> {
+    let (Some(_), Some(key), Some(pin_hash_enc), Some(new_pin_enc), Some(param)) = (
+        req.pin_uv_auth_protocol,
+        req.key_agreement.as_ref(),
+        req.pin_hash_enc.as_deref(),
+        req.new_pin_enc.as_deref(),
+        req.pin_uv_auth_param.as_deref(),
+    ) else {
+        return Err(CtapError::MissingParameter);
+    };
+    let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
+    check_pin_usable(auth)?;
+    let secret = shared_secret(auth, protocol, key)?;
+    let mut message = Vec::with_capacity(new_pin_enc.len() + pin_hash_enc.len());
+    message.extend_from_slice(new_pin_enc);
+    message.extend_from_slice(pin_hash_enc);
+    if !secret.verify(&message, param) {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    verify_pin_hash_enc(auth, &secret, pin_hash_enc)?;
+    let new_pin = decrypt_new_pin(&secret, new_pin_enc, min_pin_length(auth))?;
+    let state = &auth.store.get().pin;
+    if state.force_pin_change && state.pin_hash.is_some_and(|h| ct_eq(&h, &new_pin.hash)) {
+        // §6.5.5.6: a forced change must pick a different PIN.
+        return Err(CtapError::PinPolicyViolation);
+    }
+    auth.store.transaction(|state: &mut State| {
+        state.pin.pin_hash = Some(new_pin.hash);
+        state.pin.pin_code_points = new_pin.code_points;
+        state.pin.retries = MAX_PIN_RETRIES;
+        state.pin.force_pin_change = false;
+        Ok::<(), CtapError>(())
+    })?;
+    // A PIN change ends every token handed out under the old PIN (§6.5.5.6 last step).
+    auth.client_pin.token.reset(&mut *auth.platform.rng);
+    Ok(())
+}
+
+/// getPinToken (§6.5.5.7.1, `permissions == None`) and getPinUvAuthTokenUsingPinWithPermissions
+/// (§6.5.5.7.2).
+fn get_pin_token(
+    auth: &mut Authenticator,
+    req: &ClientPinRequest,
+    permissions: Option<u64>,
+) -> CtapResult<Value> {
+    let (Some(_), Some(key), Some(pin_hash_enc)) = (
+        req.pin_uv_auth_protocol,
+        req.key_agreement.as_ref(),
+        req.pin_hash_enc.as_deref(),
+    ) else {
+        return Err(CtapError::MissingParameter);
+    };
+    let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
+    let (permissions, rp_id) = match permissions {
+        // Legacy getPinToken takes neither, and grants mc and ga (§6.5.5.7.1).
+        None => {
+            if req.permissions.is_some() || req.rp_id.is_some() {
+                return Err(CtapError::InvalidParameter);
+            }
+            (
+                permission::MAKE_CREDENTIAL | permission::GET_ASSERTION,
+                None,
+            )
+        }
+        Some(0) => return Err(CtapError::InvalidParameter),
+        Some(requested) => {
+            let supported = u64::from(SUPPORTED_PERMISSIONS);
+            if requested & !supported != 0 {
+                return Err(CtapError::UnauthorizedPermission);
+            }
+            // `requested` has only bits of a u8 now.
+            (
+                u8::try_from(requested).map_err(|_| CtapError::UnauthorizedPermission)?,
+                req.rp_id.clone(),
+            )
+        }
+    };
+    check_pin_usable(auth)?;
+    let secret = shared_secret(auth, protocol, key)?;
+    verify_pin_hash_enc(auth, &secret, pin_hash_enc)?;
+    if auth.store.get().pin.force_pin_change {
+        return Err(CtapError::PinPolicyViolation);
+    }
+    let now = auth.platform.clock.now_ms();
+    let token = &mut auth.client_pin.token;
+    token.reset(&mut *auth.platform.rng);
+    token.begin_using(protocol, false, permissions, rp_id, now);
+    let encrypted = secret.encrypt(&mut *auth.platform.rng, token.bytes());
+    Ok(Value::Map(vec![(
+        Value::Unsigned(response::PIN_UV_AUTH_TOKEN),
+        Value::bytes(encrypted),
+    )]))
+}
+
+/// The checks before a PIN may be tried: one is set (CTAP2_ERR_PIN_NOT_SET), it is not blocked
+/// (CTAP2_ERR_PIN_BLOCKED), and no power cycle is pending (CTAP2_ERR_PIN_AUTH_BLOCKED).
+fn check_pin_usable(auth: &Authenticator) -> CtapResult<()> {
+    let pin = &auth.store.get().pin;
+    if !pin.is_set() {
+        return Err(CtapError::PinNotSet);
+    }
+    if pin.retries == 0 {
+        return Err(CtapError::PinBlocked);
+    }
+    if auth.client_pin.power_cycle_required() {
+        return Err(CtapError::PinAuthBlocked);
+    }
+    Ok(())
+}
+
+/// Checks `pinHashEnc` against the stored PIN hash (§6.5.5.7.2 steps 8-10).
+///
+/// The retry counter is decremented and committed first: if that write fails, nothing is
+/// compared (CTAP1_ERR_OTHER). A mismatch — including a `pinHashEnc` that does not decrypt to
+/// 16 bytes — regenerates the key-agreement key and answers PIN_BLOCKED (no retries left),
+/// PIN_AUTH_BLOCKED (third mismatch in a row) or PIN_INVALID. A match restores the counter in a
+/// second transaction.
+fn verify_pin_hash_enc(
+    auth: &mut Authenticator,
+    secret: &SharedSecret,
+    pin_hash_enc: &[u8],
+) -> CtapResult<()> {
+    let retries = auth.store.transaction(|state: &mut State| {
+        state.pin.retries = state.pin.retries.saturating_sub(1);
+        Ok::<u8, CtapError>(state.pin.retries)
+    })?;
+    let stored = auth.store.get().pin.pin_hash;
+    let matches = match (secret.decrypt(pin_hash_enc), stored) {
+        (Ok(given), Some(stored)) => given.len() == PIN_HASH_LEN && ct_eq(&given, &stored),
+        _ => false,
+    };
+    if !matches {
+        auth.client_pin.key_agreement = KeyAgreementKey::generate(&mut *auth.platform.rng);
+        if retries == 0 {
+            return Err(CtapError::PinBlocked);
+        }
+        auth.client_pin.consecutive_mismatches =
+            auth.client_pin.consecutive_mismatches.saturating_add(1);
+        if auth.client_pin.power_cycle_required() {
+            return Err(CtapError::PinAuthBlocked);
+        }
+        return Err(CtapError::PinInvalid);
+    }
+    auth.client_pin.consecutive_mismatches = 0;
+    auth.store.transaction(|state: &mut State| {
+        state.pin.retries = MAX_PIN_RETRIES;
+        Ok::<(), CtapError>(())
+    })
+}
+
+/// A new PIN that passed the policy: its stored hash and its length in code points.
+struct NewPin {
+    hash: [u8; PIN_HASH_LEN],
+    code_points: u8,
+}
+
+impl Drop for NewPin {
+    fn drop(&mut self) {
+        self.hash.zeroize();
+    }
+}
+
+/// Decrypts `newPinEnc` and applies the PIN policy (§6.5.5.5 steps 6-7): the plaintext must be
+/// 64 bytes (CTAP1_ERR_INVALID_PARAMETER otherwise); the PIN is what precedes the zero padding
+/// and must be UTF-8 of at least `min_len` code points and at most 63 bytes, with no NUL inside
+/// (CTAP2_ERR_PIN_POLICY_VIOLATION otherwise).
+fn decrypt_new_pin(secret: &SharedSecret, new_pin_enc: &[u8], min_len: u8) -> CtapResult<NewPin> {
+    let padded = secret
+        .decrypt(new_pin_enc)
+        .map_err(|_| CtapError::InvalidParameter)?;
+    if padded.len() != PADDED_PIN_LEN {
+        return Err(CtapError::InvalidParameter);
+    }
+    let end = padded.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let pin = padded.get(..end).ok_or(CtapError::PinPolicyViolation)?;
+    if pin.len() > MAX_PIN_BYTES || pin.contains(&0) {
+        return Err(CtapError::PinPolicyViolation);
+    }
+    let text = std::str::from_utf8(pin).map_err(|_| CtapError::PinPolicyViolation)?;
+    let code_points = text.chars().count();
+    if code_points < usize::from(min_len) {
+        return Err(CtapError::PinPolicyViolation);
+    }
+    let digest = Zeroizing::new(sha256(pin));
+    let mut hash = [0u8; PIN_HASH_LEN];
+    hash.copy_from_slice(&digest[..PIN_HASH_LEN]);
+    // At most 63 code points: it fits.
+    Ok(NewPin {
+        hash,
+        code_points: u8::try_from(code_points).unwrap_or(u8::MAX),
+    })
+}
+
+/// Checks a makeCredential / getAssertion `pinUvAuthParam` against the token in use
+/// (§6.1.2 step 11, §6.2.2 step 6): the MAC over `clientDataHash`, the `permission`, the
+/// permissions RP ID (bound to `rp_id` if the token had none) and the userVerified flag. Every
+/// failure is CTAP2_ERR_PIN_AUTH_INVALID.
+pub fn verify_token_for(
+    auth: &mut Authenticator,
+    protocol: PinProtocol,
+    client_data_hash: &[u8],
+    param: &[u8],
+    permission: u8,
+    rp_id: &str,
+) -> CtapResult<()> {
+    let now = auth.platform.clock.now_ms();
+    let token = &mut auth.client_pin.token;
+    token.observe(now);
+    if !token.verify(protocol, client_data_hash, param) {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    if !token.has_permission(permission) {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    if !token.user_verified() {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    if !token.bind_or_match_rp_id(rp_id) {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! credBlob (CTAP 2.1 §12.2): a small opaque blob stored with a discoverable credential and
+//! returned with its assertions.
+//!
+//! makeCredential `credBlob: bytes` stores the blob if the credential is resident and the blob
+//! is at most [`MAX_CRED_BLOB_LENGTH`] bytes, and answers `credBlob: true`; otherwise nothing is
+//! stored and the answer is `credBlob: false`. getAssertion `credBlob: true` answers the stored
+//! blob (an empty byte string when there is none). Non-resident credential ids are sealed blobs
+//! of fixed size, so they carry no credBlob.
+
+use crate::ctap::cbor::Value;
+
+/// The extension identifier.
+pub const ID: &str = "credBlob";
+
+/// getInfo `maxCredBlobLength` (§6.4 0x0F): at least 32 (§12.2).
+pub const MAX_CRED_BLOB_LENGTH: usize = 32;
+
+/// Whether makeCredential stores `blob` with the new credential.
+pub fn accepts(blob: &[u8], resident: bool) -> bool {
+    resident && blob.len() <= MAX_CRED_BLOB_LENGTH
+}
+
+/// makeCredential's output for the decision of [`accepts`].
+pub fn make_credential_output(stored: bool) -> Value {
+    Value::Bool(stored)
+}
+
+/// getAssertion's output: the stored blob, or an empty byte string.
+pub fn get_assertion_output(stored: Option<&[u8]>) -> Value {
+    Value::bytes(stored.unwrap_or_default().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert!(accepts(&[0; 32], true));
+        assert!(!accepts(&[0; 33], true));
+        assert!(!accepts(&[0; 1], false));
+        assert!(accepts(&[], true));
+        assert_eq!(get_assertion_output(None), Value::Bytes(vec![]));
+        assert_eq!(get_assertion_output(Some(&[7])), Value::Bytes(vec![7]));
+    }
+}

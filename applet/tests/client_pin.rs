@@ -1,0 +1,1680 @@
+//! authenticatorClientPIN, the pinUvAuthToken rules in makeCredential / getAssertion, and the
+//! CTAP 2.1 §12 extensions, end to end through the APDU interface of a virtual card.
+//!
+//! The platform side of the PIN/UV auth protocols is written here from the specification
+//! (§6.5.6, §6.5.7) with the RustCrypto primitives directly — not with the card's
+//! `pin_protocol` module — so a bug shared by both sides cannot hide. hmac-secret outputs are
+//! checked against HMAC-SHA-256 computed here; only CredRandom itself (derived from the card's
+//! secret master key) comes from the card's `crypto::derive_cred_random`, applied to the key read
+//! out of the persistent image.
+
+use aes::Aes256;
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use apdu::Card;
+use apdu::storage::{FaultyStorage, MemoryStorage, Storage, decode_image, encode_image};
+use fido_applet::crypto::{derive_cred_random, sha256};
+use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
+use fido_applet::platform::{ManualClock, Platform};
+use fido_applet::profile::Profile;
+use fido_applet::state::State;
+use fido_applet::virtual_card;
+use hmac::{Hmac, KeyInit, Mac};
+use p256::elliptic_curve::point::AffineCoordinates;
+use sha2::{Digest, Sha256};
+
+const SELECT: [u8; 14] = [
+    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01, 0x00,
+];
+
+// CTAP status codes (CTAP 2.1 §8.2).
+const OK: u8 = 0x00;
+const INVALID_PARAMETER: u8 = 0x02;
+const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
+const MISSING_PARAMETER: u8 = 0x14;
+const CREDENTIAL_EXCLUDED: u8 = 0x19;
+const INVALID_OPTION: u8 = 0x2C;
+const NO_CREDENTIALS: u8 = 0x2E;
+const NOT_ALLOWED: u8 = 0x30;
+const PIN_INVALID: u8 = 0x31;
+const PIN_BLOCKED: u8 = 0x32;
+const PIN_AUTH_INVALID: u8 = 0x33;
+const PIN_AUTH_BLOCKED: u8 = 0x34;
+const PIN_NOT_SET: u8 = 0x35;
+const PUAT_REQUIRED: u8 = 0x36;
+const PIN_POLICY_VIOLATION: u8 = 0x37;
+const INVALID_SUBCOMMAND: u8 = 0x3E;
+const UNAUTHORIZED_PERMISSION: u8 = 0x40;
+const OTHER: u8 = 0x7F;
+
+const FLAG_UP: u8 = 0x01;
+const FLAG_UV: u8 = 0x04;
+const FLAG_ED: u8 = 0x80;
+
+const MC: u64 = 0x01;
+const GA: u64 = 0x02;
+
+const PIN: &str = "1234";
+
+// --- The platform side of the PIN/UV auth protocols (§6.5.6, §6.5.7) --------------------------
+
+/// A shared secret as the platform derives it.
+struct HostSecret {
+    protocol: u8,
+    hmac_key: [u8; 32],
+    aes_key: [u8; 32],
+    /// The platform's key-agreement public key, as a COSE_Key.
+    cose: Value,
+    iv_counter: u8,
+}
+
+impl HostSecret {
+    /// ECDH with the card's COSE_Key from getKeyAgreement, then the protocol's KDF.
+    fn agree(protocol: u8, card_key: &Value, seed: u8) -> Self {
+        let entries = card_key.as_map().unwrap();
+        let get = |k: i64| {
+            &entries
+                .iter()
+                .find(|(key, _)| *key == Value::int(k))
+                .unwrap()
+                .1
+        };
+        assert_eq!(get(1), &Value::int(2), "kty EC2");
+        assert_eq!(get(3), &Value::int(-25), "alg ECDH-ES+HKDF-256");
+        assert_eq!(get(-1), &Value::int(1), "crv P-256");
+        let mut sec1 = vec![0x04];
+        sec1.extend_from_slice(get(-2).as_bytes().unwrap());
+        sec1.extend_from_slice(get(-3).as_bytes().unwrap());
+        let card = p256::PublicKey::from_sec1_bytes(&sec1).expect("the card's key is on the curve");
+
+        let scalar_bytes: [u8; 32] = sha256(&[b"host key ".as_slice(), &[seed]].concat());
+        let secret = p256::NonZeroScalar::from_repr(scalar_bytes.into()).unwrap();
+        let public = p256::PublicKey::from_secret_scalar(&secret);
+        let z = p256::ecdh::diffie_hellman(secret, card.as_affine());
+        let z = z.raw_secret_bytes();
+        let (hmac_key, aes_key) = if protocol == 1 {
+            let k: [u8; 32] = Sha256::digest(z).into();
+            (k, k)
+        } else {
+            let hk = hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
+            let mut h = [0u8; 32];
+            let mut a = [0u8; 32];
+            hk.expand(b"CTAP2 HMAC key", &mut h).unwrap();
+            hk.expand(b"CTAP2 AES key", &mut a).unwrap();
+            (h, a)
+        };
+        let affine = public.as_affine();
+        let x: [u8; 32] = affine.x().into();
+        let y: [u8; 32] = affine.y().into();
+        let cose = Value::Map(vec![
+            (Value::int(1), Value::int(2)),
+            (Value::int(3), Value::int(-25)),
+            (Value::int(-1), Value::int(1)),
+            (Value::int(-2), Value::bytes(x.to_vec())),
+            (Value::int(-3), Value::bytes(y.to_vec())),
+        ]);
+        Self {
+            protocol,
+            hmac_key,
+            aes_key,
+            cose,
+            iv_counter: 0,
+        }
+    }
+
+    fn encrypt(&mut self, plain: &[u8]) -> Vec<u8> {
+        assert_eq!(plain.len() % 16, 0);
+        let mut iv = [0u8; 16];
+        let mut out = Vec::new();
+        if self.protocol == 2 {
+            self.iv_counter += 1;
+            iv = [self.iv_counter; 16];
+            out.extend_from_slice(&iv);
+        }
+        let mut enc = cbc::Encryptor::<Aes256>::new(&self.aes_key.into(), &iv.into());
+        for chunk in plain.chunks(16) {
+            let mut block: [u8; 16] = chunk.try_into().unwrap();
+            let b = (&mut block).into();
+            enc.encrypt_block(b);
+            out.extend_from_slice(&block);
+        }
+        out
+    }
+
+    fn decrypt(&self, ct: &[u8]) -> Vec<u8> {
+        let (iv, body) = if self.protocol == 2 {
+            (ct[..16].try_into().unwrap(), &ct[16..])
+        } else {
+            ([0u8; 16], ct)
+        };
+        assert_eq!(body.len() % 16, 0);
+        let mut dec = cbc::Decryptor::<Aes256>::new(&self.aes_key.into(), &iv.into());
+        let mut out = Vec::new();
+        for chunk in body.chunks(16) {
+            let mut block: [u8; 16] = chunk.try_into().unwrap();
+            dec.decrypt_block((&mut block).into());
+            out.extend_from_slice(&block);
+        }
+        out
+    }
+
+    fn authenticate(&self, message: &[u8]) -> Vec<u8> {
+        authenticate(self.protocol, &self.hmac_key, message)
+    }
+
+    fn padded_pin(&mut self, pin: &[u8]) -> Vec<u8> {
+        let mut padded = pin.to_vec();
+        padded.resize(64, 0);
+        self.encrypt(&padded)
+    }
+
+    fn pin_hash_enc(&mut self, pin: &str) -> Vec<u8> {
+        let hash = sha256(pin.as_bytes());
+        self.encrypt(&hash[..16])
+    }
+}
+
+/// authenticate(key, message) of §6.5.6 / §6.5.7.
+fn authenticate(protocol: u8, key: &[u8], message: &[u8]) -> Vec<u8> {
+    let tag = hmac(key, message);
+    if protocol == 1 {
+        tag[..16].to_vec()
+    } else {
+        tag.to_vec()
+    }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// A pinUvAuthToken the platform holds.
+struct Token {
+    protocol: u8,
+    bytes: Vec<u8>,
+}
+
+impl Token {
+    fn param(&self, client_data_hash: &[u8]) -> Vec<u8> {
+        authenticate(self.protocol, &self.bytes, client_data_hash)
+    }
+}
+
+// --- The test host --------------------------------------------------------------------------
+
+struct Tester {
+    card: Card,
+    clock: ManualClock,
+    storage: MemoryStorage,
+    profile: Profile,
+    host_seed: u8,
+}
+
+impl Tester {
+    fn new() -> Self {
+        Self::with_profile(Profile::generic())
+    }
+
+    fn with_profile(profile: Profile) -> Self {
+        Self::on_storage(profile, MemoryStorage::new(), Box::new(|s| Box::new(s)))
+    }
+
+    fn on_storage(
+        profile: Profile,
+        storage: MemoryStorage,
+        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>,
+    ) -> Self {
+        let (platform, clock) = Platform::seeded_with_clock(42);
+        let card = virtual_card(profile.clone(), wrap(storage.clone()), platform).expect("card");
+        let mut t = Self {
+            card,
+            clock,
+            storage,
+            profile,
+            host_seed: 0,
+        };
+        t.select();
+        t
+    }
+
+    /// The same persistent memory in a new card object, optionally behind fault injection.
+    fn reload_with(&self, wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>) -> Tester {
+        Tester::on_storage(self.profile.clone(), self.storage.clone(), wrap)
+    }
+
+    fn reload(&self) -> Tester {
+        self.reload_with(Box::new(|s| Box::new(s)))
+    }
+
+    /// The committed persistent state, read from the storage image.
+    fn state(&self) -> State {
+        decode_image(&self.storage.image().expect("image"), "memory").expect("state decodes")
+    }
+
+    /// Rewrites the persistent state (a stand-in for authenticatorConfig, which is not wired
+    /// yet) and reloads the card.
+    fn edit_state(&self, f: impl FnOnce(&mut State)) -> Tester {
+        let mut state = self.state();
+        f(&mut state);
+        self.storage.set_image(Some(encode_image(&state).unwrap()));
+        self.reload()
+    }
+
+    fn select(&mut self) {
+        let resp = self.card.transmit(&SELECT);
+        assert_eq!(&resp[resp.len() - 2..], &[0x90, 0x00]);
+    }
+
+    fn power_cycle(&mut self) {
+        self.card.power_off();
+        self.card.power_on();
+        self.select();
+    }
+
+    fn ctap(&mut self, command: u8, params: Option<&Value>) -> Result<Value, u8> {
+        let mut message = vec![command];
+        if let Some(p) = params {
+            message.extend_from_slice(&p.to_vec());
+        }
+        let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
+        apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
+        apdu.extend_from_slice(&message);
+        apdu.extend_from_slice(&[0x00, 0x00]);
+        let resp = self.card.transmit(&apdu);
+        let (data, sw) = resp.split_at(resp.len() - 2);
+        assert_eq!(sw, &[0x90, 0x00], "CTAP answers travel in 9000");
+        let (&status, body) = data.split_first().expect("status byte");
+        if status != OK {
+            assert!(body.is_empty(), "errors carry no CBOR");
+            return Err(status);
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        let value = cbor::parse(body).expect("CBOR");
+        assert_eq!(value.to_vec(), body, "canonical CBOR");
+        Ok(value)
+    }
+
+    fn client_pin(&mut self, entries: Vec<(Value, Value)>) -> Result<Value, u8> {
+        self.ctap(0x06, Some(&Value::Map(entries)))
+    }
+
+    fn get_info(&mut self) -> Value {
+        self.ctap(0x04, None).unwrap()
+    }
+
+    fn retries(&mut self) -> (u64, bool) {
+        let v = self
+            .client_pin(vec![(int(1), int(2)), (int(2), int(1))])
+            .unwrap();
+        let m = IntMap::new(&v).unwrap();
+        (
+            m.required(3).unwrap().as_unsigned().unwrap(),
+            m.required(4).unwrap().as_bool().unwrap(),
+        )
+    }
+
+    fn key_agreement(&mut self, protocol: u8) -> Value {
+        let v = self
+            .client_pin(vec![(int(1), int(protocol.into())), (int(2), int(2))])
+            .unwrap();
+        IntMap::new(&v).unwrap().required(1).unwrap().clone()
+    }
+
+    fn secret(&mut self, protocol: u8) -> HostSecret {
+        let card_key = self.key_agreement(protocol);
+        self.host_seed = self.host_seed.wrapping_add(1);
+        HostSecret::agree(protocol, &card_key, self.host_seed)
+    }
+
+    fn set_pin(&mut self, protocol: u8, pin: &[u8]) -> Result<(), u8> {
+        let mut s = self.secret(protocol);
+        let new_pin_enc = s.padded_pin(pin);
+        let param = s.authenticate(&new_pin_enc);
+        self.client_pin(vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(3)),
+            (int(3), s.cose.clone()),
+            (int(4), Value::bytes(param)),
+            (int(5), Value::bytes(new_pin_enc)),
+        ])
+        .map(|_| ())
+    }
+
+    fn change_pin(&mut self, protocol: u8, current: &str, new: &[u8]) -> Result<(), u8> {
+        let mut s = self.secret(protocol);
+        let new_pin_enc = s.padded_pin(new);
+        let pin_hash_enc = s.pin_hash_enc(current);
+        let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
+        self.client_pin(vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(4)),
+            (int(3), s.cose.clone()),
+            (int(4), Value::bytes(param)),
+            (int(5), Value::bytes(new_pin_enc)),
+            (int(6), Value::bytes(pin_hash_enc)),
+        ])
+        .map(|_| ())
+    }
+
+    /// getPinUvAuthTokenUsingPinWithPermissions (`permissions: Some`) or getPinToken.
+    fn token(
+        &mut self,
+        protocol: u8,
+        pin: &str,
+        permissions: Option<u64>,
+        rp_id: Option<&str>,
+    ) -> Result<Token, u8> {
+        let mut s = self.secret(protocol);
+        let mut req = vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(if permissions.is_some() { 9 } else { 5 })),
+            (int(3), s.cose.clone()),
+            (int(6), Value::bytes(s.pin_hash_enc(pin))),
+        ];
+        if let Some(p) = permissions {
+            req.push((int(9), Value::Unsigned(p)));
+        }
+        if let Some(rp) = rp_id {
+            req.push((int(10), text(rp)));
+        }
+        let v = self.client_pin(req)?;
+        let enc = IntMap::new(&v)
+            .unwrap()
+            .required(2)
+            .unwrap()
+            .as_bytes()
+            .unwrap()
+            .to_vec();
+        assert_eq!(enc.len(), if protocol == 1 { 32 } else { 48 });
+        let bytes = s.decrypt(&enc);
+        assert_eq!(bytes.len(), 32);
+        Ok(Token { protocol, bytes })
+    }
+
+    fn make_credential(&mut self, req: Vec<(Value, Value)>) -> Result<Registration, u8> {
+        self.ctap(0x01, Some(&Value::Map(req)))
+            .map(|v| Registration::parse(&v))
+    }
+
+    fn get_assertion(&mut self, req: Vec<(Value, Value)>) -> Result<Assertion, u8> {
+        self.ctap(0x02, Some(&Value::Map(req)))
+            .map(|v| Assertion::parse(&v))
+    }
+}
+
+fn int(n: i64) -> Value {
+    Value::int(n)
+}
+
+fn text(s: &str) -> Value {
+    Value::text(s)
+}
+
+fn cdh(tag: &str) -> Vec<u8> {
+    sha256(tag.as_bytes()).to_vec()
+}
+
+fn mc(rp: &str, user: &[u8], rk: bool) -> Vec<(Value, Value)> {
+    vec![
+        (int(1), Value::bytes(cdh("register"))),
+        (int(2), Value::Map(vec![(text("id"), text(rp))])),
+        (
+            int(3),
+            Value::Map(vec![
+                (text("id"), Value::bytes(user)),
+                (text("name"), text("alice")),
+                (text("displayName"), text("Alice")),
+            ]),
+        ),
+        (
+            int(4),
+            Value::Array(vec![Value::Map(vec![
+                (text("alg"), int(-7)),
+                (text("type"), text("public-key")),
+            ])]),
+        ),
+        (int(7), Value::Map(vec![(text("rk"), Value::Bool(rk))])),
+    ]
+}
+
+fn ga(rp: &str, allow: &[&[u8]]) -> Vec<(Value, Value)> {
+    let mut req = vec![(int(1), text(rp)), (int(2), Value::bytes(cdh("login")))];
+    if !allow.is_empty() {
+        let list = allow
+            .iter()
+            .map(|id| {
+                Value::Map(vec![
+                    (text("id"), Value::bytes(*id)),
+                    (text("type"), text("public-key")),
+                ])
+            })
+            .collect();
+        req.push((int(3), Value::Array(list)));
+    }
+    req
+}
+
+/// Adds (or replaces) request member `key`.
+fn set(mut req: Vec<(Value, Value)>, key: i64, value: Value) -> Vec<(Value, Value)> {
+    req.retain(|(k, _)| *k != int(key));
+    req.push((int(key), value));
+    req
+}
+
+/// Adds pinUvAuthParam / pinUvAuthProtocol for makeCredential (8, 9) or getAssertion (6, 7).
+fn with_token(req: Vec<(Value, Value)>, token: &Token, param_key: i64) -> Vec<(Value, Value)> {
+    let client_data_hash = if param_key == 8 {
+        cdh("register")
+    } else {
+        cdh("login")
+    };
+    let req = set(req, param_key, Value::bytes(token.param(&client_data_hash)));
+    set(req, param_key + 1, int(token.protocol.into()))
+}
+
+fn extensions(req: Vec<(Value, Value)>, key: i64, ext: Vec<(&str, Value)>) -> Vec<(Value, Value)> {
+    set(
+        req,
+        key,
+        Value::Map(ext.into_iter().map(|(k, v)| (text(k), v)).collect()),
+    )
+}
+
+struct Registration {
+    auth_data: Vec<u8>,
+    credential_id: Vec<u8>,
+    extensions: Option<Value>,
+    large_blob_key: Option<Vec<u8>>,
+}
+
+impl Registration {
+    fn parse(v: &Value) -> Self {
+        let m = IntMap::new(v).unwrap();
+        let auth_data = m.required(2).unwrap().as_bytes().unwrap().to_vec();
+        let id_len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
+        let credential_id = auth_data[55..55 + id_len].to_vec();
+        // The COSE key, then (flag ED) the extensions map.
+        let rest = &auth_data[55 + id_len..];
+        let mut d = minicbor::Decoder::new(rest);
+        d.skip().unwrap();
+        let ext_bytes = &rest[d.position()..];
+        let extensions = (!ext_bytes.is_empty()).then(|| cbor::parse(ext_bytes).unwrap());
+        assert_eq!(
+            auth_data[32] & FLAG_ED != 0,
+            extensions.is_some(),
+            "ED flag matches"
+        );
+        let large_blob_key = m.get(5).map(|v| v.as_bytes().unwrap().to_vec());
+        Self {
+            auth_data,
+            credential_id,
+            extensions,
+            large_blob_key,
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        self.auth_data[32]
+    }
+
+    fn extension(&self, id: &str) -> Option<Value> {
+        self.extensions
+            .as_ref()
+            .and_then(|e| TextMap::new(e).unwrap().get(id).cloned())
+    }
+}
+
+struct Assertion {
+    credential_id: Vec<u8>,
+    auth_data: Vec<u8>,
+    user: Option<Value>,
+    number_of_credentials: Option<u64>,
+    large_blob_key: Option<Vec<u8>>,
+}
+
+impl Assertion {
+    fn parse(v: &Value) -> Self {
+        let m = IntMap::new(v).unwrap();
+        let cred = TextMap::new(m.required(1).unwrap()).unwrap();
+        let auth_data = m.required(2).unwrap().as_bytes().unwrap().to_vec();
+        assert_eq!(
+            auth_data[32] & FLAG_ED != 0,
+            auth_data.len() > 37,
+            "ED flag matches"
+        );
+        Self {
+            credential_id: cred.required("id").unwrap().as_bytes().unwrap().to_vec(),
+            auth_data,
+            user: m.get(4).cloned(),
+            number_of_credentials: m.get(5).map(|n| n.as_unsigned().unwrap()),
+            large_blob_key: m.get(7).map(|v| v.as_bytes().unwrap().to_vec()),
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        self.auth_data[32]
+    }
+
+    fn extension(&self, id: &str) -> Option<Value> {
+        if self.auth_data.len() <= 37 {
+            return None;
+        }
+        let ext = cbor::parse(&self.auth_data[37..]).unwrap();
+        TextMap::new(&ext).unwrap().get(id).cloned()
+    }
+}
+
+fn option(info: &Value, name: &str) -> Option<bool> {
+    let m = IntMap::new(info).unwrap();
+    TextMap::new(m.required(4).unwrap())
+        .unwrap()
+        .get(name)
+        .map(|v| v.as_bool().unwrap())
+}
+
+fn pin_set_tester(protocol: u8) -> Tester {
+    let mut t = Tester::new();
+    t.set_pin(protocol, PIN.as_bytes()).unwrap();
+    t
+}
+
+// --- getInfo ----------------------------------------------------------------------------------
+
+#[test]
+fn get_info_declares_pin_support_and_extensions() {
+    let mut t = Tester::new();
+    let info = t.get_info();
+    let m = IntMap::new(&info).unwrap();
+    assert_eq!(
+        option(&info, "clientPin"),
+        Some(false),
+        "a PIN can be set; none is"
+    );
+    assert_eq!(option(&info, "pinUvAuthToken"), Some(true));
+    assert_eq!(option(&info, "makeCredUvNotRqd"), Some(true));
+    assert_eq!(option(&info, "uv"), None, "no built-in user verification");
+    assert_eq!(
+        m.required(6).unwrap(),
+        &Value::Array(vec![int(2), int(1)]),
+        "pinUvAuthProtocols"
+    );
+    let ext: Vec<&str> = m
+        .required(2)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_text().unwrap())
+        .collect();
+    for e in [
+        "credProtect",
+        "hmac-secret",
+        "credBlob",
+        "largeBlobKey",
+        "minPinLength",
+    ] {
+        assert!(ext.contains(&e), "{e} listed");
+    }
+    assert_eq!(
+        m.required(0x0C).unwrap(),
+        &Value::Bool(false),
+        "forcePINChange"
+    );
+    assert_eq!(m.required(0x0D).unwrap(), &int(4), "minPINLength");
+    assert_eq!(m.required(0x0F).unwrap(), &int(32), "maxCredBlobLength");
+
+    t.set_pin(2, PIN.as_bytes()).unwrap();
+    assert_eq!(option(&t.get_info(), "clientPin"), Some(true));
+}
+
+#[test]
+fn profile_chooses_protocols_and_minimum_length() {
+    let mut profile = Profile::generic();
+    profile.pin_uv_auth_protocols = vec![2];
+    profile.min_pin_length = 6;
+    let mut t = Tester::with_profile(profile);
+    let info = t.get_info();
+    let m = IntMap::new(&info).unwrap();
+    assert_eq!(m.required(6).unwrap(), &Value::Array(vec![int(2)]));
+    assert_eq!(m.required(0x0D).unwrap(), &int(6));
+    assert_eq!(
+        t.client_pin(vec![(int(1), int(1)), (int(2), int(2))]),
+        Err(INVALID_PARAMETER)
+    );
+    assert_eq!(t.set_pin(2, b"12345"), Err(PIN_POLICY_VIOLATION));
+    t.set_pin(2, b"123456").unwrap();
+}
+
+// --- Subcommands ------------------------------------------------------------------------------
+
+#[test]
+fn get_pin_retries_and_key_agreement() {
+    let mut t = Tester::new();
+    assert_eq!(t.retries(), (8, false));
+    // getPINRetries needs no protocol.
+    assert!(t.client_pin(vec![(int(2), int(1))]).is_ok());
+    for protocol in [1, 2] {
+        let key = t.key_agreement(protocol);
+        assert_eq!(key.to_vec().len(), 78);
+        assert_eq!(t.key_agreement(protocol), key, "stable until power-up");
+    }
+    let before = t.key_agreement(2);
+    t.power_cycle();
+    assert_ne!(t.key_agreement(2), before, "regenerated at power-up");
+
+    assert_eq!(t.client_pin(vec![(int(2), int(2))]), Err(MISSING_PARAMETER));
+    assert_eq!(
+        t.client_pin(vec![(int(1), int(3)), (int(2), int(2))]),
+        Err(INVALID_PARAMETER)
+    );
+    assert_eq!(
+        t.client_pin(vec![(int(1), int(2))]),
+        Err(MISSING_PARAMETER),
+        "no subcommand"
+    );
+    assert_eq!(
+        t.client_pin(vec![(int(1), int(2)), (int(2), int(8))]),
+        Err(INVALID_SUBCOMMAND)
+    );
+    assert_eq!(
+        t.client_pin(vec![(int(1), int(2)), (int(2), int(6))]),
+        Err(INVALID_SUBCOMMAND),
+        "no built-in UV"
+    );
+    assert_eq!(
+        t.client_pin(vec![(int(1), int(2)), (int(2), int(7))]),
+        Err(INVALID_SUBCOMMAND)
+    );
+    assert_eq!(
+        t.client_pin(vec![(int(1), text("2")), (int(2), int(2))]),
+        Err(CBOR_UNEXPECTED_TYPE)
+    );
+}
+
+#[test]
+fn set_pin_both_protocols_and_only_once() {
+    for protocol in [1, 2] {
+        let mut t = Tester::new();
+        t.set_pin(protocol, PIN.as_bytes()).unwrap();
+        assert_eq!(
+            t.set_pin(protocol, b"5678"),
+            Err(NOT_ALLOWED),
+            "a PIN is already set"
+        );
+        let state = t.state();
+        let expected: [u8; 16] = sha256(PIN.as_bytes())[..16].try_into().unwrap();
+        assert_eq!(
+            state.pin.pin_hash,
+            Some(expected),
+            "LEFT(SHA-256(PIN), 16) is stored"
+        );
+        assert!(
+            !t.storage
+                .image()
+                .unwrap()
+                .windows(4)
+                .any(|w| w == PIN.as_bytes()),
+            "never the PIN"
+        );
+        assert_eq!(t.retries(), (8, false));
+        t.token(protocol, PIN, Some(GA), Some("example.com"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn set_pin_policy_and_parameter_errors() {
+    let mut t = Tester::new();
+    assert_eq!(
+        t.set_pin(2, b"123"),
+        Err(PIN_POLICY_VIOLATION),
+        "3 code points"
+    );
+    assert_eq!(
+        t.set_pin(2, "éé".as_bytes()),
+        Err(PIN_POLICY_VIOLATION),
+        "4 bytes but 2 code points"
+    );
+    assert_eq!(
+        t.set_pin(2, &[b'1'; 64]),
+        Err(PIN_POLICY_VIOLATION),
+        "64 bytes: no padding left"
+    );
+    assert_eq!(
+        t.set_pin(2, &[0xFF, 0xFE, 0x31, 0x32]),
+        Err(PIN_POLICY_VIOLATION),
+        "not UTF-8"
+    );
+    assert_eq!(
+        t.set_pin(2, b"12\x0034"),
+        Err(PIN_POLICY_VIOLATION),
+        "NUL inside"
+    );
+    assert_eq!(t.state().pin.pin_hash, None);
+
+    // newPinEnc must decrypt to exactly 64 bytes.
+    let mut s = t.secret(1);
+    let short = s.encrypt(&[0x31; 48]);
+    let param = s.authenticate(&short);
+    let req = |cose: Value, param: Vec<u8>, enc: Vec<u8>| {
+        vec![
+            (int(1), int(1)),
+            (int(2), int(3)),
+            (int(3), cose),
+            (int(4), Value::bytes(param)),
+            (int(5), Value::bytes(enc)),
+        ]
+    };
+    assert_eq!(
+        t.client_pin(req(s.cose.clone(), param, short)),
+        Err(INVALID_PARAMETER)
+    );
+
+    // A wrong pinUvAuthParam.
+    let enc = s.padded_pin(b"1234");
+    let mut bad = s.authenticate(&enc);
+    bad[0] ^= 1;
+    assert_eq!(
+        t.client_pin(req(s.cose.clone(), bad, enc.clone())),
+        Err(PIN_AUTH_INVALID)
+    );
+    // A platform key that is not on the curve.
+    let mut off_curve = s.cose.clone();
+    if let Value::Map(entries) = &mut off_curve {
+        for (k, v) in entries.iter_mut() {
+            if *k == int(-3) {
+                let mut y = v.as_bytes().unwrap().to_vec();
+                y[31] ^= 1;
+                *v = Value::bytes(y);
+            }
+        }
+    }
+    assert_eq!(
+        t.client_pin(req(off_curve, s.authenticate(&enc), enc.clone())),
+        Err(INVALID_PARAMETER)
+    );
+    // Each missing parameter.
+    for missing in [1, 3, 4, 5] {
+        let mut r = req(s.cose.clone(), s.authenticate(&enc), enc.clone());
+        r.retain(|(k, _)| *k != int(missing));
+        assert_eq!(t.client_pin(r), Err(MISSING_PARAMETER), "without {missing}");
+    }
+    // Protocol 3 does not exist.
+    let mut r = req(s.cose.clone(), s.authenticate(&enc), enc.clone());
+    r[0] = (int(1), int(3));
+    assert_eq!(t.client_pin(r), Err(INVALID_PARAMETER));
+
+    // Four code points of two bytes each are a valid PIN; 63 bytes too.
+    t.set_pin(2, "éééé".as_bytes()).unwrap();
+    let mut t = Tester::new();
+    t.set_pin(1, &[b'7'; 63]).unwrap();
+}
+
+#[test]
+fn change_pin_checks_the_current_pin_and_ends_tokens() {
+    for protocol in [1, 2] {
+        let mut t = Tester::new();
+        assert_eq!(t.change_pin(protocol, PIN, b"5678"), Err(PIN_NOT_SET));
+        t.set_pin(protocol, PIN.as_bytes()).unwrap();
+        let token = t
+            .token(protocol, PIN, Some(GA), Some("example.com"))
+            .unwrap();
+
+        assert_eq!(t.change_pin(protocol, "0000", b"5678"), Err(PIN_INVALID));
+        assert_eq!(t.retries(), (7, false), "a wrong current PIN costs a retry");
+        assert_eq!(
+            t.change_pin(protocol, PIN, b"567"),
+            Err(PIN_POLICY_VIOLATION),
+            "new PIN too short"
+        );
+        assert_eq!(
+            t.retries(),
+            (8, false),
+            "the current PIN matched: retries restored"
+        );
+        t.change_pin(protocol, PIN, b"5678").unwrap();
+
+        assert_eq!(
+            t.token(protocol, PIN, Some(GA), None).err(),
+            Some(PIN_INVALID),
+            "old PIN gone"
+        );
+        t.token(protocol, "5678", Some(GA), None).unwrap();
+        // The token obtained before the change no longer works.
+        let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+        let req = with_token(ga("example.com", &[&r.credential_id]), &token, 6);
+        assert_eq!(t.get_assertion(req).err(), Some(PIN_AUTH_INVALID));
+    }
+}
+
+#[test]
+fn change_pin_with_a_bad_auth_param_costs_nothing() {
+    let mut t = pin_set_tester(2);
+    let mut s = t.secret(2);
+    let new_pin_enc = s.padded_pin(b"5678");
+    let pin_hash_enc = s.pin_hash_enc(PIN);
+    let param = s.authenticate(&new_pin_enc); // must cover newPinEnc || pinHashEnc
+    let r = t.client_pin(vec![
+        (int(1), int(2)),
+        (int(2), int(4)),
+        (int(3), s.cose.clone()),
+        (int(4), Value::bytes(param)),
+        (int(5), Value::bytes(new_pin_enc)),
+        (int(6), Value::bytes(pin_hash_enc)),
+    ]);
+    assert_eq!(r, Err(PIN_AUTH_INVALID));
+    assert_eq!(t.retries(), (8, false));
+}
+
+#[test]
+fn get_pin_token_legacy_grants_mc_and_ga() {
+    let mut t = pin_set_tester(1);
+    let token = t.token(1, PIN, None, None).unwrap();
+    let r = t
+        .make_credential(with_token(mc("example.com", b"u", true), &token, 8))
+        .unwrap();
+    assert_eq!(r.flags() & (FLAG_UP | FLAG_UV), FLAG_UP | FLAG_UV);
+    // makeCredential consumed it; a new one for getAssertion.
+    let token = t.token(1, PIN, None, None).unwrap();
+    let a = t
+        .get_assertion(with_token(ga("example.com", &[]), &token, 6))
+        .unwrap();
+    assert_eq!(a.flags() & FLAG_UV, FLAG_UV);
+
+    // permissions or rpId with getPinToken are refused.
+    let mut s = t.secret(1);
+    let r = t.client_pin(vec![
+        (int(1), int(1)),
+        (int(2), int(5)),
+        (int(3), s.cose.clone()),
+        (int(6), Value::bytes(s.pin_hash_enc(PIN))),
+        (int(9), int(1)),
+    ]);
+    assert_eq!(r, Err(INVALID_PARAMETER));
+}
+
+#[test]
+fn permissions_are_checked() {
+    let mut t = Tester::new();
+    assert_eq!(t.token(2, PIN, Some(GA), None).err(), Some(PIN_NOT_SET));
+    t.set_pin(2, PIN.as_bytes()).unwrap();
+    assert_eq!(
+        t.token(2, PIN, Some(0), None).err(),
+        Some(INVALID_PARAMETER)
+    );
+    // cm, be, lbw, acfg: commands this card does not offer yet.
+    for p in [0x04, 0x08, 0x10, 0x20, 0x40, 0x100] {
+        assert_eq!(
+            t.token(2, PIN, Some(p | GA), None).err(),
+            Some(UNAUTHORIZED_PERMISSION),
+            "{p:#x}"
+        );
+    }
+    assert_eq!(t.retries(), (8, false), "refused before the PIN is tried");
+    // Without permissions the subcommand is incomplete.
+    let mut s = t.secret(2);
+    let r = t.client_pin(vec![
+        (int(1), int(2)),
+        (int(2), int(9)),
+        (int(3), s.cose.clone()),
+        (int(6), Value::bytes(s.pin_hash_enc(PIN))),
+    ]);
+    assert_eq!(r, Err(MISSING_PARAMETER));
+    t.token(2, PIN, Some(MC | GA), Some("example.com")).unwrap();
+}
+
+// --- Retries and blocking ---------------------------------------------------------------------
+
+#[test]
+fn three_wrong_pins_need_a_power_cycle_and_eight_block_for_good() {
+    let mut t = pin_set_tester(2);
+    let key_before = t.key_agreement(2);
+    assert_eq!(t.token(2, "0000", Some(GA), None).err(), Some(PIN_INVALID));
+    assert_ne!(
+        t.key_agreement(2),
+        key_before,
+        "a mismatch regenerates the key-agreement key"
+    );
+    assert_eq!(t.token(2, "0000", Some(GA), None).err(), Some(PIN_INVALID));
+    assert_eq!(
+        t.token(2, "0000", Some(GA), None).err(),
+        Some(PIN_AUTH_BLOCKED)
+    );
+    assert_eq!(t.retries(), (5, true));
+    // Even the right PIN is refused, and costs nothing, until the card is powered again.
+    assert_eq!(
+        t.token(2, PIN, Some(GA), None).err(),
+        Some(PIN_AUTH_BLOCKED)
+    );
+    assert_eq!(t.change_pin(2, PIN, b"5678"), Err(PIN_AUTH_BLOCKED));
+    assert_eq!(t.retries(), (5, true));
+
+    t.power_cycle();
+    assert_eq!(t.retries(), (5, false));
+    t.token(2, PIN, Some(GA), None).unwrap();
+    assert_eq!(t.retries(), (8, false), "a right PIN restores the retries");
+
+    // Eight wrong PINs in a row, power cycling after every third.
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        if i > 0 && i % 3 == 0 {
+            t.power_cycle();
+        }
+        answers.push(t.token(1, "9999", Some(GA), None).err().unwrap());
+    }
+    assert_eq!(
+        answers,
+        [
+            PIN_INVALID,
+            PIN_INVALID,
+            PIN_AUTH_BLOCKED,
+            PIN_INVALID,
+            PIN_INVALID,
+            PIN_AUTH_BLOCKED,
+            PIN_INVALID,
+            PIN_BLOCKED
+        ]
+    );
+    assert_eq!(t.retries().0, 0);
+    t.power_cycle();
+    assert_eq!(
+        t.token(2, PIN, Some(GA), None).err(),
+        Some(PIN_BLOCKED),
+        "blocked for good"
+    );
+    assert_eq!(t.change_pin(2, PIN, b"5678"), Err(PIN_BLOCKED));
+    // The persistent state says so too, across a reload.
+    let mut t = t.reload();
+    assert_eq!(t.retries().0, 0);
+
+    // authenticatorReset (within 10 s of power-up) is the only way out.
+    t.ctap(0x07, None).unwrap();
+    assert_eq!(t.retries(), (8, false));
+    assert_eq!(option(&t.get_info(), "clientPin"), Some(false));
+    t.set_pin(2, b"4321").unwrap();
+}
+
+#[test]
+fn a_power_cut_after_the_decrement_still_costs_the_attempt() {
+    let t = pin_set_tester(2);
+
+    // The restoring write (the 2nd) fails: the card answers CTAP1_ERR_OTHER and the attempt
+    // stays counted, although the PIN was right.
+    let mut cut = t.reload_with(Box::new(|s| Box::new(FaultyStorage::new(s, Some(2)))));
+    assert_eq!(cut.token(2, PIN, Some(GA), None).err(), Some(OTHER));
+    drop(cut);
+    let mut after = t.reload();
+    assert_eq!(after.retries(), (7, false));
+
+    // The decrement itself (the 1st write) fails: nothing was compared, nothing counted, no
+    // token handed out.
+    let mut cut = t.reload_with(Box::new(|s| Box::new(FaultyStorage::new(s, Some(1)))));
+    assert_eq!(cut.token(2, "0000", Some(GA), None).err(), Some(OTHER));
+    assert_eq!(cut.retries(), (7, false), "no mismatch was registered");
+    drop(cut);
+    let mut after = t.reload();
+    assert_eq!(after.retries(), (7, false));
+    after.token(2, PIN, Some(GA), None).unwrap();
+    assert_eq!(after.retries(), (8, false));
+}
+
+// --- The token in makeCredential / getAssertion -----------------------------------------------
+
+#[test]
+fn zero_length_pin_uv_auth_param_probes_the_pin_state() {
+    let mut t = Tester::new();
+    let probe =
+        |req: Vec<(Value, Value)>, k: i64| set(set(req, k, Value::bytes(vec![])), k + 1, int(2));
+    assert_eq!(
+        t.make_credential(probe(mc("example.com", b"u", false), 8))
+            .err(),
+        Some(PIN_NOT_SET)
+    );
+    assert_eq!(
+        t.get_assertion(probe(ga("example.com", &[]), 6)).err(),
+        Some(PIN_NOT_SET)
+    );
+    t.set_pin(2, PIN.as_bytes()).unwrap();
+    assert_eq!(
+        t.make_credential(probe(mc("example.com", b"u", false), 8))
+            .err(),
+        Some(PIN_INVALID)
+    );
+    assert_eq!(
+        t.get_assertion(probe(ga("example.com", &[]), 6)).err(),
+        Some(PIN_INVALID)
+    );
+    assert_eq!(t.retries(), (8, false), "a probe costs no retry");
+}
+
+#[test]
+fn with_a_pin_set_discoverable_credentials_need_a_token() {
+    let mut t = pin_set_tester(2);
+    assert_eq!(
+        t.make_credential(mc("example.com", b"u", true)).err(),
+        Some(PUAT_REQUIRED)
+    );
+    // makeCredUvNotRqd: a non-discoverable credential can be made without, and is not UV.
+    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    assert_eq!(r.flags() & (FLAG_UP | FLAG_UV), FLAG_UP);
+    let a = t
+        .get_assertion(ga("example.com", &[&r.credential_id]))
+        .unwrap();
+    assert_eq!(
+        a.flags() & (FLAG_UP | FLAG_UV),
+        FLAG_UP,
+        "UV only when really performed"
+    );
+
+    let token = t.token(2, PIN, Some(MC), Some("example.com")).unwrap();
+    let r = t
+        .make_credential(with_token(mc("example.com", b"u", true), &token, 8))
+        .unwrap();
+    assert_eq!(r.flags() & (FLAG_UP | FLAG_UV), FLAG_UP | FLAG_UV);
+
+    // With a token, name and displayName come back (UV performed); without, only the id.
+    let token = t.token(2, PIN, Some(GA), Some("example.com")).unwrap();
+    let a = t
+        .get_assertion(with_token(ga("example.com", &[]), &token, 6))
+        .unwrap();
+    assert_eq!(a.flags() & FLAG_UV, FLAG_UV);
+    assert!(
+        TextMap::new(a.user.as_ref().unwrap())
+            .unwrap()
+            .get("name")
+            .is_some()
+    );
+    let a = t.get_assertion(ga("example.com", &[])).unwrap();
+    assert!(
+        TextMap::new(a.user.as_ref().unwrap())
+            .unwrap()
+            .get("name")
+            .is_none()
+    );
+    assert_eq!(a.credential_id, r.credential_id);
+}
+
+#[test]
+fn token_permissions_rp_binding_and_protocol() {
+    let mut t = pin_set_tester(2);
+    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let allow = [r.credential_id.as_slice()];
+
+    // ga-only token for makeCredential.
+    let token = t.token(2, PIN, Some(GA), Some("example.com")).unwrap();
+    assert_eq!(
+        t.make_credential(with_token(mc("example.com", b"u", true), &token, 8))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+    // Bound to another RP.
+    let token = t.token(2, PIN, Some(GA), Some("other.com")).unwrap();
+    assert_eq!(
+        t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+    // Unbound: the first use binds it.
+    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let silent =
+        |req: Vec<(Value, Value)>| set(req, 5, Value::Map(vec![(text("up"), Value::Bool(false))]));
+    t.get_assertion(silent(with_token(ga("example.com", &allow), &token, 6)))
+        .unwrap();
+    assert_eq!(
+        t.get_assertion(with_token(ga("other.com", &[]), &token, 6))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+    // A silent assertion consumes nothing; one with presence consumes the token.
+    let a = t
+        .get_assertion(with_token(ga("example.com", &allow), &token, 6))
+        .unwrap();
+    assert_eq!(a.flags() & (FLAG_UP | FLAG_UV), FLAG_UP | FLAG_UV);
+    assert_eq!(
+        t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+
+    // A protocol-2 token presented as protocol 1.
+    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let v1 = Token {
+        protocol: 1,
+        bytes: token.bytes.clone(),
+    };
+    assert_eq!(
+        t.get_assertion(with_token(ga("example.com", &allow), &v1, 6))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+    // A wrong MAC; a missing protocol; an unknown protocol.
+    let mut req = with_token(ga("example.com", &allow), &token, 6);
+    req = set(req, 6, Value::bytes(vec![0; 32]));
+    assert_eq!(t.get_assertion(req).err(), Some(PIN_AUTH_INVALID));
+    let req = with_token(ga("example.com", &allow), &token, 6);
+    let no_protocol: Vec<_> = req.iter().filter(|(k, _)| *k != int(7)).cloned().collect();
+    assert_eq!(t.get_assertion(no_protocol).err(), Some(MISSING_PARAMETER));
+    assert_eq!(
+        t.get_assertion(set(req.clone(), 7, int(3))).err(),
+        Some(INVALID_PARAMETER)
+    );
+    // Still good after all that.
+    t.get_assertion(req).unwrap();
+}
+
+#[test]
+fn tokens_expire_and_end_at_power_up() {
+    let mut t = pin_set_tester(2);
+    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let allow = [r.credential_id.as_slice()];
+    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    t.clock.advance(30_001);
+    assert_eq!(
+        t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
+            .err(),
+        Some(PIN_AUTH_INVALID),
+        "unused for 30 s"
+    );
+
+    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    t.power_cycle();
+    assert_eq!(
+        t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
+            .err(),
+        Some(PIN_AUTH_INVALID),
+        "power-up"
+    );
+}
+
+#[test]
+fn uv_option_without_built_in_uv() {
+    let mut t = pin_set_tester(2);
+    let uv = Value::Map(vec![(text("uv"), Value::Bool(true))]);
+    assert_eq!(
+        t.make_credential(set(mc("example.com", b"u", false), 7, uv.clone()))
+            .err(),
+        Some(INVALID_OPTION)
+    );
+    // With a pinUvAuthParam the uv option is moot.
+    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let req = with_token(set(mc("example.com", b"u", false), 7, uv), &token, 8);
+    assert_eq!(t.make_credential(req).unwrap().flags() & FLAG_UV, FLAG_UV);
+}
+
+#[test]
+fn always_uv_requires_a_token_for_everything() {
+    let t = pin_set_tester(2);
+    let mut t = t.edit_state(|s| s.pin.always_uv = true);
+    let info = t.get_info();
+    assert_eq!(option(&info, "alwaysUv"), Some(true));
+    assert_eq!(option(&info, "makeCredUvNotRqd"), Some(false));
+    assert_eq!(
+        t.make_credential(mc("example.com", b"u", false)).err(),
+        Some(PUAT_REQUIRED)
+    );
+    assert_eq!(
+        t.get_assertion(ga("example.com", &[])).err(),
+        Some(PUAT_REQUIRED)
+    );
+    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    t.make_credential(with_token(mc("example.com", b"u", false), &token, 8))
+        .unwrap();
+}
+
+#[test]
+fn force_pin_change_refuses_tokens_until_a_new_pin() {
+    let t = pin_set_tester(2);
+    let mut t = t.edit_state(|s| s.pin.force_pin_change = true);
+    assert_eq!(
+        IntMap::new(&t.get_info()).unwrap().required(0x0C).unwrap(),
+        &Value::Bool(true)
+    );
+    assert_eq!(
+        t.token(2, PIN, Some(GA), None).err(),
+        Some(PIN_POLICY_VIOLATION)
+    );
+    assert_eq!(t.retries(), (8, false), "the PIN was right");
+    assert_eq!(
+        t.change_pin(2, PIN, PIN.as_bytes()),
+        Err(PIN_POLICY_VIOLATION),
+        "must differ"
+    );
+    t.change_pin(2, PIN, b"9876").unwrap();
+    assert_eq!(
+        IntMap::new(&t.get_info()).unwrap().required(0x0C).unwrap(),
+        &Value::Bool(false)
+    );
+    t.token(2, "9876", Some(GA), None).unwrap();
+}
+
+// --- Extensions -------------------------------------------------------------------------------
+
+/// hmac-secret through getAssertion: returns the decrypted output.
+fn hmac_secret(
+    t: &mut Tester,
+    protocol: u8,
+    salts: &[u8],
+    allow: &[&[u8]],
+    token: Option<&Token>,
+) -> Result<(Assertion, Vec<u8>), u8> {
+    let mut s = t.secret(protocol);
+    let salt_enc = s.encrypt(salts);
+    let salt_auth = s.authenticate(&salt_enc);
+    let input = Value::Map(vec![
+        (int(1), s.cose.clone()),
+        (int(2), Value::bytes(salt_enc)),
+        (int(3), Value::bytes(salt_auth)),
+        (int(4), int(protocol.into())),
+    ]);
+    let mut req = extensions(ga("example.com", allow), 4, vec![("hmac-secret", input)]);
+    if let Some(token) = token {
+        req = with_token(req, token, 6);
+    }
+    let a = t.get_assertion(req)?;
+    let out = a
+        .extension("hmac-secret")
+        .expect("hmac-secret output")
+        .as_bytes()
+        .unwrap()
+        .to_vec();
+    Ok((a, s.decrypt(&out)))
+}
+
+#[test]
+fn hmac_secret_known_answers_with_and_without_uv() {
+    for protocol in [1u8, 2] {
+        let mut t = pin_set_tester(protocol);
+        let token = t.token(protocol, PIN, Some(MC), None).unwrap();
+        let req = extensions(
+            mc("example.com", b"u", false),
+            6,
+            vec![("hmac-secret", Value::Bool(true))],
+        );
+        let r = t.make_credential(with_token(req, &token, 8)).unwrap();
+        assert_eq!(r.extension("hmac-secret"), Some(Value::Bool(true)));
+        let id = r.credential_id.clone();
+
+        let wrapping_key = t.state().wrapping_key;
+        let salt1 = [0x5Au8; 32];
+        let salt2 = [0xA5u8; 32];
+        let two = [salt1, salt2].concat();
+        for uv in [false, true] {
+            let cred_random = derive_cred_random(&wrapping_key, &id, uv);
+            let expected = [hmac(&cred_random, &salt1), hmac(&cred_random, &salt2)].concat();
+            let token = uv.then(|| t.token(protocol, PIN, Some(GA), None).unwrap());
+            let (a, out) = hmac_secret(&mut t, protocol, &two, &[&id], token.as_ref()).unwrap();
+            assert_eq!(a.flags() & FLAG_UV != 0, uv);
+            assert_eq!(out, expected, "two salts, uv={uv}, protocol {protocol}");
+            let token = uv.then(|| t.token(protocol, PIN, Some(GA), None).unwrap());
+            let (_, out) = hmac_secret(&mut t, protocol, &salt1, &[&id], token.as_ref()).unwrap();
+            assert_eq!(out, expected[..32], "one salt: the same first output");
+        }
+        assert_ne!(
+            derive_cred_random(&wrapping_key, &id, true),
+            derive_cred_random(&wrapping_key, &id, false)
+        );
+    }
+}
+
+#[test]
+fn hmac_secret_errors_and_credentials_without_it() {
+    let mut t = Tester::new();
+    let plain = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let req = extensions(
+        mc("example.com", b"v", false),
+        6,
+        vec![("hmac-secret", Value::Bool(true))],
+    );
+    let marked = t.make_credential(req).unwrap();
+
+    // A credential made without hmac-secret answers no output.
+    let mut s = t.secret(2);
+    let salt_enc = s.encrypt(&[1; 32]);
+    let good = Value::Map(vec![
+        (int(1), s.cose.clone()),
+        (int(2), Value::bytes(salt_enc.clone())),
+        (int(3), Value::bytes(s.authenticate(&salt_enc))),
+        (int(4), int(2)),
+    ]);
+    let a = t
+        .get_assertion(extensions(
+            ga("example.com", &[&plain.credential_id]),
+            4,
+            vec![("hmac-secret", good.clone())],
+        ))
+        .unwrap();
+    assert_eq!(a.extension("hmac-secret"), None);
+    assert_eq!(a.flags() & FLAG_ED, 0);
+    let a = t
+        .get_assertion(extensions(
+            ga("example.com", &[&marked.credential_id]),
+            4,
+            vec![("hmac-secret", good)],
+        ))
+        .unwrap();
+    assert_eq!(
+        a.extension("hmac-secret")
+            .unwrap()
+            .as_bytes()
+            .unwrap()
+            .len(),
+        16 + 32
+    );
+
+    let allow = [marked.credential_id.as_slice()];
+    let cose = s.cose.clone();
+    let input = |auth: Vec<u8>, enc: Vec<u8>, protocol: i64| {
+        Value::Map(vec![
+            (int(1), cose.clone()),
+            (int(2), Value::bytes(enc)),
+            (int(3), Value::bytes(auth)),
+            (int(4), int(protocol)),
+        ])
+    };
+    let mut bad_auth = s.authenticate(&salt_enc);
+    bad_auth[3] ^= 1;
+    let ga_with = |t: &mut Tester, v: Value| {
+        t.get_assertion(extensions(
+            ga("example.com", &allow),
+            4,
+            vec![("hmac-secret", v)],
+        ))
+    };
+    assert_eq!(
+        ga_with(&mut t, input(bad_auth, salt_enc.clone(), 2)).err(),
+        Some(PIN_AUTH_INVALID)
+    );
+    let odd = s.encrypt(&[1; 48]);
+    assert_eq!(
+        ga_with(&mut t, input(s.authenticate(&odd), odd, 2)).err(),
+        Some(INVALID_PARAMETER),
+        "48-byte salt"
+    );
+    assert_eq!(
+        ga_with(
+            &mut t,
+            input(s.authenticate(&salt_enc), salt_enc.clone(), 3)
+        )
+        .err(),
+        Some(INVALID_PARAMETER)
+    );
+    let missing = Value::Map(vec![
+        (int(1), s.cose.clone()),
+        (int(2), Value::bytes(salt_enc)),
+    ]);
+    assert_eq!(ga_with(&mut t, missing).err(), Some(MISSING_PARAMETER));
+}
+
+#[test]
+fn cred_protect_hides_credentials_without_uv() {
+    let mut t = pin_set_tester(2);
+    let make = |t: &mut Tester, user: &[u8], level: i64| {
+        let token = t.token(2, PIN, Some(MC), None).unwrap();
+        let req = extensions(
+            mc("example.com", user, true),
+            6,
+            vec![("credProtect", int(level))],
+        );
+        let r = t.make_credential(with_token(req, &token, 8)).unwrap();
+        assert_eq!(r.extension("credProtect"), Some(int(level)));
+        r
+    };
+    let l1 = make(&mut t, b"one", 1);
+    let l2 = make(&mut t, b"two", 2);
+    let l3 = make(&mut t, b"three", 3);
+
+    // Without UV and without an allowList only level 1 is offered.
+    let a = t.get_assertion(ga("example.com", &[])).unwrap();
+    assert_eq!(a.credential_id, l1.credential_id);
+    assert_eq!(a.number_of_credentials, None);
+    // With an allowList level 2 is found, level 3 never without UV.
+    let a = t
+        .get_assertion(ga("example.com", &[&l2.credential_id]))
+        .unwrap();
+    assert_eq!(a.credential_id, l2.credential_id);
+    assert_eq!(
+        t.get_assertion(ga("example.com", &[&l3.credential_id]))
+            .err(),
+        Some(NO_CREDENTIALS)
+    );
+    // With UV all three, newest first.
+    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let a = t
+        .get_assertion(with_token(ga("example.com", &[]), &token, 6))
+        .unwrap();
+    assert_eq!(a.credential_id, l3.credential_id);
+    assert_eq!(a.number_of_credentials, Some(3));
+    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let a = t
+        .get_assertion(with_token(
+            ga("example.com", &[&l3.credential_id]),
+            &token,
+            6,
+        ))
+        .unwrap();
+    assert_eq!(a.credential_id, l3.credential_id);
+
+    // A level-3 credential in the excludeList excludes only with UV.
+    let exclude = Value::Array(vec![Value::Map(vec![
+        (text("id"), Value::bytes(l3.credential_id.clone())),
+        (text("type"), text("public-key")),
+    ])]);
+    let r = t
+        .make_credential(set(mc("example.com", b"new", false), 5, exclude.clone()))
+        .unwrap();
+    assert!(!r.credential_id.is_empty());
+    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let req = with_token(set(mc("example.com", b"new", false), 5, exclude), &token, 8);
+    assert_eq!(t.make_credential(req).err(), Some(CREDENTIAL_EXCLUDED));
+
+    // Non-discoverable credentials carry the level in their id.
+    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let req = extensions(
+        mc("example.com", b"nr", false),
+        6,
+        vec![("credProtect", int(3))],
+    );
+    let nr = t.make_credential(with_token(req, &token, 8)).unwrap();
+    assert_eq!(
+        t.get_assertion(ga("example.com", &[&nr.credential_id]))
+            .err(),
+        Some(NO_CREDENTIALS)
+    );
+}
+
+#[test]
+fn cred_blob_is_stored_with_resident_credentials() {
+    let mut t = Tester::new();
+    let blob = vec![0xB1; 32];
+    let req = extensions(
+        mc("example.com", b"u", true),
+        6,
+        vec![("credBlob", Value::bytes(blob.clone()))],
+    );
+    let r = t.make_credential(req).unwrap();
+    assert_eq!(r.extension("credBlob"), Some(Value::Bool(true)));
+    let req = extensions(
+        mc("example.com", b"v", true),
+        6,
+        vec![("credBlob", Value::bytes(vec![0; 33]))],
+    );
+    assert_eq!(
+        t.make_credential(req).unwrap().extension("credBlob"),
+        Some(Value::Bool(false)),
+        "too long"
+    );
+    let req = extensions(
+        mc("example.com", b"w", false),
+        6,
+        vec![("credBlob", Value::bytes(vec![1]))],
+    );
+    let nr = t.make_credential(req).unwrap();
+    assert_eq!(
+        nr.extension("credBlob"),
+        Some(Value::Bool(false)),
+        "not resident"
+    );
+
+    let req = |allow: &[&[u8]]| {
+        extensions(
+            ga("example.com", allow),
+            4,
+            vec![("credBlob", Value::Bool(true))],
+        )
+    };
+    let a = t.get_assertion(req(&[&r.credential_id])).unwrap();
+    assert_eq!(a.extension("credBlob"), Some(Value::bytes(blob)));
+    let a = t.get_assertion(req(&[&nr.credential_id])).unwrap();
+    assert_eq!(a.extension("credBlob"), Some(Value::bytes(vec![])));
+    let a = t
+        .get_assertion(ga("example.com", &[&r.credential_id]))
+        .unwrap();
+    assert_eq!(a.extension("credBlob"), None, "only when asked");
+}
+
+#[test]
+fn large_blob_key_for_resident_credentials() {
+    let mut t = Tester::new();
+    let req = extensions(
+        mc("example.com", b"u", true),
+        6,
+        vec![("largeBlobKey", Value::Bool(true))],
+    );
+    let r = t.make_credential(req).unwrap();
+    let key = r.large_blob_key.clone().expect("largeBlobKey (0x05)");
+    assert_eq!(key.len(), 32);
+    assert_eq!(r.extensions, None, "not an authenticator-data extension");
+    let req = extensions(
+        ga("example.com", &[]),
+        4,
+        vec![("largeBlobKey", Value::Bool(true))],
+    );
+    let a = t.get_assertion(req).unwrap();
+    assert_eq!(a.large_blob_key, Some(key), "getAssertion 0x07");
+    assert_eq!(
+        t.get_assertion(ga("example.com", &[]))
+            .unwrap()
+            .large_blob_key,
+        None
+    );
+
+    let req = extensions(
+        mc("example.com", b"v", false),
+        6,
+        vec![("largeBlobKey", Value::Bool(true))],
+    );
+    assert_eq!(
+        t.make_credential(req).err(),
+        Some(INVALID_OPTION),
+        "needs rk"
+    );
+    let req = extensions(
+        mc("example.com", b"v", true),
+        6,
+        vec![("largeBlobKey", Value::Bool(false))],
+    );
+    assert_eq!(
+        t.make_credential(req).err(),
+        Some(INVALID_OPTION),
+        "false is invalid"
+    );
+}
+
+#[test]
+fn min_pin_length_only_for_listed_rps() {
+    let t = Tester::new();
+    let mut t = t.edit_state(|s| {
+        s.pin.min_pin_length = 6;
+        s.pin.min_pin_length_rp_ids = vec!["login.example.com".into()];
+    });
+    let ask = |rp: &str| {
+        extensions(
+            mc(rp, b"u", false),
+            6,
+            vec![("minPinLength", Value::Bool(true))],
+        )
+    };
+    assert_eq!(
+        t.make_credential(ask("login.example.com"))
+            .unwrap()
+            .extension("minPinLength"),
+        Some(int(6))
+    );
+    assert_eq!(
+        t.make_credential(ask("example.com"))
+            .unwrap()
+            .extension("minPinLength"),
+        None
+    );
+    assert_eq!(
+        IntMap::new(&t.get_info()).unwrap().required(0x0D).unwrap(),
+        &int(6)
+    );
+    assert_eq!(t.set_pin(2, b"12345"), Err(PIN_POLICY_VIOLATION));
+}
+
+#[test]
+fn reset_wipes_the_pin_and_the_hmac_secrets() {
+    let mut t = pin_set_tester(2);
+    let before = t.state().wrapping_key;
+    t.ctap(0x07, None).unwrap();
+    let state = t.state();
+    assert_eq!(state.pin.pin_hash, None);
+    assert_eq!(state.pin.retries, 8);
+    assert_ne!(
+        derive_cred_random(&before, b"id", false),
+        derive_cred_random(&state.wrapping_key, b"id", false)
+    );
+    assert_eq!(t.token(2, PIN, Some(GA), None).err(), Some(PIN_NOT_SET));
+}
+
+#[test]
+fn hmac_secret_follows_get_next_assertion() {
+    let mut t = Tester::new();
+    let mut ids = Vec::new();
+    for user in [b"first".as_slice(), b"second"] {
+        let req = extensions(
+            mc("example.com", user, true),
+            6,
+            vec![("hmac-secret", Value::Bool(true))],
+        );
+        ids.push(t.make_credential(req).unwrap().credential_id);
+    }
+    let wrapping_key = t.state().wrapping_key;
+    let salt = [0x33u8; 32];
+    let mut s = t.secret(2);
+    let salt_enc = s.encrypt(&salt);
+    let input = Value::Map(vec![
+        (int(1), s.cose.clone()),
+        (int(2), Value::bytes(salt_enc.clone())),
+        (int(3), Value::bytes(s.authenticate(&salt_enc))),
+        (int(4), int(2)),
+    ]);
+    let first = t
+        .get_assertion(extensions(
+            ga("example.com", &[]),
+            4,
+            vec![("hmac-secret", input)],
+        ))
+        .unwrap();
+    assert_eq!(first.number_of_credentials, Some(2));
+    let next = Assertion::parse(&t.ctap(0x08, None).unwrap());
+    // Newest first; each output is the HMAC of the salt under that credential's CredRandom.
+    for (assertion, id) in [(&first, &ids[1]), (&next, &ids[0])] {
+        assert_eq!(&assertion.credential_id, id);
+        let out = s.decrypt(
+            assertion
+                .extension("hmac-secret")
+                .unwrap()
+                .as_bytes()
+                .unwrap(),
+        );
+        assert_eq!(
+            out,
+            hmac(&derive_cred_random(&wrapping_key, id, false), &salt)
+        );
+    }
+}
