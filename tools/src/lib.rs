@@ -8,6 +8,27 @@ use std::ffi::{CStr, CString};
 
 use apdu::{Command, hex_decode};
 
+pub mod attestation;
+pub mod cbor;
+pub mod checks;
+pub mod ctap_client;
+pub mod pin_protocol;
+pub mod replay;
+pub mod report;
+
+/// An AAGUID as a lower-case UUID string, 8-4-4-4-12.
+pub fn format_aaguid(aaguid: &[u8; 16]) -> String {
+    let h = apdu::hex_encode(aaguid).to_ascii_lowercase();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// Something that sends one command APDU and returns one response APDU (data + SW1 SW2).
 pub trait Transport {
     type Error: std::error::Error + Send + Sync + 'static;
@@ -31,6 +52,16 @@ impl PcscCard {
     /// The card, e.g. to read its ATR.
     pub fn card(&self) -> &pcsc::Card {
         &self.card
+    }
+
+    /// Takes the card out of the field and powers it up again (SCardReconnect with
+    /// SCARD_UNPOWER_CARD), as Windows does before authenticatorReset.
+    pub fn reconnect_unpowered(&mut self) -> Result<(), pcsc::Error> {
+        self.card.reconnect(
+            pcsc::ShareMode::Shared,
+            pcsc::Protocols::ANY,
+            pcsc::Disposition::UnpowerCard,
+        )
     }
 }
 

@@ -1,0 +1,269 @@
+//! `fido-check` (crate `vcard-tools`) against the virtual card through the real stack: pcscd +
+//! vpcd + `reader-bridge`, reached through PC/SC like any host. The checks the card implements
+//! pass; features the card does not have yet are reported as such (never faked); with
+//! `--presence deny` the presence-dependent checks fail and the exit status is non-zero.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use integration_tests::{
+    BridgeProcess, CARD_TIMEOUT, Slot, bridge_binary, context, run_tool, skip_e2e, wait_for_card,
+};
+
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A binary of the workspace beside the test's target directory (`cargo build --workspace
+/// --bins` builds them; `scripts/test.sh` does).
+fn workspace_binary(name: &str) -> PathBuf {
+    let bridge = bridge_binary();
+    let path = bridge
+        .parent()
+        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p vcard-tools` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn fido_check(args: &[&str]) -> Output {
+    let bin = workspace_binary("fido-check");
+    run_tool(bin.to_str().expect("utf-8 path"), args, &[], TOOL_TIMEOUT)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh card state with its attestation root exported (`reader-bridge export-attestation`).
+fn fresh_state_with_root() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state.bin");
+    let out = run_tool(
+        bridge_binary().to_str().expect("utf-8 path"),
+        &[
+            "export-attestation",
+            "--state",
+            state.to_str().expect("utf-8"),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "export-attestation: {}",
+        text(&out.stderr)
+    );
+    let pem = text(&out.stdout);
+    assert!(pem.contains("BEGIN CERTIFICATE"), "root PEM: {pem}");
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pem).expect("write root.pem");
+    (dir, state, root)
+}
+
+fn load_json(path: &Path) -> serde_json::Value {
+    let body = std::fs::read_to_string(path).expect("report written");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("report is not JSON ({e}):\n{body}"))
+}
+
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id} in {report}"))
+}
+
+/// The checks the virtual card implements today; each must pass through the real stack.
+const IMPLEMENTED: &[&str] = &[
+    "select",
+    "versions",
+    "aaguid",
+    "nfc-chaining",
+    "nfc-get-response",
+    "nfc-extended-length",
+    "reset",
+    "client-pin",
+    "user-verification",
+    "resident-keys",
+    "multiple-accounts",
+    "hmac-secret",
+    "attestation",
+    "pin-change",
+    "canonical-cbor",
+];
+
+#[test]
+fn fido_check_passes_against_the_virtual_card() {
+    if skip_e2e() {
+        return;
+    }
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    let (dir, state, root) = fresh_state_with_root();
+    let bridge = BridgeProcess::spawn_with_state(&slot.vpcd(), dir, state, &[]);
+    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    let reader = slot.reader_name();
+    let report_path = bridge.dir.path().join("report.json");
+
+    // A fresh card: reset (Windows-style, right after power-up), set the PIN, run everything,
+    // verify the attestation chain to the card's exported root.
+    let out = fido_check(&[
+        "--reader",
+        &reader,
+        "--pin",
+        "246810",
+        "--allow-reset",
+        "--trust-root",
+        root.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--output",
+        report_path.to_str().expect("utf-8"),
+    ]);
+    let report = load_json(&report_path);
+    for id in IMPLEMENTED {
+        let c = check(&report, id);
+        assert_eq!(
+            c["status"],
+            "pass",
+            "{id}: {c}\nbridge log:\n{}",
+            bridge.log_text()
+        );
+    }
+    assert!(
+        check(&report, "attestation")["notes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n
+                .as_str()
+                .is_some_and(|s| s.contains("the chain is complete")))),
+        "verified to --trust-root: {}",
+        check(&report, "attestation")
+    );
+    // Credential management: passes (and cleans up) where the card has it; otherwise the
+    // report says the card lacks it and what stays behind.
+    let cm = check(&report, "credential-management");
+    if cm["status"] == "pass" {
+        assert_eq!(report["leftovers"].as_array().map(Vec::len), Some(0));
+    } else {
+        assert_eq!(cm["status"], "skip", "{cm}");
+        assert!(
+            cm["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("credMgmt")),
+            "{cm}"
+        );
+        assert!(
+            report["leftovers"][0]
+                .as_str()
+                .is_some_and(|s| s.contains("fido-check.invalid")),
+            "{report}"
+        );
+    }
+    assert_eq!(report["passed"], true);
+    assert!(
+        out.status.success(),
+        "exit 0; stdout:\n{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("passed, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Evidence is APDUs on the wire, e.g. the SELECT.
+    assert_eq!(
+        check(&report, "select")["evidence"][0]["apdus"][0]["c"],
+        "00A4040008A0000006472F000100"
+    );
+
+    // The same card again, now with a PIN: fido-check needs --pin and gets the text report.
+    let out = fido_check(&["--reader", &reader, "--pin", "246810"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "second run:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("RESULT  CHECK"), "{stdout}");
+    assert!(stdout.contains("PASS    client-pin"), "{stdout}");
+    assert!(
+        stdout.contains("SKIP    reset"),
+        "not reset without --allow-reset:\n{stdout}"
+    );
+
+    // Without --pin on a card that has one: the PIN checks are skipped and the run fails.
+    let out = fido_check(&["--reader", &reader, "--format", "junit"]);
+    let xml = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{xml}");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(
+        xml.contains("required check skipped: the card has a PIN"),
+        "{xml}"
+    );
+    drop(bridge);
+}
+
+#[test]
+fn fido_check_fails_presence_checks_when_presence_is_denied() {
+    if skip_e2e() {
+        return;
+    }
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    let bridge = BridgeProcess::spawn(&slot, &["--presence", "deny"]);
+    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    let reader = slot.reader_name();
+    let report_path = bridge.dir.path().join("report.json");
+    let out = fido_check(&[
+        "--reader",
+        &reader,
+        "--pin",
+        "135790",
+        "--format",
+        "json",
+        "--output",
+        report_path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let report = load_json(&report_path);
+    for id in [
+        "user-verification",
+        "resident-keys",
+        "multiple-accounts",
+        "hmac-secret",
+        "attestation",
+    ] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "fail", "{id}: {c}");
+        assert!(
+            c["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("CTAP2_ERR_OPERATION_DENIED")),
+            "{id}: {c}"
+        );
+    }
+    for id in ["select", "versions", "nfc-chaining", "client-pin"] {
+        assert_eq!(check(&report, id)["status"], "pass", "{id}");
+    }
+    assert_eq!(report["passed"], false);
+    drop(bridge);
+}
+
+#[test]
+fn fido_check_refuses_an_unknown_reader() {
+    if skip_e2e() {
+        return;
+    }
+    let _ctx = context();
+    let out = fido_check(&["--reader", "No Such Reader 99"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no reader matches"),
+        "{}",
+        text(&out.stderr)
+    );
+}
