@@ -18,9 +18,17 @@
 //! | 4 | payload length |
 //! | n | payload: the state, serialized with postcard |
 //! | 32 | SHA-256 of all the bytes before it |
+//!
+//! Cost at scale (BENCHMARKS.md): a transaction changes the committed value in place (no copy of
+//! the state; an abort or a failed write restores it from the committed image), encodes it into a
+//! reused buffer, hashes only from the last 16 KiB checkpoint before the first changed byte, and
+//! hands the storage the changed byte ranges ([`Storage::update`]). The signature counter bump of
+//! every assertion thus rewrites a few hundred bytes, not every credential: memory storage patches
+//! them in place; a storage without `update` still gets the whole image.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -68,6 +76,19 @@ pub trait Storage: Send {
     fn write(&mut self, image: &[u8]) -> Result<(), StorageError>;
     /// Names the storage in error messages, e.g. `file /var/lib/card/state.bin`.
     fn describe(&self) -> String;
+    /// Replaces the image `previous` (the last one read or written through this storage) with
+    /// `image`, which differs from it only inside `changed`: sorted, disjoint ranges of `image`
+    /// (when the length changed, they run to its end). Atomic like [`Storage::write`]. Storages
+    /// that can write just the changed bytes override it; the default writes the whole image.
+    fn update(
+        &mut self,
+        previous: &[u8],
+        image: &[u8],
+        changed: &[Range<usize>],
+    ) -> Result<(), StorageError> {
+        let _ = (previous, changed);
+        self.write(image)
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -79,6 +100,14 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn update(
+        &mut self,
+        previous: &[u8],
+        image: &[u8],
+        changed: &[Range<usize>],
+    ) -> Result<(), StorageError> {
+        (**self).update(previous, image, changed)
     }
 }
 
@@ -122,6 +151,39 @@ impl Storage for MemoryStorage {
     fn describe(&self) -> String {
         "memory".to_string()
     }
+    /// Copies only the changed bytes, when the memory still holds `previous` (same length and
+    /// checksum: an image's last 32 bytes are the SHA-256 of the rest); otherwise (a test
+    /// replaced the image meanwhile) writes the whole image.
+    fn update(
+        &mut self,
+        previous: &[u8],
+        image: &[u8],
+        changed: &[Range<usize>],
+    ) -> Result<(), StorageError> {
+        let mut guard = self.image.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(stored) if same_image(stored, previous) => {
+                stored.resize(image.len(), 0);
+                for range in changed {
+                    if let (Some(dst), Some(src)) =
+                        (stored.get_mut(range.clone()), image.get(range.clone()))
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                debug_assert!(stored.as_slice() == image, "patched image differs");
+            }
+            _ => *guard = Some(image.to_vec()),
+        }
+        Ok(())
+    }
+}
+
+/// Whether `stored` is the image `previous`, judged by length and trailing checksum.
+fn same_image(stored: &[u8], previous: &[u8]) -> bool {
+    stored.len() == previous.len()
+        && stored.len() >= CHECKSUM_LEN
+        && stored[stored.len() - CHECKSUM_LEN..] == previous[previous.len() - CHECKSUM_LEN..]
 }
 
 /// The steps of one atomic file write, in order; fault injection cuts power before any of them.
@@ -296,6 +358,22 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    /// One step, like a write.
+    fn update(
+        &mut self,
+        previous: &[u8],
+        image: &[u8],
+        changed: &[Range<usize>],
+    ) -> Result<(), StorageError> {
+        self.steps += 1;
+        if self.cut_at == Some(self.steps) {
+            return Err(StorageError::PowerCut {
+                storage: self.inner.describe(),
+                step: self.steps,
+            });
+        }
+        self.inner.update(previous, image, changed)
+    }
 }
 
 /// The card's persistent state: one versioned struct.
@@ -312,18 +390,51 @@ pub trait Schema: Serialize + DeserializeOwned + Clone + Send {
 
 /// Encodes `state` as a checksummed image.
 pub fn encode_image<T: Schema>(state: &T) -> Result<Vec<u8>, StorageError> {
-    let payload = postcard::to_allocvec(state).map_err(|e| StorageError::Encode(e.to_string()))?;
-    let len = u32::try_from(payload.len())
-        .map_err(|_| StorageError::Encode("state larger than 4 GiB".into()))?;
-    let mut image = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
-    image.extend_from_slice(MAGIC);
-    image.extend_from_slice(&CONTAINER_FORMAT.to_be_bytes());
-    image.extend_from_slice(&T::VERSION.to_be_bytes());
-    image.extend_from_slice(&len.to_be_bytes());
-    image.extend_from_slice(&payload);
+    let mut image = Vec::new();
+    encode_unsealed(state, &mut image)?;
     let digest = Sha256::digest(&image);
     image.extend_from_slice(&digest);
     Ok(image)
+}
+
+/// Writes header and payload of `state`'s image into `image` (cleared first), without the
+/// checksum.
+fn encode_unsealed<T: Schema>(state: &T, image: &mut Vec<u8>) -> Result<(), StorageError> {
+    image.clear();
+    image.extend_from_slice(MAGIC);
+    image.extend_from_slice(&CONTAINER_FORMAT.to_be_bytes());
+    image.extend_from_slice(&T::VERSION.to_be_bytes());
+    image.extend_from_slice(&[0; 4]);
+    postcard::serialize_with_flavor(state, ExtendVec(image))
+        .map_err(|e| StorageError::Encode(e.to_string()))?;
+    let len = u32::try_from(image.len() - HEADER_LEN)
+        .map_err(|_| StorageError::Encode("state larger than 4 GiB".into()))?;
+    image[8..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// A postcard output that appends to a borrowed, reused buffer (no allocation once it is large
+/// enough, and slices are copied whole).
+struct ExtendVec<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for ExtendVec<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decodes an image, checking magic, container format, length, checksum and schema version.
@@ -372,7 +483,20 @@ pub fn decode_image<T: Schema>(image: &[u8], storage: &str) -> Result<T, Storage
 pub struct Persistent<T: Schema> {
     value: T,
     storage: Box<dyn Storage>,
+    /// The committed image, exactly as the storage holds it: the base of the next update's diff
+    /// and what an aborted transaction restores `value` from.
+    image: Vec<u8>,
+    /// Where the next image is built (reused, so a commit does not allocate).
+    scratch: Vec<u8>,
+    /// `checkpoints[i]`: SHA-256 state after the first `i * CHECKPOINT` bytes of `image`; only a
+    /// prefix of them may be known. A commit rehashes from the last one before its first change.
+    checkpoints: Vec<Sha256>,
 }
+
+/// Distance between SHA-256 checkpoints of the committed image.
+const CHECKPOINT: usize = 16 * 1024;
+/// Granularity of the changed ranges handed to [`Storage::update`].
+const DIFF_BLOCK: usize = 64;
 
 impl<T: Schema> Persistent<T> {
     /// Loads the state, or commits `init()` when the storage was never written. A corrupt,
@@ -381,15 +505,22 @@ impl<T: Schema> Persistent<T> {
         mut storage: Box<dyn Storage>,
         init: impl FnOnce() -> T,
     ) -> Result<Self, StorageError> {
-        let value = match storage.read()? {
-            Some(image) => decode_image(&image, &storage.describe())?,
+        let (value, image) = match storage.read()? {
+            Some(image) => (decode_image(&image, &storage.describe())?, image),
             None => {
                 let value = init();
-                storage.write(&encode_image(&value)?)?;
-                value
+                let image = encode_image(&value)?;
+                storage.write(&image)?;
+                (value, image)
             }
         };
-        Ok(Self { value, storage })
+        Ok(Self {
+            value,
+            storage,
+            image,
+            scratch: Vec::new(),
+            checkpoints: vec![Sha256::new()],
+        })
     }
 
     pub fn get(&self) -> &T {
@@ -401,19 +532,134 @@ impl<T: Schema> Persistent<T> {
         self.storage.describe()
     }
 
-    /// Runs `f` on a working copy (begin); on `Ok` writes it atomically and makes it the
-    /// committed state (commit); on `Err`, or when the write fails, drops it (abort). The
-    /// committed state is never seen half-changed.
+    /// Runs `f` on the state (begin); on `Ok` writes it atomically and makes it the committed
+    /// state (commit); on `Err`, when the write fails, or if `f` panics, restores the committed
+    /// state (abort). The committed state is never seen half-changed.
     pub fn transaction<R, E>(&mut self, f: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StorageError>,
     {
-        let mut working = self.value.clone();
-        let result = f(&mut working)?;
-        self.storage.write(&encode_image(&working)?)?;
-        self.value = working;
+        let mut guard = Rollback {
+            persistent: self,
+            armed: true,
+        };
+        let result = f(&mut guard.persistent.value)?;
+        guard.persistent.commit()?;
+        guard.armed = false;
         Ok(result)
     }
+
+    /// Encodes the (changed) value, hands the storage the bytes that differ from the committed
+    /// image and, once written, makes the new image the committed one.
+    fn commit(&mut self) -> Result<(), StorageError> {
+        let mut next = std::mem::take(&mut self.scratch);
+        let written = self.seal_and_write(&mut next);
+        if written.is_ok() {
+            std::mem::swap(&mut self.image, &mut next);
+        }
+        // Whichever image is not committed is scratch; wipe it (it holds the card's secrets).
+        next.fill(0);
+        self.scratch = next;
+        written
+    }
+
+    fn seal_and_write(&mut self, next: &mut Vec<u8>) -> Result<(), StorageError> {
+        encode_unsealed(&self.value, next)?;
+        let old = &self.image;
+        let old_body = old.len().saturating_sub(CHECKSUM_LEN);
+        let prefix = common_prefix(&old[..old_body], next);
+
+        // Hash from the last checkpoint inside the unchanged prefix, recording new checkpoints.
+        let known = (prefix / CHECKPOINT).min(self.checkpoints.len() - 1);
+        self.checkpoints.truncate(known + 1);
+        let mut hasher = self.checkpoints[known].clone();
+        let mut at = known * CHECKPOINT;
+        while at + CHECKPOINT <= next.len() {
+            hasher.update(&next[at..at + CHECKPOINT]);
+            at += CHECKPOINT;
+            self.checkpoints.push(hasher.clone());
+        }
+        hasher.update(&next[at..]);
+        let digest = hasher.finalize();
+        next.extend_from_slice(&digest);
+
+        let changed = changed_ranges(&self.image, next, prefix);
+        let written = self.storage.update(&self.image, next, &changed);
+        if written.is_err() {
+            // The checkpoints past the prefix describe the image that was not written.
+            self.checkpoints.truncate(known + 1);
+        }
+        written
+    }
+
+    /// Abort: the value again as committed, decoded from the committed image.
+    fn rollback(&mut self) {
+        match decode_image::<T>(&self.image, "committed image") {
+            Ok(value) => self.value = value,
+            // The image was decoded (or encoded) by this very object: failing now means memory
+            // corruption, and continuing could commit a half-changed state.
+            Err(err) => panic!("the committed state no longer decodes: {err}"),
+        }
+    }
+}
+
+impl<T: Schema> Drop for Persistent<T> {
+    fn drop(&mut self) {
+        // The images hold the card's secrets, as the value does.
+        self.image.fill(0);
+        self.scratch.fill(0);
+    }
+}
+
+/// Restores the committed value unless disarmed: on `Err`, on a failed write and on a panic in
+/// the transaction's closure.
+struct Rollback<'a, T: Schema> {
+    persistent: &'a mut Persistent<T>,
+    armed: bool,
+}
+
+impl<T: Schema> Drop for Rollback<'_, T> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.persistent.rollback();
+        }
+    }
+}
+
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    let len = a.len().min(b.len());
+    let mut at = 0;
+    while at + CHUNK <= len && a[at..at + CHUNK] == b[at..at + CHUNK] {
+        at += CHUNK;
+    }
+    at + a[at..len]
+        .iter()
+        .zip(&b[at..len])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// The ranges of `new` that differ from `old`, which agree on their first `prefix` bytes: in
+/// blocks of [`DIFF_BLOCK`] when the length is unchanged, else everything from the prefix on.
+fn changed_ranges(old: &[u8], new: &[u8], prefix: usize) -> Vec<Range<usize>> {
+    if old.len() != new.len() {
+        return std::iter::once(prefix.min(new.len())..new.len()).collect();
+    }
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut at = prefix - prefix % DIFF_BLOCK;
+    while at < new.len() {
+        let end = (at + DIFF_BLOCK).min(new.len());
+        if old[at..end] != new[at..end] {
+            match ranges.last_mut() {
+                Some(last) if last.end == at => last.end = end,
+                _ => ranges.push(at..end),
+            }
+        }
+        at = end;
+    }
+    ranges
 }
 
 #[cfg(test)]
@@ -552,6 +798,128 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn incremental_commits_leave_exactly_the_full_image() {
+        // Large enough for many checkpoints and diff blocks; changes at the start, middle and
+        // end, same-length and length-changing, and no change at all.
+        let mem = MemoryStorage::new();
+        let mut p = Persistent::open(Box::new(mem.clone()), || V2 {
+            counter: 0,
+            names: (0..3000).map(|i| format!("name number {i}")).collect(),
+        })
+        .unwrap();
+        type Edit = Box<dyn Fn(&mut V2)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|s| s.counter += 1),
+            Box::new(|s| s.names[0] = "zeroth name entry".into()),
+            Box::new(|s| s.names[1500] = "middle name entry".into()),
+            Box::new(|s| s.names[2999].push('!')),
+            Box::new(|s| s.names.push("appended".into())),
+            Box::new(|s| {
+                s.names.remove(10);
+            }),
+            Box::new(|_| {}),
+            Box::new(|s| s.counter = 1 << 20),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            p.transaction(|s| {
+                edit(s);
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+            assert_eq!(
+                mem.image().unwrap(),
+                encode_image(p.get()).unwrap(),
+                "edit {i}"
+            );
+            let reloaded = Persistent::<V2>::open(Box::new(mem.clone()), V2::default).unwrap();
+            assert_eq!(reloaded.get(), p.get(), "edit {i}");
+        }
+    }
+
+    #[test]
+    fn a_storage_replaced_behind_the_back_gets_the_whole_image() {
+        let mem = MemoryStorage::new();
+        let mut p = Persistent::open(Box::new(mem.clone()), V2::default).unwrap();
+        mem.set_image(Some(
+            encode_image(&V2 {
+                counter: 5,
+                names: vec!["other".into()],
+            })
+            .unwrap(),
+        ));
+        p.transaction(|s| {
+            s.counter = 1;
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+        assert_eq!(mem.image().unwrap(), encode_image(p.get()).unwrap());
+    }
+
+    #[test]
+    fn a_panic_in_the_transaction_changes_nothing() {
+        let mem = MemoryStorage::new();
+        let mut p = Persistent::open(Box::new(mem.clone()), || V2 {
+            counter: 3,
+            names: vec!["a".into()],
+        })
+        .unwrap();
+        let before = mem.image();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), StorageError> = p.transaction(|s| {
+                s.counter = 99;
+                s.names.clear();
+                panic!("bug in a command");
+            });
+        }));
+        assert!(r.is_err());
+        assert_eq!(p.get().counter, 3);
+        assert_eq!(p.get().names, vec!["a".to_string()]);
+        assert_eq!(mem.image(), before);
+        // And it still commits.
+        p.transaction(|s| {
+            s.counter += 1;
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+        assert_eq!(mem.image().unwrap(), encode_image(p.get()).unwrap());
+    }
+
+    #[test]
+    fn a_failed_write_restores_the_value_and_the_next_commit_is_whole() {
+        let mem = MemoryStorage::new();
+        Persistent::open(Box::new(mem.clone()), V2::default).unwrap();
+        let mut p = Persistent::<V2>::open(
+            Box::new(FaultyStorage::new(mem.clone(), Some(2))),
+            V2::default,
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let _ = p.transaction(|s| {
+                s.counter += 1;
+                s.names.push(format!("n{}", s.counter));
+                Ok::<_, StorageError>(())
+            });
+        }
+        assert_eq!(p.get().counter, 2, "the second commit was cut");
+        assert_eq!(mem.image().unwrap(), encode_image(p.get()).unwrap());
+    }
+
+    #[test]
+    fn changed_ranges_cover_every_difference() {
+        let old = vec![0u8; 1000];
+        let mut new = old.clone();
+        new[5] = 1;
+        new[300] = 1;
+        new[301] = 1;
+        new[999] = 1;
+        let ranges = changed_ranges(&old, &new, common_prefix(&old, &new));
+        assert_eq!(ranges, vec![0..64, 256..320, 960..1000]);
+        let longer = [old.as_slice(), &[1, 2]].concat();
+        assert_eq!(changed_ranges(&old, &longer, 1000), vec![1000..1002]);
+        assert!(changed_ranges(&old, &old, 1000).is_empty());
     }
 
     fn temp_dir(name: &str) -> PathBuf {

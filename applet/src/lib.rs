@@ -6,8 +6,11 @@
 //! response APDUs. Randomness, time and user presence come in through [`platform::Platform`];
 //! persistent memory through [`apdu::storage::Storage`].
 //!
-//! - [`nfc`]: the CTAP NFC binding (CTAP 2.1 §11.3): SELECT, NFCCTAP_MSG, NFCCTAP_CONTROL.
-//! - [`ctap`]: the authenticator API (CTAP 2.1 §6), one module per command.
+//! - [`nfc`]: the CTAP NFC binding (CTAP 2.1 §11.3): SELECT, NFCCTAP_MSG, NFCCTAP_GETRESPONSE
+//!   (status updates), NFCCTAP_CONTROL.
+//! - [`ctap`]: the authenticator API (CTAP 2.1 §6), one module per command, including the
+//!   management commands (credential management, large blobs, config).
+//! - [`u2f`]: U2F / CTAP1 raw messages over NFC, sharing credentials and the counter with CTAP2.
 //! - [`state`]: the persistent state and its schema.
 //! - [`pin_protocol`], [`ctap::client_pin`], [`extensions`]: PIN/UV auth protocols 1 and 2,
 //!   authenticatorClientPIN and the pinUvAuthToken, the CTAP 2.1 §12 extensions.
@@ -24,6 +27,7 @@ pub mod pin_protocol;
 pub mod platform;
 pub mod profile;
 pub mod state;
+pub mod u2f;
 
 use apdu::storage::{Storage, StorageError};
 use apdu::{Card, CardConfig};
@@ -55,6 +59,8 @@ pub struct FidoApplet {
     pub(crate) authenticator: Authenticator,
     /// NFCCTAP_CONTROL END was received: CTAP commands are refused until the next SELECT.
     pub(crate) ended: bool,
+    /// An answer held behind `91 00` for NFCCTAP_GETRESPONSE (see [`nfc`]).
+    pub(crate) held: Option<nfc::HeldResponse>,
 }
 
 impl FidoApplet {
@@ -69,6 +75,7 @@ impl FidoApplet {
         Ok(Self {
             authenticator: Authenticator::new(profile, storage, platform)?,
             ended: false,
+            held: None,
         })
     }
 

@@ -1,24 +1,53 @@
 //! The CTAP NFC binding (CTAP 2.1 §11.3) on top of ISO/IEC 7816-4.
 //!
-//! - SELECT of [`crate::FIDO_AID`] answers the version string "FIDO_2_0" (a CTAP2-only card;
-//!   "U2F_V2" once U2F exists) — clients learn the CTAP2 versions from getInfo.
+//! - SELECT of [`crate::FIDO_AID`] answers the version string: "U2F_V2" on a card that speaks
+//!   U2F (and has not disabled it with alwaysUv), "FIDO_2_0" on a CTAP2-only card — clients
+//!   learn the CTAP2 versions from getInfo.
 //! - NFCCTAP_MSG (`80 10 P1 00`, P1 = 00, or 80 when the client supports NFCCTAP_GETRESPONSE)
 //!   carries `command byte || CBOR`; the answer is `status byte || CBOR` with SW 9000 — CTAP
 //!   errors travel as that status byte, never as a status word.
-//! - NFCCTAP_GETRESPONSE (`80 11`): this card answers every command at once and never sends
-//!   9100, so there is never anything pending: 6985.
+//! - NFCCTAP_GETRESPONSE (`80 11 P1 00`): see "Status updates" below.
 //! - NFCCTAP_CONTROL END (`80 12 01 00`): the platform is done with CTAP (Windows sends it before
-//!   falling back to U2F); CTAP commands get 6985 until the applet is selected again.
+//!   falling back to U2F); CTAP commands get 6985 until the applet is selected again. U2F keeps
+//!   working.
+//! - U2F raw messages (CLA 00, INS 01-03) go to [`crate::u2f`] on a U2F card; with alwaysUv on
+//!   they are refused with 6986 (CTAP 2.1 §6.11.2), and a card without U2F answers 6D00.
 //!
 //! ISO status words answer only ISO-level problems. An unknown INS is 6D00, not 6E00: Windows
 //! treats 6D00 to a CTAP2 probe as "no CTAP2, try U2F" but rejects the card on 6E00.
+//!
+//! ## Status updates (NFCCTAP_GETRESPONSE, 9100)
+//!
+//! A real card that needs longer than it may hold the field (or waits for a touch) answers
+//! `91 00` with one status byte — [`status::PROCESSING`] or [`status::UP_NEEDED`] — and the
+//! client polls with `80 11 00 00` (python-fido2: every 100 ms) until the final answer comes;
+//! `80 11 11 00` cancels.
+//!
+//! This applet is sans-IO and synchronous: a command is always finished by the time
+//! `process` returns, and there is no second thread to keep working while the client polls. So
+//! the binding *models* the behaviour, honestly rather than literally: it times each
+//! NFCCTAP_MSG on the platform [`crate::platform::Clock`]; when the client allowed status
+//! updates (P1 bit 0x80), the profile has a processing budget
+//! ([`crate::profile::Profile::processing_budget_ms`], 0 = never) and the command took longer
+//! than that, the finished answer is held and `91 00` goes out instead. The status byte is
+//! UP_NEEDED when the command tested user presence, PROCESSING otherwise. The first poll
+//! releases the held answer (by then the work is long done). A cancel drops it and answers
+//! CTAP2_ERR_KEEPALIVE_CANCEL — but the command's effects stand: the cancel arrived after the
+//! card committed, as when a real card wins the race against a cancel. Any other command, a
+//! deselect or a power event also drops a held answer. P1 = 00 (libfido2, Windows) never gets
+//! 9100.
 
 use apdu::{Applet, Command, PowerEvent, Response, StatusWord};
 
 use crate::FidoApplet;
+use crate::ctap::CtapError;
+use crate::ctap::get_info::u2f_enabled;
+use crate::u2f;
 
 /// SELECT answer of a CTAP2-only authenticator (§11.3, "Applet selection").
 pub const VERSION_FIDO_2_0: &[u8] = b"FIDO_2_0";
+/// SELECT answer of an authenticator that also speaks U2F.
+pub const VERSION_U2F_V2: &[u8] = u2f::VERSION;
 
 /// Instruction bytes of the NFC framing (§11.3, "Framing").
 pub mod ins {
@@ -30,14 +59,43 @@ pub mod ins {
 /// NFCCTAP_CONTROL P1 values.
 pub const CONTROL_END: u8 = 0x01;
 
+/// NFCCTAP_MSG P1 bit: the client supports NFCCTAP_GETRESPONSE.
+pub const MSG_GETRESPONSE_SUPPORTED: u8 = 0x80;
+
+/// NFCCTAP_GETRESPONSE P1: poll for the answer.
+pub const GETRESPONSE_POLL: u8 = 0x00;
+/// NFCCTAP_GETRESPONSE P1: cancel the operation.
+pub const GETRESPONSE_CANCEL: u8 = 0x11;
+
+/// The status byte of a `91 00` answer (the CTAPHID keepalive codes, §11.2.9.1.4).
+pub mod status {
+    /// The card is still working.
+    pub const PROCESSING: u8 = 0x01;
+    /// The card waits for user presence.
+    pub const UP_NEEDED: u8 = 0x02;
+}
+
+/// A finished answer held back behind `91 00`.
+#[derive(Debug)]
+pub(crate) struct HeldResponse {
+    data: Vec<u8>,
+}
+
 impl Applet for FidoApplet {
     fn select(&mut self, _cmd: &Command) -> Response {
         self.ended = false;
-        Response::ok(VERSION_FIDO_2_0.to_vec())
+        self.held = None;
+        let version = if u2f_enabled(&self.authenticator) {
+            VERSION_U2F_V2
+        } else {
+            VERSION_FIDO_2_0
+        };
+        Response::ok(version.to_vec())
     }
 
     fn deselect(&mut self) {
         self.ended = false;
+        self.held = None;
         self.authenticator.deselect();
     }
 
@@ -47,16 +105,26 @@ impl Applet for FidoApplet {
         if !matches!(cmd.cla, 0x00 | 0x80) {
             return StatusWord::CLA_NOT_SUPPORTED.into();
         }
-        match cmd.ins {
-            ins::NFCCTAP_MSG => self.nfcctap_msg(cmd),
-            ins::NFCCTAP_GETRESPONSE => StatusWord::CONDITIONS_NOT_SATISFIED.into(),
-            ins::NFCCTAP_CONTROL => self.nfcctap_control(cmd),
+        // A held answer is for the NFCCTAP_GETRESPONSE right after it.
+        if cmd.ins != ins::NFCCTAP_GETRESPONSE {
+            self.held = None;
+        }
+        match (cmd.cla, cmd.ins) {
+            (_, ins::NFCCTAP_MSG) => self.nfcctap_msg(cmd),
+            (_, ins::NFCCTAP_GETRESPONSE) => self.nfcctap_getresponse(cmd),
+            (_, ins::NFCCTAP_CONTROL) => self.nfcctap_control(cmd),
+            (0x00, u2f::INS_REGISTER | u2f::INS_AUTHENTICATE | u2f::INS_VERSION)
+                if self.authenticator.profile().u2f =>
+            {
+                self.u2f(cmd)
+            }
             _ => StatusWord::INS_NOT_SUPPORTED.into(),
         }
     }
 
     fn power_event(&mut self, event: PowerEvent) {
         self.ended = false;
+        self.held = None;
         self.authenticator.power_event(event);
     }
 }
@@ -66,14 +134,45 @@ impl FidoApplet {
         if self.ended {
             return StatusWord::CONDITIONS_NOT_SATISFIED.into();
         }
-        if !matches!(cmd.p1, 0x00 | 0x80) || cmd.p2 != 0x00 {
+        if !matches!(cmd.p1, 0x00 | MSG_GETRESPONSE_SUPPORTED) || cmd.p2 != 0x00 {
             return StatusWord::INCORRECT_P1P2.into();
         }
         if cmd.data.is_empty() {
             // No CTAP command byte: the APDU itself is malformed.
             return StatusWord::WRONG_LENGTH.into();
         }
-        Response::ok(self.authenticator.process(&cmd.data))
+        let auth = &mut self.authenticator;
+        let started = auth.platform.clock.now_ms();
+        auth.presence_tested.set(false);
+        let data = auth.process(&cmd.data);
+        let elapsed = auth.platform.clock.now_ms().saturating_sub(started);
+        let budget = auth.profile.processing_budget_ms;
+        if cmd.p1 & MSG_GETRESPONSE_SUPPORTED != 0 && budget > 0 && elapsed > budget {
+            let status = if auth.presence_tested.get() {
+                status::UP_NEEDED
+            } else {
+                status::PROCESSING
+            };
+            tracing::debug!(elapsed, budget, status, "holding the answer behind 9100");
+            self.held = Some(HeldResponse { data });
+            return Response::new(vec![status], StatusWord::CTAP_STATUS_UPDATE);
+        }
+        Response::ok(data)
+    }
+
+    /// NFCCTAP_GETRESPONSE: releases (P1 00) or cancels (P1 11) a held answer; 6985 when there
+    /// is none.
+    fn nfcctap_getresponse(&mut self, cmd: &Command) -> Response {
+        if cmd.p2 != 0x00 || !matches!(cmd.p1, GETRESPONSE_POLL | GETRESPONSE_CANCEL) {
+            return StatusWord::INCORRECT_P1P2.into();
+        }
+        let Some(held) = self.held.take() else {
+            return StatusWord::CONDITIONS_NOT_SATISFIED.into();
+        };
+        if cmd.p1 == GETRESPONSE_CANCEL {
+            return Response::ok(vec![CtapError::KeepaliveCancel.code()]);
+        }
+        Response::ok(held.data)
     }
 
     fn nfcctap_control(&mut self, cmd: &Command) -> Response {
@@ -83,5 +182,16 @@ impl FidoApplet {
         self.ended = true;
         self.authenticator.end_session();
         StatusWord::OK.into()
+    }
+
+    /// A U2F command: like any other command it ends the CTAP session state (getNextAssertion,
+    /// credential-management enumerations).
+    fn u2f(&mut self, cmd: &Command) -> Response {
+        if !u2f_enabled(&self.authenticator) {
+            // alwaysUv is on: U2F cannot verify the user (CTAP 2.1 §6.11.2).
+            return StatusWord::COMMAND_NOT_ALLOWED.into();
+        }
+        self.authenticator.end_session();
+        u2f::process(cmd, &mut self.authenticator)
     }
 }

@@ -16,7 +16,8 @@ use crate::attestation::AttestationMaterial;
 use crate::crypto::WrappingKey;
 use crate::ctap::client_pin::PinState;
 
-/// Persistent state, schema version 1.
+/// Persistent state, schema version 2 (version 1 lacked the last two fields; [`State::migrate`]
+/// upgrades it).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct State {
     /// Key that seals non-resident credential ids (and every id this card hands out). Replaced by
@@ -37,6 +38,33 @@ pub struct State {
     pub next_creation_order: u64,
     /// The PIN (its hash only), retries and the user-verification policy (CTAP 2.1 §6.5).
     pub pin: PinState,
+    /// The serialized large-blob array with its trailing 16-byte truncated SHA-256 (CTAP 2.1
+    /// §6.10.1), exactly as authenticatorLargeBlobs hands it out; starts as
+    /// [`initial_large_blob_array`].
+    pub large_blob_array: Vec<u8>,
+    /// authenticatorConfig enableEnterpriseAttestation was run (CTAP 2.1 §6.11.1, §7.1);
+    /// authenticatorReset clears it.
+    pub enterprise_attestation: bool,
+}
+
+/// The initial serialized large-blob array (CTAP 2.1 §6.10.1): the empty CBOR array `0x80`
+/// followed by `LEFT(SHA-256(0x80), 16)`.
+pub fn initial_large_blob_array() -> Vec<u8> {
+    let mut array = vec![0x80];
+    array.extend_from_slice(&crate::crypto::sha256(&[0x80])[..16]);
+    array
+}
+
+/// Schema version 1, kept only to decode an older image (`postcard` is not self-describing, so
+/// the old layout must be spelt out field by field).
+#[derive(Clone, Serialize, Deserialize)]
+struct StateV1 {
+    wrapping_key: WrappingKey,
+    attestation: Option<AttestationMaterial>,
+    resident: Vec<ResidentCredential>,
+    sign_count: u32,
+    next_creation_order: u64,
+    pin: PinState,
 }
 
 /// A discoverable credential (CTAP 2.1 §6.1.2 step 17: "store the user entity together with the
@@ -79,6 +107,8 @@ impl State {
             sign_count: 0,
             next_creation_order: 0,
             pin: PinState::default(),
+            large_blob_array: initial_large_blob_array(),
+            enterprise_attestation: false,
         }
     }
 
@@ -100,13 +130,31 @@ impl State {
 }
 
 impl apdu::storage::Schema for State {
-    const VERSION: u16 = 1;
+    const VERSION: u16 = 2;
 
-    fn migrate(version: u16, _payload: &[u8]) -> Result<Self, String> {
-        Err(format!(
-            "no migration from schema version {version} to {}",
-            Self::VERSION
-        ))
+    /// Version 1 (before large blobs and enterprise attestation) gains the initial large-blob
+    /// array and enterprise attestation off, as a fresh card has them.
+    fn migrate(version: u16, payload: &[u8]) -> Result<Self, String> {
+        match version {
+            1 => {
+                let old: StateV1 = postcard::from_bytes(payload)
+                    .map_err(|e| format!("schema version 1 payload does not decode: {e}"))?;
+                Ok(Self {
+                    wrapping_key: old.wrapping_key,
+                    attestation: old.attestation,
+                    resident: old.resident,
+                    sign_count: old.sign_count,
+                    next_creation_order: old.next_creation_order,
+                    pin: old.pin,
+                    large_blob_array: initial_large_blob_array(),
+                    enterprise_attestation: false,
+                })
+            }
+            _ => Err(format!(
+                "no migration from schema version {version} to {}",
+                Self::VERSION
+            )),
+        }
     }
 }
 
@@ -156,6 +204,52 @@ mod tests {
         assert_eq!(state.next_sign_count(), 1);
         state.sign_count = u32::MAX;
         assert_eq!(state.next_sign_count(), u32::MAX);
+    }
+
+    #[test]
+    fn a_version_1_image_is_migrated() {
+        /// A schema-version-1 card, as the previous build wrote it.
+        #[derive(Clone, Serialize, Deserialize)]
+        struct V1(StateV1);
+        impl apdu::storage::Schema for V1 {
+            const VERSION: u16 = 1;
+        }
+        use apdu::storage::Schema;
+        let key = WrappingKey::generate(&mut SeededRng::new(3));
+        let mut pin = PinState::default();
+        pin.retries = 6;
+        let old = V1(StateV1 {
+            wrapping_key: key.clone(),
+            attestation: None,
+            resident: vec![credential("a.example", b"1", 4)],
+            sign_count: 17,
+            next_creation_order: 5,
+            pin,
+        });
+        let image = apdu::storage::encode_image(&old).unwrap();
+        let state: State = apdu::storage::decode_image(&image, "test").unwrap();
+        assert!(state.wrapping_key == key);
+        assert_eq!(state.resident.len(), 1);
+        assert_eq!(state.sign_count, 17);
+        assert_eq!(state.next_creation_order, 5);
+        assert_eq!(state.pin.retries, 6);
+        assert_eq!(state.large_blob_array, initial_large_blob_array());
+        assert!(!state.enterprise_attestation);
+        // A payload that does not decode, and versions from the future, are refused.
+        assert!(State::migrate(1, &[0xFF; 3]).is_err());
+        assert!(State::migrate(3, &[]).is_err());
+    }
+
+    #[test]
+    fn the_initial_large_blob_array_is_the_empty_array_and_its_checksum() {
+        let array = initial_large_blob_array();
+        assert_eq!(array.len(), 17);
+        assert_eq!(array[0], 0x80);
+        // LEFT(SHA-256(0x80), 16), CTAP 2.1 §6.10.1.
+        assert_eq!(
+            array[1..],
+            apdu::hex_decode("76be8b528d0075f7aae98d6fa57a6d3c").unwrap()
+        );
     }
 
     #[test]

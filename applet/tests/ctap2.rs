@@ -397,7 +397,18 @@ fn get_info_declares_what_the_card_does() {
     assert_eq!(options.get("pinUvAuthToken"), Some(&Value::Bool(true)));
     assert_eq!(options.get("makeCredUvNotRqd"), Some(&Value::Bool(true)));
     assert_eq!(options.get("uv"), None, "no built-in user verification");
-    assert_eq!(options.entries().len(), 6);
+    // The CTAP 2.1 management commands (tests/cred_mgmt.rs, config.rs, large_blobs.rs).
+    for on in ["credMgmt", "authnrCfg", "largeBlobs", "setMinPINLength"] {
+        assert_eq!(options.get(on), Some(&Value::Bool(true)), "{on}");
+    }
+    assert_eq!(options.get("alwaysUv"), Some(&Value::Bool(false)));
+    assert_eq!(options.get("ep"), Some(&Value::Bool(false)), "capable, off");
+    assert_eq!(
+        options.get("credentialMgmtPreview"),
+        None,
+        "no FIDO_2_1_PRE"
+    );
+    assert_eq!(options.entries().len(), 12);
     assert_eq!(m.required(5).unwrap(), &int(profile.max_msg_size as i64));
     assert_eq!(
         m.required(6).unwrap(),
@@ -425,8 +436,18 @@ fn get_info_declares_what_the_card_does() {
     // The raw bytes start as python-fido2 expects: status 00, a map, key 1.
     let (data, sw) = t.transmit(&hex("80100000010400"));
     assert_eq!(sw, 0x9000);
-    // 15 members: 0x01-0x0A, 0x0C-0x0F, 0x14.
-    assert_eq!(&data[..3], &[0x00, 0xAF, 0x01]);
+    assert_eq!(
+        m.required(0x0B).unwrap(),
+        &int(profile.large_blob_size as i64),
+        "maxSerializedLargeBlobArray"
+    );
+    assert_eq!(
+        m.required(0x10).unwrap(),
+        &int(profile.max_rp_ids_for_set_min_pin_length as i64),
+        "maxRPIDsForSetMinPINLength"
+    );
+    // 17 members: 0x01-0x10, 0x14 (no built-in UV: no 0x11, 0x12; no certifications: 0x13).
+    assert_eq!(&data[..3], &[0x00, 0xB1, 0x01]);
 }
 
 // --- makeCredential ------------------------------------------------------------------------
@@ -694,8 +715,7 @@ fn options_up_uv_rk_are_checked() {
     assert_eq!(silent.flags() & 0x01, 0);
     assert!(silent.verifies(&reg.public_key, &client_data_hash("login")));
     // A CTAP 2.0-only profile answers uv = true with UNSUPPORTED_OPTION.
-    let mut profile = Profile::generic();
-    profile.versions = vec!["FIDO_2_0".into()];
+    let profile = Profile::generic().restricted_to_ctap20();
     let mut t20 = Tester::with(profile, PresencePolicy::Auto);
     let req = with(
         mc_request("example.com", b"u", false),

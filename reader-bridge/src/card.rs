@@ -1,21 +1,20 @@
 //! The card as vpcd sees it: [`apdu::Card`] behind vpicc's [`VSmartCard`] trait.
 
-use std::io::Write;
-
 use apdu::hex_encode;
 use vpicc::VSmartCard;
 
+use crate::trace::{PowerTrace, Tracer};
 use crate::wire::response_or_6f00;
 
 /// An [`apdu::Card`] with its ATR, answering vpcd's power events and APDUs.
 ///
 /// vpcd's power on / power off / reset become [`apdu::Card::power_on`] / `power_off` / `reset`;
 /// "get ATR" answers the profile's ATR. Every exchange is logged at debug level in hex and, with
-/// a trace sink, appended as `C: <hex>` / `R: <hex>` lines.
+/// a [`Tracer`], appended to the JSON Lines trace (see [`crate::trace`]).
 pub struct BridgeCard {
     card: apdu::Card,
     atr: Vec<u8>,
-    trace: Option<Box<dyn Write + Send>>,
+    trace: Option<Tracer>,
     powered: bool,
 }
 
@@ -30,9 +29,9 @@ impl BridgeCard {
         }
     }
 
-    /// Appends each exchange to `sink` as `C: <hex>` and `R: <hex>` lines.
-    pub fn with_trace(mut self, sink: Box<dyn Write + Send>) -> Self {
-        self.trace = Some(sink);
+    /// Traces every exchange and power event through `tracer`.
+    pub fn with_trace(mut self, tracer: Tracer) -> Self {
+        self.trace = Some(tracer);
         self
     }
 
@@ -53,16 +52,13 @@ impl BridgeCard {
             tracing::debug!("connection lost: powering the card off");
             self.card.power_off();
             self.powered = false;
+            self.trace_power(PowerTrace::PowerOff);
         }
     }
 
-    fn trace_line(&mut self, tag: &str, bytes: &[u8]) {
-        if let Some(sink) = self.trace.as_mut() {
-            let line = format!("{tag}: {}\n", hex_encode(bytes));
-            if let Err(e) = sink.write_all(line.as_bytes()).and_then(|()| sink.flush()) {
-                tracing::warn!("cannot write the trace file ({e}); tracing stops");
-                self.trace = None;
-            }
+    fn trace_power(&self, event: PowerTrace) {
+        if let Some(tracer) = &self.trace {
+            tracer.power(event);
         }
     }
 }
@@ -77,26 +73,30 @@ impl VSmartCard for BridgeCard {
         tracing::debug!("power on");
         self.card.power_on();
         self.powered = true;
+        self.trace_power(PowerTrace::PowerOn);
     }
 
     fn power_off(&mut self) {
         tracing::debug!("power off");
         self.card.power_off();
         self.powered = false;
+        self.trace_power(PowerTrace::PowerOff);
     }
 
     fn reset(&mut self) {
         tracing::debug!("reset");
         self.card.reset();
         self.powered = true;
+        self.trace_power(PowerTrace::Reset);
     }
 
     fn execute(&mut self, command: &[u8]) -> Vec<u8> {
         tracing::debug!("C: {}", hex_encode(command));
-        self.trace_line("C", command);
         let response = response_or_6f00(self.card.transmit(command));
         tracing::debug!("R: {}", hex_encode(&response));
-        self.trace_line("R", &response);
+        if let Some(tracer) = &self.trace {
+            tracer.apdu(command, &response);
+        }
         response
     }
 }
@@ -104,7 +104,9 @@ impl VSmartCard for BridgeCard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::TraceSink;
     use apdu::{Applet, Card, CardConfig, Command, Response};
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     struct Fixed;
@@ -166,7 +168,7 @@ mod tests {
     #[test]
     fn trace_lines_and_get_response() {
         let sink = Shared::default();
-        let mut card = bridge_card().with_trace(Box::new(sink.clone()));
+        let mut card = bridge_card().with_trace(TraceSink::new(Box::new(sink.clone())).for_slot(3));
         card.power_on();
         card.execute(&[0, 0xA4, 4, 0, 5, 0xF0, 1, 2, 3, 4]);
         let first = card.execute(&[0x80, 0x10, 0, 0, 0]);
@@ -175,12 +177,28 @@ mod tests {
         let rest = card.execute(&[0x80, 0xC0, 0, 0, 44]);
         assert_eq!(rest.len(), 46);
         assert_eq!(rest[44..], [0x90, 0x00]);
+        card.reset();
+        card.connection_lost();
+        card.connection_lost();
         let text = String::from_utf8(sink.0.lock().expect("lock").clone()).expect("utf8");
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 6);
-        assert_eq!(lines[0], "C: 00A4040005F001020304");
-        assert_eq!(lines[1], "R: 48499000");
-        assert_eq!(lines[4], "C: 80C000002C");
-        assert!(lines[5].starts_with("R: 1111") && lines[5].ends_with("9000"));
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+            .collect();
+        let events: Vec<&str> = lines
+            .iter()
+            .map(|l| l["event"].as_str().expect("event"))
+            .collect();
+        assert_eq!(
+            events,
+            ["power_on", "apdu", "apdu", "apdu", "reset", "power_off"],
+            "a lost connection powers off once"
+        );
+        assert!(lines.iter().all(|l| l["slot"] == 3));
+        assert_eq!(lines[1]["c"], "00A4040005F001020304");
+        assert_eq!(lines[1]["r"], "48499000");
+        assert_eq!(lines[3]["c"], "80C000002C");
+        let r = lines[3]["r"].as_str().expect("hex");
+        assert!(r.starts_with("1111") && r.ends_with("9000"));
     }
 }

@@ -4,8 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// vpcd's slot 0 on loopback (slot 1 is port 35964).
+/// vpcd's slot 0 on loopback (slot 1 is port 35963 + 1).
 pub const DEFAULT_VPCD: &str = "127.0.0.1:35963";
+/// vpcd's TCP port for slot 0; slot n listens on `VPCD_BASE_PORT + n`.
+pub const VPCD_BASE_PORT: u16 = 35963;
+/// The host `--slots` connects to unless `--vpcd-host` says otherwise.
+pub const DEFAULT_VPCD_HOST: &str = "127.0.0.1";
+/// The highest slot number `--slots` accepts (vpcd is configured with a few slots at most).
+pub const MAX_SLOT: u16 = 15;
 
 /// Puts the virtual contactless FIDO2 card into vsmartcard's vpcd reader ("Virtual PCD"), so any
 /// PC/SC client (browsers through the OS, python-fido2, opensc-tool) can use it.
@@ -17,9 +23,14 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Print the built-in card profiles (id, AAGUID, name), one per line, and exit.
+    /// Print the built-in card profiles, one per line: id, AAGUID, name (tab-separated), and exit.
     #[arg(long)]
     pub list_profiles: bool,
+
+    /// Print the TOML document of a built-in profile (or check and print a profile file), and
+    /// exit: a starting point for a custom profile.
+    #[arg(long, value_name = "ID|FILE")]
+    pub show_profile: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -32,8 +43,11 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Connect to vpcd and serve the card until SIGINT/SIGTERM (the default).
+    /// Connect to vpcd and serve the card(s) until SIGINT/SIGTERM (the default).
     Run(RunArgs),
+    /// Create (or load) a card's attestation material and write the root and batch certificates
+    /// (PEM) and a FIDO MDS3 metadata statement (JSON) for it into a directory.
+    Attestation(AttestationArgs),
     /// Print the attestation root certificate (PEM) of the card in the state file.
     ExportAttestation(ExportArgs),
 }
@@ -41,30 +55,65 @@ pub enum Command {
 /// Options of `run`.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct RunArgs {
-    /// vpcd's address (slot 0: 35963, slot 1: 35964).
-    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD)]
-    pub vpcd: String,
+    /// vpcd's address, once per card (slot 0: port 35963, slot 1: 35964) [default:
+    /// 127.0.0.1:35963].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub vpcd: Vec<String>,
 
-    /// The card's persistent memory [default: $XDG_DATA_HOME/virtual-fido-card/state.bin, or
-    /// ~/.local/share/virtual-fido-card/state.bin]. Missing: a fresh card is made.
+    /// Serve one card in each vpcd slot of a range, e.g. `0-1` (ports 35963 + slot on
+    /// --vpcd-host). Instead of --vpcd.
+    #[arg(long, value_name = "A-B", value_parser = parse_slots, conflicts_with = "vpcd")]
+    pub slots: Option<SlotRange>,
+
+    /// The host --slots connects to [default: 127.0.0.1].
+    #[arg(long, value_name = "HOST", requires = "slots")]
+    pub vpcd_host: Option<String>,
+
+    /// The card's persistent memory; once per card, or one directory for all (each card then
+    /// keeps `state-<slot>.bin` there) [default: $XDG_DATA_HOME/virtual-fido-card/state.bin, or
+    /// ~/.local/share/virtual-fido-card/state.bin; several cards: state-<slot>.bin beside it].
+    /// Missing: a fresh card is made.
     #[arg(long, value_name = "PATH")]
-    pub state: Option<PathBuf>,
+    pub state: Vec<PathBuf>,
 
-    /// Card profile to model (see --list-profiles) [default: the generic profile].
-    #[arg(long, value_name = "ID")]
-    pub profile: Option<String>,
+    /// Card profile: a built-in id (see --list-profiles) or a TOML file (a value ending in
+    /// `.toml` or containing '/'). Once for all cards or once per card [default: generic].
+    #[arg(long, value_name = "ID|FILE")]
+    pub profile: Vec<String>,
 
     /// User presence: "auto" (the tap counts as presence) or "deny" (every presence check fails).
     #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "deny"])]
     pub presence: String,
 
-    /// Seed a deterministic RNG (tests and replay only: keys become predictable).
+    /// Derive every random choice of the card from N (the card in trace slot s uses N + s).
+    /// For tests and replay only: keys become predictable, the card is NOT secure.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Append every exchange to FILE as lines "C: <hex>" and "R: <hex>".
+    /// Append every exchange and power event as JSON Lines to FILE (flushed per line).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+}
+
+/// Options of `attestation`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct AttestationArgs {
+    /// Card profile: a built-in id or a TOML file [default: generic].
+    #[arg(long, value_name = "ID|FILE")]
+    pub profile: Option<String>,
+
+    /// Directory to write root.pem, batch.pem and metadata.json into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// The card's state file, loaded (or created) [default: DIR/state.bin, so that `run --state
+    /// DIR/state.bin` serves the card the metadata describes].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// Deterministic material for a fresh card (tests only, as `run --seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 /// Options of `export-attestation`.
@@ -74,16 +123,57 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
-    /// Card profile (see --list-profiles).
-    #[arg(long, value_name = "ID")]
+    /// Card profile: a built-in id or a TOML file [default: generic].
+    #[arg(long, value_name = "ID|FILE")]
     pub profile: Option<String>,
+}
+
+/// An inclusive range of vpcd slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl SlotRange {
+    /// The slots, ascending.
+    pub fn slots(self) -> impl Iterator<Item = u16> {
+        self.first..=self.last
+    }
+}
+
+/// Parses `A-B` or `A` (slots 0 to [`MAX_SLOT`], A <= B).
+pub fn parse_slots(text: &str) -> Result<SlotRange, String> {
+    let number = |s: &str| -> Result<u16, String> {
+        let n: u16 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a slot number"))?;
+        if n > MAX_SLOT {
+            return Err(format!("slot {n} is above {MAX_SLOT}"));
+        }
+        Ok(n)
+    };
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => {
+            let n = number(text)?;
+            (n, n)
+        }
+    };
+    if first > last {
+        return Err(format!("slot range {text:?} runs backwards"));
+    }
+    Ok(SlotRange { first, last })
 }
 
 /// What the command line asks for, after defaults are applied.
 #[derive(Debug)]
 pub enum Action {
     ListProfiles,
+    ShowProfile(String),
     Run(RunArgs),
+    Attestation(AttestationArgs),
     ExportAttestation(ExportArgs),
 }
 
@@ -101,8 +191,12 @@ impl Cli {
         if self.list_profiles {
             return Ok(Action::ListProfiles);
         }
+        if let Some(spec) = self.show_profile {
+            return Ok(Action::ShowProfile(spec));
+        }
         Ok(match self.command {
             Some(Command::Run(args)) => Action::Run(args),
+            Some(Command::Attestation(args)) => Action::Attestation(args),
             Some(Command::ExportAttestation(args)) => Action::ExportAttestation(args),
             None => Action::Run(self.run),
         })
@@ -113,9 +207,11 @@ impl RunArgs {
     /// The options as if none were given.
     pub fn defaults() -> Self {
         Self {
-            vpcd: DEFAULT_VPCD.to_owned(),
-            state: None,
-            profile: None,
+            vpcd: Vec::new(),
+            slots: None,
+            vpcd_host: None,
+            state: Vec::new(),
+            profile: Vec::new(),
             presence: "auto".to_owned(),
             seed: None,
             trace: None,
@@ -132,15 +228,19 @@ mod tests {
             .map(|cli| cli.action().expect("consistent"))
     }
 
+    fn run_args(args: &[&str]) -> RunArgs {
+        match parse(args) {
+            Ok(Action::Run(args)) => args,
+            other => panic!("expected run for {args:?}, got {other:?}"),
+        }
+    }
+
     #[test]
     fn run_is_the_default_with_defaults() {
-        let Ok(Action::Run(args)) = parse(&[]) else {
-            panic!("expected run")
-        };
-        assert_eq!(args.vpcd, DEFAULT_VPCD);
+        let args = run_args(&[]);
+        assert_eq!(args, RunArgs::defaults());
+        assert!(args.vpcd.is_empty() && args.state.is_empty() && args.profile.is_empty());
         assert_eq!(args.presence, "auto");
-        assert_eq!(args.state, None);
-        assert_eq!(args.seed, None);
     }
 
     #[test]
@@ -153,32 +253,94 @@ mod tests {
                 "--state",
                 "/tmp/s.bin",
                 "--profile",
-                "c2300",
+                "hid-crescendo-c2300",
                 "--presence",
                 "deny",
                 "--seed",
                 "42",
                 "--trace",
-                "/tmp/t.log",
+                "/tmp/t.jsonl",
             ]);
-            let Ok(Action::Run(args)) = parse(&argv) else {
-                panic!("expected run for {argv:?}")
-            };
-            assert_eq!(args.vpcd, "127.0.0.1:35964");
-            assert_eq!(args.state, Some(PathBuf::from("/tmp/s.bin")));
-            assert_eq!(args.profile.as_deref(), Some("c2300"));
+            let args = run_args(&argv);
+            assert_eq!(args.vpcd, ["127.0.0.1:35964"]);
+            assert_eq!(args.state, [PathBuf::from("/tmp/s.bin")]);
+            assert_eq!(args.profile, ["hid-crescendo-c2300"]);
             assert_eq!(args.presence, "deny");
             assert_eq!(args.seed, Some(42));
-            assert_eq!(args.trace, Some(PathBuf::from("/tmp/t.log")));
+            assert_eq!(args.trace, Some(PathBuf::from("/tmp/t.jsonl")));
         }
     }
 
     #[test]
-    fn list_profiles_and_export() {
+    fn repeated_options_for_several_cards() {
+        let args = run_args(&[
+            "--vpcd",
+            "h:1",
+            "--vpcd",
+            "h:2",
+            "--profile",
+            "a",
+            "--profile",
+            "b.toml",
+            "--state",
+            "/s0",
+            "--state",
+            "/s1",
+        ]);
+        assert_eq!(args.vpcd, ["h:1", "h:2"]);
+        assert_eq!(args.profile, ["a", "b.toml"]);
+        assert_eq!(args.state.len(), 2);
+
+        let args = run_args(&["--slots", "0-1", "--vpcd-host", "10.0.0.2"]);
+        assert_eq!(args.slots, Some(SlotRange { first: 0, last: 1 }));
+        assert_eq!(args.vpcd_host.as_deref(), Some("10.0.0.2"));
+        assert!(parse(&["--slots", "0-1", "--vpcd", "h:1"]).is_err());
+        assert!(
+            parse(&["--vpcd-host", "h"]).is_err(),
+            "--vpcd-host needs --slots"
+        );
+    }
+
+    #[test]
+    fn slot_ranges() {
+        assert_eq!(parse_slots("0-1"), Ok(SlotRange { first: 0, last: 1 }));
+        assert_eq!(parse_slots("3"), Ok(SlotRange { first: 3, last: 3 }));
+        assert_eq!(
+            parse_slots("0-1").map(|r| r.slots().collect::<Vec<_>>()),
+            Ok(vec![0, 1])
+        );
+        assert!(parse_slots("1-0").is_err());
+        assert!(parse_slots("0-16").is_err());
+        assert!(parse_slots("x").is_err());
+        assert!(parse_slots("-1").is_err());
+        assert!(parse_slots("").is_err());
+    }
+
+    #[test]
+    fn list_show_attestation_and_export() {
         assert!(matches!(
             parse(&["--list-profiles"]),
             Ok(Action::ListProfiles)
         ));
+        assert!(matches!(
+            parse(&["--show-profile", "generic"]),
+            Ok(Action::ShowProfile(id)) if id == "generic"
+        ));
+        let Ok(Action::Attestation(args)) = parse(&[
+            "attestation",
+            "--profile",
+            "hid-crescendo-c3000",
+            "--out",
+            "/tmp/o",
+            "--seed",
+            "3",
+        ]) else {
+            panic!("expected attestation")
+        };
+        assert_eq!(args.profile.as_deref(), Some("hid-crescendo-c3000"));
+        assert_eq!(args.out, PathBuf::from("/tmp/o"));
+        assert_eq!((args.state, args.seed), (None, Some(3)));
+        assert!(parse(&["attestation"]).is_err(), "--out is required");
         let Ok(Action::ExportAttestation(args)) =
             parse(&["export-attestation", "--state", "/tmp/x"])
         else {

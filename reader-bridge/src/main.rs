@@ -1,20 +1,23 @@
-//! `reader-bridge`: the virtual FIDO2 card in vsmartcard's vpcd reader. See the crate docs in
+//! `reader-bridge`: the virtual FIDO2 card(s) in vsmartcard's vpcd reader. See the crate docs in
 //! `lib.rs`; this file only wires the CLI to the library.
 
 use std::error::Error;
 use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use apdu::storage::FileStorage;
 use clap::Parser;
-use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
-use reader_bridge::cli::{Action, Cli, ExportArgs, RunArgs};
+use reader_bridge::cli::{Action, AttestationArgs, Cli, ExportArgs, RunArgs};
 use reader_bridge::paths::default_state_path_from_env;
-use reader_bridge::{Bridge, BridgeCard};
+use reader_bridge::plan::{CardPlan, is_profile_file, plan};
+use reader_bridge::setup::{
+    create_state_dir, open_applet, open_card, platform, resolve_profile, seed_warning,
+};
+use reader_bridge::{Bridge, BridgeCard, TraceSink, metadata};
 use tracing_subscriber::EnvFilter;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -31,7 +34,9 @@ fn main() -> ExitCode {
     };
     let outcome = match action {
         Action::ListProfiles => list_profiles(),
+        Action::ShowProfile(spec) => show_profile(&spec),
         Action::Run(args) => run(args),
+        Action::Attestation(args) => attestation(args),
         Action::ExportAttestation(args) => export_attestation(args),
     };
     match outcome {
@@ -68,94 +73,178 @@ fn list_profiles() -> Result<()> {
     Ok(())
 }
 
-fn profile(id: Option<&str>) -> Result<Profile> {
-    match id {
-        None => Ok(Profile::generic()),
-        Some(id) => Profile::builtin(id).ok_or_else(|| {
-            format!("unknown profile {id:?}; `reader-bridge --list-profiles` lists them").into()
-        }),
+fn show_profile(spec: &str) -> Result<()> {
+    if is_profile_file(spec) {
+        resolve_profile(spec)?;
+        let text = fs::read_to_string(spec)
+            .map_err(|e| format!("cannot read the profile file {spec}: {e}"))?;
+        print!("{text}");
+    } else {
+        resolve_profile(spec)?;
+        print!("{}", Profile::builtin_source(spec).unwrap_or_default());
     }
+    Ok(())
 }
 
-fn state_path(explicit: Option<PathBuf>) -> Result<PathBuf> {
-    let path = match explicit {
-        Some(path) => path,
-        None => default_state_path_from_env()
-            .ok_or("neither XDG_DATA_HOME nor HOME is set: pass --state PATH")?,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir)?;
-    }
-    Ok(path)
+fn default_state() -> Option<PathBuf> {
+    default_state_path_from_env()
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()).into())
-}
-
-fn platform(seed: Option<u64>, presence: &str) -> Result<Platform> {
-    let presence: PresencePolicy = presence
-        .parse()
-        .map_err(|e| format!("--presence {presence}: {e}"))?;
-    let platform = match seed {
-        Some(seed) => {
-            tracing::warn!("--seed {seed}: deterministic RNG, for tests only");
-            Platform::seeded_with_system_clock(seed)
-        }
-        None => Platform::system(),
-    };
-    Ok(platform.with_presence(presence))
+/// A card ready to serve, with its bridge.
+struct Prepared {
+    plan: CardPlan,
+    name: String,
+    card: BridgeCard,
+    bridge: Bridge,
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    let profile = profile(args.profile.as_deref())?;
-    let path = state_path(args.state)?;
-    let atr = profile.atr.clone();
-    let name = profile.name.clone();
-    let storage = Box::new(FileStorage::new(&path));
-    let card = fido_applet::virtual_card(profile, storage, platform(args.seed, &args.presence)?)
-        .map_err(|e| format!("cannot open the card state {}: {e}", path.display()))?;
-    let mut card = BridgeCard::new(card, atr);
-    if let Some(trace) = &args.trace {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(trace)
-            .map_err(|e| format!("cannot open the trace file {}: {e}", trace.display()))?;
-        card = card.with_trace(Box::new(file));
-    }
-
+    let plans = plan(&args, default_state().as_deref())?;
+    let trace = match &args.trace {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the trace file {}: {e}", path.display()))?;
+            Some(TraceSink::new(Box::new(file)))
+        }
+        None => None,
+    };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Only sets the flag: async-signal-safe. The serve loop checks it at least every 200 ms.
+        // Only sets the flag: async-signal-safe. Each serve loop checks it at least every 200 ms.
         signal_hook::flag::register(signal, Arc::clone(&shutdown))?;
     }
-    let mut bridge =
-        Bridge::new(&args.vpcd, shutdown).map_err(|e| format!("--vpcd {}: {e}", args.vpcd))?;
-    tracing::info!(
-        "card {name:?} with state {} ready for vpcd at {}",
-        path.display(),
-        args.vpcd
+
+    // Open every card before serving any, so a bad profile or state file fails the whole start.
+    let mut prepared = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let label = format!("card {} (--vpcd {})", plan.slot, plan.vpcd);
+        let profile = resolve_profile(&plan.profile).map_err(|e| format!("{label}: {e}"))?;
+        if let Some(seed) = plan.seed {
+            eprintln!("{}", seed_warning(seed));
+            tracing::warn!("{label}: seeded with {seed}: NOT SECURE, for tests only");
+        }
+        let atr = profile.atr.clone();
+        let name = profile.name.clone();
+        let card = open_card(profile, &plan.state, platform(plan.seed, &args.presence)?)
+            .map_err(|e| format!("{label}: {e}"))?;
+        let mut card = BridgeCard::new(card, atr);
+        if let Some(sink) = &trace {
+            card = card.with_trace(sink.for_slot(plan.slot));
+        }
+        let bridge = Bridge::new(&plan.vpcd, Arc::clone(&shutdown))
+            .map_err(|e| format!("--vpcd {}: {e}", plan.vpcd))?;
+        prepared.push(Prepared {
+            plan,
+            name,
+            card,
+            bridge,
+        });
+    }
+
+    let mut threads = Vec::with_capacity(prepared.len());
+    for Prepared {
+        plan,
+        name,
+        mut card,
+        mut bridge,
+    } in prepared
+    {
+        tracing::info!(
+            "card {}: {name:?} with state {} ready for vpcd at {}",
+            plan.slot,
+            plan.state.display(),
+            plan.vpcd
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("card-{}", plan.slot))
+            .spawn(move || bridge.run(&mut card))
+            .map_err(|e| format!("cannot start the thread of card {}: {e}", plan.slot))?;
+        threads.push((plan.slot, thread));
+    }
+    let mut panicked = Vec::new();
+    for (slot, thread) in threads {
+        if thread.join().is_err() {
+            panicked.push(slot.to_string());
+        }
+    }
+    if !panicked.is_empty() {
+        return Err(format!("the thread of card(s) {} panicked", panicked.join(", ")).into());
+    }
+    Ok(())
+}
+
+fn profile_or_generic(spec: Option<&str>) -> Result<Profile> {
+    Ok(resolve_profile(spec.unwrap_or("generic"))?)
+}
+
+fn attestation(args: AttestationArgs) -> Result<()> {
+    let profile = profile_or_generic(args.profile.as_deref())?;
+    fs::create_dir_all(&args.out).map_err(|e| {
+        format!(
+            "cannot create the output directory {}: {e}",
+            args.out.display()
+        )
+    })?;
+    let state = args.state.unwrap_or_else(|| args.out.join("state.bin"));
+    create_state_dir(&state)?;
+    if let Some(seed) = args.seed {
+        eprintln!("{}", seed_warning(seed));
+    }
+    let applet = open_applet(
+        profile.clone(),
+        Box::new(FileStorage::new(&state)),
+        platform(args.seed, "auto")?,
+    )?;
+    let material = applet
+        .authenticator()
+        .state()
+        .attestation
+        .as_ref()
+        .ok_or_else(|| {
+            format!(
+                "the card state {} has no attestation material",
+                state.display()
+            )
+        })?;
+    let statement = metadata::statement(&profile, &material.root_cert_der);
+    let json = serde_json::to_string_pretty(&statement)?;
+    let files = [
+        ("root.pem", material.root_pem()),
+        ("batch.pem", material.cert_pem()),
+        ("metadata.json", format!("{json}\n")),
+    ];
+    for (name, contents) in files {
+        let path = args.out.join(name);
+        fs::write(&path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("{}", path.display());
+    }
+    eprintln!(
+        "card {:?} (AAGUID {}): serve it with `reader-bridge run --profile {} --state {}`",
+        profile.name,
+        profile.aaguid_string(),
+        args.profile.as_deref().unwrap_or("generic"),
+        state.display()
     );
-    bridge.run(&mut card);
     Ok(())
 }
 
 fn export_attestation(args: ExportArgs) -> Result<()> {
-    let profile = profile(args.profile.as_deref())?;
-    let path = state_path(args.state)?;
-    let storage = Box::new(FileStorage::new(&path));
-    let applet = fido_applet::FidoApplet::new(profile, storage, Platform::system())
-        .map_err(|e| format!("cannot open the card state {}: {e}", path.display()))?;
+    let profile = profile_or_generic(args.profile.as_deref())?;
+    let state = match args.state {
+        Some(path) => path,
+        None => {
+            default_state().ok_or("neither XDG_DATA_HOME nor HOME is set: pass --state PATH")?
+        }
+    };
+    create_state_dir(&state)?;
+    let applet = open_applet(
+        profile,
+        Box::new(FileStorage::new(&state)),
+        platform(None, "auto")?,
+    )?;
     print!("{}", applet.attestation_root_pem());
     Ok(())
 }

@@ -32,7 +32,12 @@ fn unknown_profile_and_bad_options_fail() {
         .output()
         .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-card"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-card"), "{err}");
+    assert!(
+        err.contains("hid-crescendo-c2300"),
+        "lists the built-in ids: {err}"
+    );
     assert!(!state.exists(), "nothing written for a refused profile");
 
     let out = bridge()
@@ -103,4 +108,198 @@ fn default_state_path_follows_xdg_data_home() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("virtual-fido-card/state.bin").is_file());
+}
+
+fn run_ok(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).expect("utf-8"), stderr)
+}
+
+#[test]
+fn list_profiles_has_every_built_in_card() {
+    let (text, _) = run_ok(bridge().arg("--list-profiles"));
+    for (id, aaguid) in [
+        ("generic", "f4804184-aeeb-4851-82ac-5e273de2e0a1"),
+        (
+            "hid-crescendo-c2300",
+            "aeb6569c-f8fb-4950-ac60-24ca2bbe2e52",
+        ),
+        ("hid-crescendo-key", "692db549-7ae5-44d5-a1e5-dd20a493b723"),
+        (
+            "hid-crescendo-key-v2",
+            "2d3bec26-15ee-4f5d-88b2-53622490270b",
+        ),
+        (
+            "hid-crescendo-c3000",
+            "c80dbd9a-533f-4a17-b941-1a2f1c7cedff",
+        ),
+        (
+            "thales-idprime-3940",
+            "b50d5e0a-7f81-4959-9b12-f45407407503",
+        ),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{id}\t{aaguid}\t"))),
+            "{id} listed: {text}"
+        );
+    }
+}
+
+#[test]
+fn show_profile_prints_toml_that_loads_back() {
+    let (text, _) = run_ok(bridge().args(["--show-profile", "hid-crescendo-key-v2"]));
+    let profile = fido_applet::profile::Profile::from_toml_str(&text).expect("loads");
+    assert_eq!(profile.id, "hid-crescendo-key-v2");
+
+    // A custom profile file made from it is accepted by path (.toml) ...
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("lab-card.toml");
+    std::fs::write(
+        &file,
+        text.replace("id = \"hid-crescendo-key-v2\"", "id = \"lab-card\""),
+    )
+    .expect("write");
+    let (shown, _) = run_ok(bridge().arg("--show-profile").arg(&file));
+    assert!(shown.contains("id = \"lab-card\""));
+
+    // ... and a broken one is refused with the file name and the line.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        text.replace("max_msg_size = 2048", "max_msg_size = \"big\""),
+    )
+    .expect("write");
+    let state = dir.path().join("state.bin");
+    let out = bridge()
+        .args(["run", "--vpcd", "127.0.0.1:9", "--state"])
+        .arg(&state)
+        .arg("--profile")
+        .arg(&broken)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&*broken.to_string_lossy()),
+        "names the file: {err}"
+    );
+    assert!(
+        err.contains("max_msg_size") && err.contains("line"),
+        "{err}"
+    );
+    assert!(!state.exists());
+}
+
+#[test]
+fn attestation_writes_root_batch_and_metadata() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().join("out");
+    let (stdout, _) = run_ok(
+        bridge()
+            .args(["attestation", "--profile", "hid-crescendo-c3000", "--out"])
+            .arg(&out_dir),
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    let root = std::fs::read_to_string(out_dir.join("root.pem")).expect("root.pem");
+    let batch = std::fs::read_to_string(out_dir.join("batch.pem")).expect("batch.pem");
+    assert!(root.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(batch.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_ne!(root, batch);
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("metadata.json")).expect("metadata.json"),
+    )
+    .expect("JSON");
+    assert_eq!(json["aaguid"], "c80dbd9a-533f-4a17-b941-1a2f1c7cedff");
+    assert_eq!(json["schema"], 3);
+    // The root in the statement is the exported root.
+    let b64: String = root.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert_eq!(json["attestationRootCertificates"][0], b64.as_str());
+
+    // The fresh card's state sits beside them; the same card exports the same root again, and
+    // `export-attestation` agrees.
+    let state = out_dir.join("state.bin");
+    assert!(state.is_file());
+    run_ok(
+        bridge()
+            .args(["attestation", "--profile", "hid-crescendo-c3000", "--out"])
+            .arg(&out_dir),
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("root.pem")).expect("root"),
+        root
+    );
+    let (exported, _) = run_ok(
+        bridge()
+            .args([
+                "export-attestation",
+                "--profile",
+                "hid-crescendo-c3000",
+                "--state",
+            ])
+            .arg(&state),
+    );
+    assert_eq!(exported, root);
+
+    // That state belongs to the C3000: another profile on it is refused.
+    let out = bridge()
+        .args(["export-attestation", "--profile", "generic", "--state"])
+        .arg(&state)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another card model"), "{err}");
+}
+
+#[test]
+fn seeded_attestation_is_reproducible_and_warns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let make = |name: &str, seed: &str| {
+        let out_dir = dir.path().join(name);
+        let (_, stderr) = run_ok(
+            bridge()
+                .args(["attestation", "--seed", seed, "--out"])
+                .arg(&out_dir),
+        );
+        assert!(stderr.contains("NOT SECURE"), "{stderr}");
+        std::fs::read_to_string(out_dir.join("batch.pem")).expect("batch")
+    };
+    let a = make("a", "7");
+    assert_eq!(make("b", "7"), a, "same seed, same certificates");
+    assert_ne!(make("c", "8"), a);
+}
+
+#[test]
+fn several_cards_need_consistent_options() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = bridge()
+        .args(["run", "--slots", "0-1", "--state"])
+        .arg(dir.path().join("one.bin"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one --state per card"));
+    let out = bridge()
+        .args([
+            "run",
+            "--vpcd",
+            "127.0.0.1:9",
+            "--vpcd",
+            "127.0.0.1:10",
+            "--profile",
+            "generic",
+            "--profile",
+            "generic",
+            "--profile",
+            "generic",
+        ])
+        .arg("--state")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 --profile options for 2 cards"));
 }

@@ -133,9 +133,9 @@ def test_set_change_pin_and_tokens_with_permissions(device, protocol):
                                    pin_uv_protocol=pin.protocol.VERSION)
     assert assertion.auth_data.flags & FLAG_UV
     assert assertion.user["name"] == "alice", "UV performed: name returned"
-    # Permissions this card cannot grant yet (credential management).
+    # Permissions this card cannot grant (bio enrollment: a card has no sensor).
     with pytest.raises(CtapError) as err:
-        pin.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+        pin.get_pin_token(PIN, ClientPin.PERMISSION.BIO_ENROLL)
     assert err.value.code == CtapError.ERR.UNAUTHORIZED_PERMISSION
 
     # Change the PIN (what Windows Settings does); the old one stops working.

@@ -104,22 +104,19 @@ fn parse_item(d: &mut Decoder<'_>, depth: usize) -> CtapResult<Value> {
             let len = d.map().map_err(bad)?.ok_or(CtapError::InvalidCbor)?;
             let depth = nested(depth)?;
             let mut entries = Vec::new();
-            let mut key_spans = Vec::new();
-            let input = d.input();
+            let mut keys = Vec::new();
             for _ in 0..len {
-                let start = d.position();
                 let key = parse_item(d, depth)?;
-                let span = input
-                    .get(start..d.position())
-                    .ok_or(CtapError::InvalidCbor)?;
-                key_spans.push(span);
+                // The key's canonical encoding: `07` and its long form `18 07` are one key.
+                keys.push(key.to_vec());
                 let value = parse_item(d, depth)?;
                 entries.push((key, value));
             }
-            // Duplicate keys make a map invalid (RFC 8949 §5.6, CTAP 2.1 §8.1). Comparing the
-            // encoded keys is exact for canonical input, which is all CTAP2 platforms send.
-            key_spans.sort_unstable();
-            if key_spans.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+            // Duplicate keys make a map invalid (RFC 8949 §5.6, CTAP 2.1 §8.1), however they are
+            // spelled: comparing the received bytes would let a long-form duplicate through, and
+            // the first of the two would win here while another parser might take the second.
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
                 return Err(CtapError::InvalidCbor);
             }
             Value::Map(entries)

@@ -248,10 +248,36 @@ impl ClientPinRequest {
     }
 }
 
-/// Permissions this card can grant. mc and ga always; the others only with the command they
-/// authorize (§6.5.5.7.2 step 4: be without bioEnroll, lbw without largeBlobs, acfg without
-/// authnrCfg are CTAP2_ERR_UNAUTHORIZED_PERMISSION). Add a bit here when its command is wired.
-pub const SUPPORTED_PERMISSIONS: u8 = permission::MAKE_CREDENTIAL | permission::GET_ASSERTION;
+/// Every permission this build can grant: mc and ga, cm (authenticatorCredentialManagement and
+/// its prototype), lbw (authenticatorLargeBlobs) and acfg (authenticatorConfig). be is absent:
+/// a card has no fingerprint sensor, so no authenticatorBioEnrollment.
+pub const SUPPORTED_PERMISSIONS: u8 = permission::MAKE_CREDENTIAL
+    | permission::GET_ASSERTION
+    | permission::CREDENTIAL_MANAGEMENT
+    | permission::LARGE_BLOB_WRITE
+    | permission::AUTHENTICATOR_CONFIG;
+
+/// The permissions this card grants: mc and ga always; cm, lbw and acfg only when the profile
+/// enables the command they authorize (§6.5.5.7.2: cm without credMgmt, lbw without
+/// largeBlobs, acfg without authnrCfg, be without bioEnroll are
+/// CTAP2_ERR_UNAUTHORIZED_PERMISSION).
+pub fn supported_permissions(auth: &Authenticator) -> u8 {
+    use crate::profile::command as cmd;
+    let p = &auth.profile;
+    let mut bits = permission::MAKE_CREDENTIAL | permission::GET_ASSERTION;
+    if p.enables_command(cmd::CREDENTIAL_MANAGEMENT)
+        || p.enables_command(cmd::CREDENTIAL_MANAGEMENT_PREVIEW)
+    {
+        bits |= permission::CREDENTIAL_MANAGEMENT;
+    }
+    if p.enables_command(cmd::LARGE_BLOBS) {
+        bits |= permission::LARGE_BLOB_WRITE;
+    }
+    if p.enables_command(cmd::CONFIG) {
+        bits |= permission::AUTHENTICATOR_CONFIG;
+    }
+    bits & SUPPORTED_PERMISSIONS
+}
 
 /// The protocols this card offers (getInfo `pinUvAuthProtocols`, from the profile), in order
 /// of preference.
@@ -442,7 +468,7 @@ fn get_pin_token(
         }
         Some(0) => return Err(CtapError::InvalidParameter),
         Some(requested) => {
-            let supported = u64::from(SUPPORTED_PERMISSIONS);
+            let supported = u64::from(supported_permissions(auth));
             if requested & !supported != 0 {
                 return Err(CtapError::UnauthorizedPermission);
             }
@@ -594,6 +620,39 @@ pub fn verify_token_for(
         return Err(CtapError::PinAuthInvalid);
     }
     if !token.bind_or_match_rp_id(rp_id) {
+        return Err(CtapError::PinAuthInvalid);
+    }
+    Ok(())
+}
+
+/// Whether the card is protected by user verification: a PIN is set, or alwaysUv asks for
+/// verification on everything. authenticatorLargeBlobs writes (§6.10.2) and authenticatorConfig
+/// (§6.11) need a pinUvAuthToken exactly then.
+pub fn uv_protected(auth: &Authenticator) -> bool {
+    let pin = &auth.store.get().pin;
+    pin.is_set() || pin.always_uv
+}
+
+/// The pinUvAuthParam check of the management commands (authenticatorCredentialManagement
+/// §6.8.2-§6.8.6, authenticatorLargeBlobs §6.10.2, authenticatorConfig §6.11): a pinUvAuthParam
+/// is required (CTAP2_ERR_PUAT_REQUIRED), its protocol must be named
+/// (CTAP2_ERR_MISSING_PARAMETER) and offered (CTAP1_ERR_INVALID_PARAMETER), and it must be
+/// `authenticate(pinUvAuthToken, message)` under the token in use, which must hold
+/// `permission` (CTAP2_ERR_PIN_AUTH_INVALID otherwise). The permissions RP ID is left to the
+/// caller: each command has its own rule for RP-bound tokens.
+pub fn verify_token_for_command(
+    auth: &mut Authenticator,
+    protocol_number: Option<u64>,
+    param: Option<&[u8]>,
+    message: &[u8],
+    permission: u8,
+) -> CtapResult<()> {
+    let param = param.ok_or(CtapError::PuatRequired)?;
+    let protocol = protocol(auth, protocol_number)?;
+    let now = auth.platform.clock.now_ms();
+    let token = &mut auth.client_pin.token;
+    token.observe(now);
+    if !token.verify(protocol, message, param) || !token.has_permission(permission) {
         return Err(CtapError::PinAuthInvalid);
     }
     Ok(())

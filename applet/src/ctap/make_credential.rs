@@ -8,6 +8,7 @@
 use super::auth_data::{self, AttestedCredential, FLAG_UP, FLAG_UV};
 use super::cbor::{self, IntMap, Value};
 use super::client_pin;
+use super::config;
 use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth_token::permission;
 use super::types::{
@@ -139,6 +140,7 @@ mod key {
     pub const FMT: u64 = 0x01;
     pub const AUTH_DATA: u64 = 0x02;
     pub const ATT_STMT: u64 = 0x03;
+    pub const EP_ATT: u64 = 0x04;
     pub const LARGE_BLOB_KEY: u64 = crate::extensions::large_blob_key::MAKE_CREDENTIAL_RESPONSE_KEY;
 }
 
@@ -187,10 +189,25 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         return Err(CtapError::PuatRequired);
     }
 
-    // Step 9: enterprise attestation is not configured on this card.
-    if req.enterprise_attestation.is_some() {
-        return Err(CtapError::InvalidParameter);
-    }
+    // Step 9: enterprise attestation (§7.1), only on a capable card where authenticatorConfig
+    // enabled it (CTAP1_ERR_INVALID_PARAMETER otherwise, and for modes other than 1 and 2).
+    // Mode 1 (vendor-facilitated) attests for the RP IDs the vendor configured, regular
+    // attestation for the others; mode 2 (platform-managed) trusts the platform's vetting.
+    let enterprise = match req.enterprise_attestation {
+        None => false,
+        Some(mode) => {
+            if !config::ep_capable(auth) || !auth.store.get().enterprise_attestation {
+                return Err(CtapError::InvalidParameter);
+            }
+            match mode {
+                config::EA_VENDOR_FACILITATED => {
+                    config::VENDOR_FACILITATED_RP_IDS.contains(&req.rp.id.as_str())
+                }
+                config::EA_PLATFORM_MANAGED => true,
+                _ => return Err(CtapError::InvalidParameter),
+            }
+        }
+    };
 
     // Step 10: the pinUvAuthParam proves a token with the mc permission for this RP; then (and
     // only then) the user was verified.
@@ -357,6 +374,10 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         (Value::Unsigned(key::AUTH_DATA), Value::Bytes(auth_data)),
         (Value::Unsigned(key::ATT_STMT), att_stmt),
     ];
+    // epAtt (§6.1 0x04): an enterprise attestation is a full ("packed" with x5c) statement.
+    if enterprise && format == AttestationFormat::Packed && auth.attestation().is_some() {
+        response.push((Value::Unsigned(key::EP_ATT), Value::Bool(true)));
+    }
     if let Some(key) = large_blob_key {
         response.push((
             Value::Unsigned(key::LARGE_BLOB_KEY),

@@ -9,9 +9,12 @@
 pub mod auth_data;
 pub mod cbor;
 pub mod client_pin;
+pub mod config;
+pub mod cred_mgmt;
 pub mod error;
 pub mod get_assertion;
 pub mod get_info;
+pub mod large_blobs;
 pub mod make_credential;
 pub mod pin_uv_auth_token;
 pub mod reset;
@@ -40,7 +43,12 @@ pub mod command {
     pub const CLIENT_PIN: u8 = 0x06;
     pub const RESET: u8 = 0x07;
     pub const GET_NEXT_ASSERTION: u8 = 0x08;
+    pub const CREDENTIAL_MANAGEMENT: u8 = 0x0A;
     pub const SELECTION: u8 = 0x0B;
+    pub const LARGE_BLOBS: u8 = 0x0C;
+    pub const CONFIG: u8 = 0x0D;
+    /// The FIDO_2_1_PRE prototype of authenticatorCredentialManagement.
+    pub const CREDENTIAL_MANAGEMENT_PREVIEW: u8 = 0x41;
 }
 
 /// The only public-key algorithm this card implements: ES256 (COSE -7, ECDSA P-256 SHA-256).
@@ -52,6 +60,10 @@ pub const ES256: i128 = -7;
 pub(crate) struct Session {
     /// The credentials a discoverable getAssertion left for getNextAssertion (§6.3).
     pub next_assertions: Option<get_assertion::Pending>,
+    /// A credential-management enumeration in progress (§6.8.3, §6.8.4).
+    pub cred_mgmt: Option<cred_mgmt::Enumeration>,
+    /// A large-blob write collecting its fragments (§6.10.2).
+    pub large_blob_write: Option<large_blobs::PendingWrite>,
 }
 
 /// A credential found for a relying party: its id, private key and, when resident, the stored
@@ -84,6 +96,9 @@ pub struct Authenticator {
     /// authenticatorClientPIN's transient state: key-agreement key, pinUvAuthToken, wrong PINs
     /// since power-up (CTAP 2.1 §6.5).
     pub(crate) client_pin: client_pin::ClientPin,
+    /// Set by every user-presence test, so the NFC binding can tell "user presence needed" from
+    /// "processing" when it holds a slow answer (NFCCTAP_GETRESPONSE, §11.3).
+    pub(crate) presence_tested: std::cell::Cell<bool>,
 }
 
 impl Authenticator {
@@ -95,7 +110,10 @@ impl Authenticator {
         mut platform: Platform,
     ) -> Result<Self, AppletError> {
         let mut store = Persistent::open(storage, || {
-            State::fresh(WrappingKey::generate(&mut *platform.rng))
+            let mut state = State::fresh(WrappingKey::generate(&mut *platform.rng));
+            // The model's factory setting of alwaysUv (authenticatorConfig toggles it).
+            state.pin.always_uv = profile.options.always_uv;
+            state
         })?;
         if store.get().attestation.is_none() {
             let material = attestation::generate(
@@ -117,6 +135,7 @@ impl Authenticator {
             client_pin,
             session: Transient::new(ClearOn::Deselect),
             powered_at_ms: None,
+            presence_tested: std::cell::Cell::new(false),
         })
     }
 
@@ -160,12 +179,24 @@ impl Authenticator {
     fn dispatch(&mut self, message: &[u8]) -> CtapResult<Option<Value>> {
         let (&command, params) = message.split_first().ok_or(CtapError::InvalidLength)?;
         // getNextAssertion continues only the getAssertion right before it (§6.3: "the
-        // authenticator MUST discard the state if any other command is received").
+        // authenticator MUST discard the state if any other command is received"); the same
+        // holds for a credential-management enumeration (§6.8.3, §6.8.4), which the command
+        // itself ends unless it is the matching GetNext.
         if command != command::GET_NEXT_ASSERTION {
             self.session.next_assertions = None;
         }
+        if !matches!(
+            command,
+            command::CREDENTIAL_MANAGEMENT | command::CREDENTIAL_MANAGEMENT_PREVIEW
+        ) {
+            self.session.cred_mgmt = None;
+        }
         if message.len() > to_usize(self.profile.max_msg_size) {
             return Err(CtapError::RequestTooLarge);
+        }
+        // What getInfo does not declare, the card does not do (profile.rs).
+        if !self.profile.enables_command(command) {
+            return Err(CtapError::InvalidCommand);
         }
         match command {
             command::MAKE_CREDENTIAL => make_credential::process(self, params).map(Some),
@@ -174,7 +205,11 @@ impl Authenticator {
             command::CLIENT_PIN => client_pin::process(self, params),
             command::RESET => reset::process(self).map(|()| None),
             command::GET_NEXT_ASSERTION => get_assertion::process_next(self).map(Some),
+            command::CREDENTIAL_MANAGEMENT => cred_mgmt::process(self, params, false),
+            command::CREDENTIAL_MANAGEMENT_PREVIEW => cred_mgmt::process(self, params, true),
             command::SELECTION => selection::process(self).map(|()| None),
+            command::LARGE_BLOBS => large_blobs::process(self, params),
+            command::CONFIG => config::process(self, params).map(|()| None),
             _ => Err(CtapError::InvalidCommand),
         }
     }
@@ -207,6 +242,7 @@ impl Authenticator {
     /// A user-presence test (§6.1.2 step 14, §6.2.2 step 9). On a contactless card the tap that
     /// powered it is the gesture, so presence is immediate unless the platform's policy refuses.
     pub(crate) fn check_user_presence(&self) -> CtapResult<()> {
+        self.presence_tested.set(true);
         if self.platform.presence.grants_presence() {
             Ok(())
         } else {

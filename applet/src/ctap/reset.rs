@@ -5,14 +5,16 @@
 //! deletes every resident credential, zeroes the signature counter and replaces the wrapping key
 //! — so every non-resident credential id handed out before stops unwrapping (and every
 //! hmac-secret, derived from that key, changes). It also clears the PIN, its retries and the
-//! user-verification policy, and regenerates the key-agreement key and the pinUvAuthToken
-//! (§6.5.4). The attestation material stays: it identifies the model, not the owner.
+//! user-verification policy (alwaysUv back to the profile's default, the minimum PIN length and
+//! its RP list), empties the large-blob array (§6.10.1 initial value), disables enterprise
+//! attestation (§7.1), and regenerates the key-agreement key and the pinUvAuthToken (§6.5.4).
+//! The attestation material stays: it identifies the model, not the owner.
 
 use super::Authenticator;
 use super::error::{CtapError, CtapResult};
 use crate::crypto::WrappingKey;
 use crate::ctap::client_pin::PinState;
-use crate::state::State;
+use crate::state::{State, initial_large_blob_array};
 
 /// How long after power-up authenticatorReset is accepted (§6.6).
 pub const RESET_WINDOW_MS: u64 = 10_000;
@@ -25,13 +27,18 @@ pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
     }
     auth.check_user_presence()?;
     let wrapping_key = WrappingKey::generate(&mut *auth.platform.rng);
+    let always_uv = auth.profile.options.always_uv;
     auth.store.transaction(|state: &mut State| {
         state.wrapping_key = wrapping_key;
         state.resident.clear();
         state.sign_count = 0;
         state.pin = PinState::default();
+        state.pin.always_uv = always_uv;
+        state.large_blob_array = initial_large_blob_array();
+        state.enterprise_attestation = false;
         Ok::<(), CtapError>(())
     })?;
+    auth.session.large_blob_write = None;
     auth.client_pin.power_up(&mut *auth.platform.rng);
     Ok(())
 }

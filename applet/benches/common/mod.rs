@@ -1,0 +1,257 @@
+//! What the benchmarks share: a virtual card on `MemoryStorage` with a seeded platform, the
+//! python-fido2 APDU framing (short APDUs, 250-byte command chaining with CLA 90, GET RESPONSE),
+//! CTAP request builders, and a persistent state with many resident credentials.
+#![allow(dead_code)]
+
+use apdu::Card;
+use apdu::storage::{MemoryStorage, decode_image, encode_image};
+use fido_applet::crypto::{self, PrivateKey, WrappedCredential};
+use fido_applet::ctap::cbor::{self, IntMap, Value};
+use fido_applet::platform::{Platform, SeededRng};
+use fido_applet::profile::Profile;
+use fido_applet::state::{ResidentCredential, State};
+use fido_applet::virtual_card;
+
+pub const SELECT: [u8; 14] = [
+    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01, 0x00,
+];
+pub const GET_RESPONSE: [u8; 5] = [0x00, 0xC0, 0x00, 0x00, 0x00];
+
+pub const MAKE_CREDENTIAL: u8 = 0x01;
+pub const GET_ASSERTION: u8 = 0x02;
+pub const GET_INFO: u8 = 0x04;
+pub const CLIENT_PIN: u8 = 0x06;
+
+/// The relying party the benchmarks register with and sign in to.
+pub const RP: &str = "example.com";
+
+/// The generic profile, with room for `resident` credentials.
+pub fn profile(resident: usize) -> Profile {
+    let mut profile = Profile::generic();
+    profile.max_resident_credentials = profile.max_resident_credentials.max(resident + 16);
+    profile
+}
+
+/// A selected virtual card on `storage` (seeded RNG, manual clock, presence by tap).
+pub fn card(profile: Profile, storage: &MemoryStorage) -> Card {
+    let card = virtual_card(profile, Box::new(storage.clone()), Platform::seeded(42));
+    let mut card = card.expect("card");
+    let resp = card.transmit(&SELECT);
+    assert_eq!(&resp[resp.len() - 2..], &[0x90, 0x00], "SELECT");
+    card
+}
+
+/// The command APDUs python-fido2 sends for one CTAP message over NFC: NFCCTAP_MSG in short
+/// APDUs, chained in 250-byte parts with CLA 90, Le = 00 on the last part.
+pub fn frame(message: &[u8]) -> Vec<Vec<u8>> {
+    let chunks: Vec<&[u8]> = message.chunks(250).collect();
+    let last = chunks.len() - 1;
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let cla = if i == last { 0x80 } else { 0x90 };
+            let mut apdu = vec![cla, 0x10, 0x00, 0x00, chunk.len() as u8];
+            apdu.extend_from_slice(chunk);
+            if i == last {
+                apdu.push(0x00);
+            }
+            apdu
+        })
+        .collect()
+}
+
+/// Sends the framed APDUs and collects the response data through GET RESPONSE: command APDU
+/// bytes in, response APDU bytes out. Returns the CTAP response (status byte || CBOR).
+pub fn exchange(card: &mut Card, apdus: &[Vec<u8>]) -> Vec<u8> {
+    let (last, chained) = apdus.split_last().expect("one APDU at least");
+    for apdu in chained {
+        let resp = card.transmit(apdu);
+        debug_assert_eq!(resp, [0x90, 0x00]);
+    }
+    let mut resp = card.transmit(last);
+    let mut data = Vec::new();
+    loop {
+        let n = resp.len() - 2;
+        let (sw1, sw2) = (resp[n], resp[n + 1]);
+        data.extend_from_slice(&resp[..n]);
+        match sw1 {
+            0x90 => return data,
+            0x61 => {
+                let _ = sw2;
+                resp = card.transmit(&GET_RESPONSE);
+            }
+            _ => panic!("status word {sw1:02X}{sw2:02X}"),
+        }
+    }
+}
+
+/// One CTAP command through the APDU path; panics unless the CTAP status is OK.
+pub fn ctap(card: &mut Card, command: u8, params: Option<&Value>) -> Value {
+    let mut message = vec![command];
+    if let Some(p) = params {
+        message.extend_from_slice(&p.to_vec());
+    }
+    let data = exchange(card, &frame(&message));
+    let (&status, body) = data.split_first().expect("status byte");
+    assert_eq!(status, 0, "CTAP status {status:#04x}");
+    if body.is_empty() {
+        Value::Null
+    } else {
+        cbor::parse(body).expect("CBOR")
+    }
+}
+
+/// A CTAP message (command byte || CBOR).
+pub fn message(command: u8, params: &Value) -> Vec<u8> {
+    let mut message = vec![command];
+    message.extend_from_slice(&params.to_vec());
+    message
+}
+
+pub fn int(n: i64) -> Value {
+    Value::int(n)
+}
+
+pub fn text(s: &str) -> Value {
+    Value::text(s)
+}
+
+pub fn client_data_hash() -> Vec<u8> {
+    crypto::sha256(b"benchmark client data").to_vec()
+}
+
+/// A makeCredential request as python-fido2 sends it (ES256 first, optional rk).
+pub fn make_credential_request(user_id: &[u8], rk: bool) -> Value {
+    let mut entries = vec![
+        (int(1), Value::bytes(client_data_hash())),
+        (
+            int(2),
+            Value::Map(vec![
+                (text("id"), text(RP)),
+                (text("name"), text("Example")),
+            ]),
+        ),
+        (
+            int(3),
+            Value::Map(vec![
+                (text("id"), Value::bytes(user_id.to_vec())),
+                (text("name"), text("alice@example.com")),
+                (text("displayName"), text("Alice Example")),
+            ]),
+        ),
+        (
+            int(4),
+            Value::Array(vec![Value::Map(vec![
+                (text("alg"), int(-7)),
+                (text("type"), text("public-key")),
+            ])]),
+        ),
+    ];
+    if rk {
+        entries.push((int(7), Value::Map(vec![(text("rk"), Value::Bool(true))])));
+    }
+    Value::Map(entries)
+}
+
+/// A getAssertion request; `allow` empty for a discoverable one.
+pub fn get_assertion_request(rp: &str, allow: &[&[u8]]) -> Value {
+    let mut entries = vec![
+        (int(1), text(rp)),
+        (int(2), Value::bytes(client_data_hash())),
+    ];
+    if !allow.is_empty() {
+        entries.push((
+            int(3),
+            Value::Array(
+                allow
+                    .iter()
+                    .map(|id| {
+                        Value::Map(vec![
+                            (text("id"), Value::bytes(id.to_vec())),
+                            (text("type"), text("public-key")),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    Value::Map(entries)
+}
+
+/// The credential id of a makeCredential response (authData 0x02: rpIdHash 32, flags 1,
+/// signCount 4, aaguid 16, idLen 2, id).
+pub fn credential_id(response: &Value) -> Vec<u8> {
+    let auth_data = IntMap::new(response)
+        .expect("map")
+        .required(2)
+        .expect("authData")
+        .as_bytes()
+        .expect("bytes")
+        .to_vec();
+    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
+    auth_data[55..55 + len].to_vec()
+}
+
+/// A resident credential as makeCredential stores it, with a valid sealed id.
+pub fn resident_credential(
+    state: &State,
+    rng: &mut SeededRng,
+    rp_id: &str,
+    index: usize,
+) -> ResidentCredential {
+    let private_key = PrivateKey::generate(rng);
+    let flags = WrappedCredential::pack_flags(true, 0, false);
+    let wrapped = WrappedCredential { private_key, flags };
+    let credential_id = crypto::wrap_credential(
+        &state.wrapping_key,
+        rng,
+        &crypto::sha256(rp_id.as_bytes()),
+        &wrapped,
+    );
+    ResidentCredential {
+        rp_id: rp_id.to_string(),
+        rp_name: Some(format!("Relying party {rp_id}")),
+        user_id: crypto::sha256(format!("user {index}").as_bytes()).to_vec(),
+        user_name: Some(format!("user{index}@{rp_id}")),
+        user_display_name: Some(format!("User number {index}")),
+        credential_id,
+        private_key: *wrapped.private_key.to_bytes(),
+        flags,
+        creation_order: index as u64,
+        cred_blob: None,
+        large_blob_key: None,
+    }
+}
+
+/// The RP of the `index`-th synthetic credential: 10 accounts per relying party, and the
+/// benchmark's own RP gets the first ten.
+pub fn synthetic_rp(index: usize) -> String {
+    match index / 10 {
+        0 => RP.to_string(),
+        n => format!("rp{n}.example"),
+    }
+}
+
+/// Fills `storage` (a card's memory, already initialized) with `n` resident credentials
+/// directly in the persistent image: registering 10 000 through makeCredential would take most
+/// of the benchmark's time.
+pub fn populate(storage: &MemoryStorage, n: usize) {
+    let image = storage.image().expect("initialized card");
+    let mut state: State = decode_image(&image, "memory").expect("state");
+    let mut rng = SeededRng::new(7);
+    for i in 0..n {
+        let cred = resident_credential(&state, &mut rng, &synthetic_rp(i), i);
+        state.resident.push(cred);
+    }
+    state.next_creation_order = n as u64;
+    storage.set_image(Some(encode_image(&state).expect("encode")));
+}
+
+/// A fresh card's memory holding `n` resident credentials.
+pub fn storage_with(n: usize) -> MemoryStorage {
+    let storage = MemoryStorage::new();
+    drop(card(profile(n), &storage));
+    populate(&storage, n);
+    storage
+}

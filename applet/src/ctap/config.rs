@@ -1,0 +1,252 @@
+//! authenticatorConfig (CTAP 2.1 §6.11, command 0x0D): the owner's settings.
+//!
+//! | subcommand | § | effect (persistent, visible in getInfo) |
+//! |---|---|---|
+//! | 0x01 enableEnterpriseAttestation | 6.11.1, 7.1 | option `ep` becomes true |
+//! | 0x02 toggleAlwaysUv | 6.11.2 | option `alwaysUv` flips |
+//! | 0x03 setMinPINLength | 6.11.4 | `minPINLength` rises, `forcePINChange`, the minPinLength RP IDs |
+//! | 0xFF vendorPrototype | 6.11.3 | not implemented: CTAP2_ERR_INVALID_SUBCOMMAND |
+//!
+//! **Authorization** (§6.11 steps 3-4). When the card is protected by user verification (a PIN
+//! is set, or alwaysUv is on) the request needs a pinUvAuthToken with the acfg permission, and
+//! `pinUvAuthParam = authenticate(token, 32×0xFF ‖ 0x0D ‖ uint8(subCommand) ‖ subCommandParams)`.
+//! A card without a PIN accepts authenticatorConfig as is: there is nobody to verify yet. The
+//! one exception is toggleAlwaysUv on a card with alwaysUv on but no PIN: it needs no token, or
+//! a card without a PIN could never switch alwaysUv off again.
+//!
+//! **Enterprise attestation capability** (CTAP 2.1 §7.1) is the profile's `ep` option; it needs
+//! authenticatorConfig, since enableEnterpriseAttestation is the only way to switch it on.
+
+use super::cbor::{self, IntMap, Value};
+use super::client_pin::{self, MIN_PIN_LENGTH};
+use super::error::{CtapError, CtapResult};
+use super::pin_uv_auth_token::permission;
+use super::{Authenticator, to_usize};
+use crate::profile::command;
+use crate::state::State;
+
+/// Subcommand numbers (CTAP 2.1 §6.11).
+pub mod subcommand {
+    pub const ENABLE_ENTERPRISE_ATTESTATION: u64 = 0x01;
+    pub const TOGGLE_ALWAYS_UV: u64 = 0x02;
+    pub const SET_MIN_PIN_LENGTH: u64 = 0x03;
+    pub const VENDOR_PROTOTYPE: u64 = 0xFF;
+}
+
+/// Request parameter keys (§6.11).
+mod key {
+    pub const SUB_COMMAND: u64 = 0x01;
+    pub const SUB_COMMAND_PARAMS: u64 = 0x02;
+    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x03;
+    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
+}
+
+/// setMinPINLength's `subCommandParams` keys (§6.11.4).
+mod param {
+    pub const NEW_MIN_PIN_LENGTH: u64 = 0x01;
+    pub const MIN_PIN_LENGTH_RP_IDS: u64 = 0x02;
+    pub const FORCE_CHANGE_PIN: u64 = 0x03;
+}
+
+/// The message prefix of the pinUvAuthParam (§6.11 step 4.2): 32 bytes 0xFF, then the command
+/// byte 0x0D.
+const AUTH_PREFIX_LEN: usize = 32;
+
+/// The longest minimum PIN length that can be set: a PIN is at most 63 bytes (§6.5.1), so no PIN
+/// could satisfy a higher minimum.
+pub const MAX_MIN_PIN_LENGTH: u64 = 63;
+
+/// setMinPINLength's parameters, decoded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetMinPinLength {
+    /// 0x01 newMinPINLength.
+    pub new_min_pin_length: Option<u64>,
+    /// 0x02 minPinLengthRPIDs.
+    pub rp_ids: Option<Vec<String>>,
+    /// 0x03 forceChangePin.
+    pub force_change_pin: Option<bool>,
+}
+
+/// A decoded authenticatorConfig request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigRequest {
+    /// 0x01 subCommand.
+    pub sub_command: u64,
+    /// 0x02 subCommandParams as the canonical CBOR the pinUvAuthParam covers.
+    pub params_cbor: Option<Vec<u8>>,
+    /// setMinPINLength's parameters (empty for the other subcommands).
+    pub set_min_pin_length: SetMinPinLength,
+    /// 0x03 pinUvAuthProtocol.
+    pub pin_uv_auth_protocol: Option<u64>,
+    /// 0x04 pinUvAuthParam.
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+}
+
+impl ConfigRequest {
+    /// Decodes the CBOR parameters (wrong types: CTAP2_ERR_CBOR_UNEXPECTED_TYPE).
+    pub fn decode(params: &[u8]) -> CtapResult<Self> {
+        let value = cbor::parse(params)?;
+        let map = IntMap::new(&value)?;
+        let sub_command = map.required(key::SUB_COMMAND)?.as_unsigned()?;
+        let mut set_min_pin_length = SetMinPinLength::default();
+        let params_cbor = match map.get(key::SUB_COMMAND_PARAMS) {
+            Some(v) => {
+                let p = IntMap::new(v)?;
+                if sub_command == subcommand::SET_MIN_PIN_LENGTH {
+                    set_min_pin_length = SetMinPinLength {
+                        new_min_pin_length: p
+                            .get(param::NEW_MIN_PIN_LENGTH)
+                            .map(Value::as_unsigned)
+                            .transpose()?,
+                        rp_ids: p
+                            .get(param::MIN_PIN_LENGTH_RP_IDS)
+                            .map(|v| {
+                                v.as_array()?
+                                    .iter()
+                                    .map(|id| id.as_text().map(str::to_owned))
+                                    .collect::<CtapResult<Vec<_>>>()
+                            })
+                            .transpose()?,
+                        force_change_pin: p
+                            .get(param::FORCE_CHANGE_PIN)
+                            .map(Value::as_bool)
+                            .transpose()?,
+                    };
+                }
+                Some(v.to_vec())
+            }
+            None => None,
+        };
+        Ok(Self {
+            sub_command,
+            params_cbor,
+            set_min_pin_length,
+            pin_uv_auth_protocol: map
+                .get(key::PIN_UV_AUTH_PROTOCOL)
+                .map(Value::as_unsigned)
+                .transpose()?,
+            pin_uv_auth_param: map
+                .get(key::PIN_UV_AUTH_PARAM)
+                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+                .transpose()?,
+        })
+    }
+}
+
+/// makeCredential `enterpriseAttestation` 1: vendor-facilitated (CTAP 2.1 §7.1.1).
+pub const EA_VENDOR_FACILITATED: u64 = 1;
+/// makeCredential `enterpriseAttestation` 2: platform-managed (CTAP 2.1 §7.1.2).
+pub const EA_PLATFORM_MANAGED: u64 = 2;
+
+/// The RP IDs a vendor-facilitated enterprise attestation is given to (§7.1.1: a list the
+/// vendor burns into the authenticator). No vendor configured this virtual card for any
+/// enterprise, so the list is empty and mode 1 always yields regular attestation; mode 2 is
+/// the one that produces an enterprise attestation here.
+///
+/// What an enterprise attestation contains: the same "packed" statement and batch chain as a
+/// regular one, with `epAtt: true`. That chain already identifies the individual card — every
+/// virtual card mints its own root and batch certificate (`attestation.rs`) — which is exactly
+/// the property §7.1 reserves for enterprise attestation.
+pub const VENDOR_FACILITATED_RP_IDS: &[&str] = &[];
+
+/// Whether this card model can do enterprise attestation (see the module documentation).
+pub fn ep_capable(auth: &Authenticator) -> bool {
+    auth.profile.options.ep && auth.profile.enables_command(command::CONFIG)
+}
+
+/// Runs authenticatorConfig.
+pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
+    let req = ConfigRequest::decode(params)?;
+    let supported = match req.sub_command {
+        subcommand::ENABLE_ENTERPRISE_ATTESTATION | subcommand::TOGGLE_ALWAYS_UV => true,
+        subcommand::SET_MIN_PIN_LENGTH => auth.profile.options.set_min_pin_length,
+        _ => false,
+    };
+    if !supported {
+        return Err(CtapError::InvalidSubcommand);
+    }
+    // toggleAlwaysUv is exempt from the alwaysUv half of the rule: on a card without a PIN,
+    // alwaysUv could otherwise never be switched off again.
+    let pin_set = auth.state().pin.is_set();
+    let protected = pin_set
+        || (client_pin::uv_protected(auth) && req.sub_command != subcommand::TOGGLE_ALWAYS_UV);
+    if protected {
+        let mut message = vec![0xFF; AUTH_PREFIX_LEN];
+        message.push(command::CONFIG);
+        // The supported subcommands are 1-3: they fit a byte.
+        message.push(u8::try_from(req.sub_command).map_err(|_| CtapError::InvalidSubcommand)?);
+        if let Some(params) = &req.params_cbor {
+            message.extend_from_slice(params);
+        }
+        client_pin::verify_token_for_command(
+            auth,
+            req.pin_uv_auth_protocol,
+            req.pin_uv_auth_param.as_deref(),
+            &message,
+            permission::AUTHENTICATOR_CONFIG,
+        )?;
+    }
+    match req.sub_command {
+        subcommand::ENABLE_ENTERPRISE_ATTESTATION => enable_enterprise_attestation(auth),
+        subcommand::TOGGLE_ALWAYS_UV => auth.store.transaction(|state: &mut State| {
+            state.pin.always_uv = !state.pin.always_uv;
+            Ok::<(), CtapError>(())
+        }),
+        _ => set_min_pin_length(auth, &req.set_min_pin_length),
+    }
+}
+
+/// enableEnterpriseAttestation (§6.11.1): CTAP1_ERR_INVALID_PARAMETER on a card that is not
+/// enterprise-attestation capable; enabling it twice is fine.
+fn enable_enterprise_attestation(auth: &mut Authenticator) -> CtapResult<()> {
+    if !ep_capable(auth) {
+        return Err(CtapError::InvalidParameter);
+    }
+    auth.store.transaction(|state: &mut State| {
+        state.enterprise_attestation = true;
+        Ok::<(), CtapError>(())
+    })
+}
+
+/// setMinPINLength (§6.11.4).
+///
+/// - `newMinPINLength` absent keeps the current minimum; a lower one is
+///   CTAP2_ERR_PIN_POLICY_VIOLATION (the minimum never decreases, short of
+///   authenticatorReset), and so is one above 63 (no PIN could meet it).
+/// - `minPinLengthRPIDs` replaces the list of RPs the minPinLength extension answers; more than
+///   the profile's `maxRPIDsForSetMinPINLength` is CTAP1_ERR_INVALID_PARAMETER.
+/// - `forceChangePin` without a PIN is CTAP2_ERR_PIN_NOT_SET. A current PIN shorter than the
+///   new minimum forces a change as well.
+///
+/// Everything is checked before anything is written, and written in one transaction.
+fn set_min_pin_length(auth: &mut Authenticator, req: &SetMinPinLength) -> CtapResult<()> {
+    let current = client_pin::min_pin_length(auth);
+    let new = req.new_min_pin_length.unwrap_or(u64::from(current));
+    if new < u64::from(current) || new > MAX_MIN_PIN_LENGTH {
+        return Err(CtapError::PinPolicyViolation);
+    }
+    // At most 63: fits a byte.
+    let new = u8::try_from(new).map_err(|_| CtapError::PinPolicyViolation)?;
+    if let Some(ids) = &req.rp_ids {
+        if ids.len() > to_usize(auth.profile.max_rp_ids_for_set_min_pin_length) {
+            return Err(CtapError::InvalidParameter);
+        }
+    }
+    let pin = &auth.state().pin;
+    let force = req.force_change_pin.unwrap_or(false);
+    if force && !pin.is_set() {
+        return Err(CtapError::PinNotSet);
+    }
+    let force = force || (pin.is_set() && pin.pin_code_points < new);
+    let rp_ids = req.rp_ids.clone();
+    auth.store.transaction(|state: &mut State| {
+        state.pin.min_pin_length = new.max(MIN_PIN_LENGTH);
+        if force {
+            state.pin.force_pin_change = true;
+        }
+        if let Some(ids) = rp_ids {
+            state.pin.min_pin_length_rp_ids = ids;
+        }
+        Ok::<(), CtapError>(())
+    })
+}

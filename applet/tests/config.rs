@@ -1,0 +1,454 @@
+//! authenticatorConfig (CTAP 2.1 §6.11) and enterprise attestation (§7.1) through the APDU
+//! interface: each subcommand, its authorization, its effect on getInfo and on the commands it
+//! governs, and the error paths.
+
+mod mgmt_host;
+
+use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
+use fido_applet::profile::Profile;
+use mgmt_host::*;
+
+const CONFIG: u8 = 0x0D;
+const ENABLE_EP: u64 = 0x01;
+const TOGGLE_ALWAYS_UV: u64 = 0x02;
+const SET_MIN_PIN_LENGTH: u64 = 0x03;
+
+/// Sends authenticatorConfig, authorized with `token` when given: the MAC is over
+/// `32×0xFF || 0x0D || subCommand || subCommandParams`.
+fn config(
+    t: &mut Tester,
+    token: Option<&Token>,
+    sub: u64,
+    params: Option<Value>,
+) -> Result<(), u8> {
+    let mut req = vec![(int(1), Value::Unsigned(sub))];
+    if let Some(token) = token {
+        let mut message = vec![0xFF; 32];
+        message.extend_from_slice(&[0x0D, sub as u8]);
+        if let Some(p) = &params {
+            message.extend_from_slice(&p.to_vec());
+        }
+        req.push((int(3), int(token.protocol.into())));
+        req.push((int(4), Value::bytes(token.param(&message))));
+    }
+    if let Some(p) = params {
+        req.push((int(2), p));
+    }
+    t.ctap_map(CONFIG, req).map(|_| ())
+}
+
+fn min_pin_params(len: Option<i64>, rp_ids: Option<&[&str]>, force: Option<bool>) -> Value {
+    let mut m = Vec::new();
+    if let Some(len) = len {
+        m.push((int(1), int(len)));
+    }
+    if let Some(ids) = rp_ids {
+        m.push((
+            int(2),
+            Value::Array(ids.iter().map(|id| text(id)).collect()),
+        ));
+    }
+    if let Some(f) = force {
+        m.push((int(3), Value::Bool(f)));
+    }
+    Value::Map(m)
+}
+
+fn with_pin() -> (Tester, Token) {
+    let mut t = Tester::new();
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    (t, token)
+}
+
+#[test]
+fn get_info_declares_config() {
+    let mut t = Tester::new();
+    assert_eq!(t.option("authnrCfg"), Some(true));
+    assert_eq!(t.option("setMinPINLength"), Some(true));
+    assert_eq!(t.option("alwaysUv"), Some(false));
+    assert_eq!(t.option("ep"), Some(false));
+    assert_eq!(t.info(0x0D), Some(int(4)), "minPINLength");
+    assert_eq!(t.info(0x0C), Some(Value::Bool(false)), "forcePINChange");
+    assert_eq!(
+        t.info(0x10),
+        Some(int(t.profile.max_rp_ids_for_set_min_pin_length as i64))
+    );
+}
+
+#[test]
+fn without_a_pin_no_token_is_needed() {
+    let mut t = Tester::new();
+    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+    assert_eq!(t.option("alwaysUv"), Some(true));
+    assert_eq!(
+        t.option("makeCredUvNotRqd"),
+        Some(false),
+        "false with alwaysUv"
+    );
+    // alwaysUv: every makeCredential / getAssertion needs a token now.
+    assert_eq!(
+        t.make_credential(mc("a.example", b"u", false)).err(),
+        Some(PUAT_REQUIRED)
+    );
+    assert_eq!(t.ctap_map(0x02, ga("a.example", &[])), Err(PUAT_REQUIRED));
+    // The other subcommands now need one (alwaysUv protects the card) ...
+    assert_eq!(config(&mut t, None, ENABLE_EP, None), Err(PUAT_REQUIRED));
+    // ... but alwaysUv itself can be switched off again without a PIN.
+    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+    assert_eq!(t.option("alwaysUv"), Some(false));
+    assert_eq!(t.option("makeCredUvNotRqd"), Some(true));
+    config(
+        &mut t,
+        None,
+        SET_MIN_PIN_LENGTH,
+        Some(min_pin_params(Some(6), None, None)),
+    )
+    .unwrap();
+    assert_eq!(t.info(0x0D), Some(int(6)));
+    // A PIN shorter than the new minimum is refused.
+    assert_eq!(t.set_pin(2, "12345"), Err(PIN_POLICY_VIOLATION));
+    t.set_pin(2, "123456").unwrap();
+}
+
+#[test]
+fn authorization_with_a_pin() {
+    let (mut t, token) = with_pin();
+    assert_eq!(
+        config(&mut t, None, TOGGLE_ALWAYS_UV, None),
+        Err(PUAT_REQUIRED)
+    );
+    // Protocol missing / not offered.
+    let param = Value::bytes(token.param(b"x"));
+    assert_eq!(
+        t.ctap_map(CONFIG, vec![(int(1), int(2)), (int(4), param.clone())]),
+        Err(MISSING_PARAMETER)
+    );
+    assert_eq!(
+        t.ctap_map(
+            CONFIG,
+            vec![(int(1), int(2)), (int(3), int(7)), (int(4), param)]
+        ),
+        Err(INVALID_PARAMETER)
+    );
+    // A MAC over another subcommand's message.
+    let mut message = vec![0xFF; 32];
+    message.extend_from_slice(&[0x0D, 0x01]);
+    assert_eq!(
+        t.ctap_map(
+            CONFIG,
+            vec![
+                (int(1), int(2)),
+                (int(3), int(2)),
+                (int(4), Value::bytes(token.param(&message)))
+            ]
+        ),
+        Err(PIN_AUTH_INVALID)
+    );
+    // A MAC that does not cover the parameters it came with.
+    let signed = min_pin_params(Some(8), None, None);
+    let mut message = vec![0xFF; 32];
+    message.extend_from_slice(&[0x0D, 0x03]);
+    message.extend_from_slice(&signed.to_vec());
+    assert_eq!(
+        t.ctap_map(
+            CONFIG,
+            vec![
+                (int(1), int(3)),
+                (int(2), min_pin_params(Some(9), None, None)),
+                (int(3), int(2)),
+                (int(4), Value::bytes(token.param(&message)))
+            ]
+        ),
+        Err(PIN_AUTH_INVALID)
+    );
+    // A token without acfg.
+    let mc_token = t.token(2, PIN, MC, None).unwrap();
+    assert_eq!(
+        config(&mut t, Some(&mc_token), TOGGLE_ALWAYS_UV, None),
+        Err(PIN_AUTH_INVALID)
+    );
+    // The right token, either protocol.
+    let token = t.token(1, PIN, ACFG, None).unwrap();
+    config(&mut t, Some(&token), TOGGLE_ALWAYS_UV, None).unwrap();
+    assert_eq!(t.option("alwaysUv"), Some(true));
+    assert_eq!(t.reload().option("alwaysUv"), Some(true), "persisted");
+}
+
+#[test]
+fn request_errors() {
+    let (mut t, token) = with_pin();
+    assert_eq!(t.ctap_map(CONFIG, vec![]), Err(MISSING_PARAMETER));
+    assert_eq!(
+        t.ctap_map(CONFIG, vec![(int(1), Value::Bool(true))]),
+        Err(CBOR_UNEXPECTED_TYPE)
+    );
+    assert_eq!(
+        t.ctap_map(CONFIG, vec![(int(1), int(3)), (int(2), int(1))]),
+        Err(CBOR_UNEXPECTED_TYPE)
+    );
+    assert_eq!(
+        t.ctap_map(
+            CONFIG,
+            vec![
+                (int(1), int(3)),
+                (int(2), min_pin_params(None, None, None)),
+                (int(3), text("2"))
+            ]
+        ),
+        Err(CBOR_UNEXPECTED_TYPE)
+    );
+    let bad_ids = Value::Map(vec![(int(2), Value::Array(vec![int(1)]))]);
+    assert_eq!(
+        t.ctap_map(CONFIG, vec![(int(1), int(3)), (int(2), bad_ids)]),
+        Err(CBOR_UNEXPECTED_TYPE)
+    );
+    for sub in [0, 4, 0xFF, 1 << 40] {
+        assert_eq!(
+            config(&mut t, Some(&token), sub, None),
+            Err(INVALID_SUBCOMMAND),
+            "{sub}"
+        );
+    }
+}
+
+#[test]
+fn set_min_pin_length_rises_and_forces_a_pin_change() {
+    let (mut t, token) = with_pin();
+    config(
+        &mut t,
+        Some(&token),
+        SET_MIN_PIN_LENGTH,
+        Some(min_pin_params(Some(6), Some(&["example.com"]), None)),
+    )
+    .unwrap();
+    assert_eq!(t.info(0x0D), Some(int(6)));
+    assert_eq!(
+        t.info(0x0C),
+        Some(Value::Bool(true)),
+        "the 4-digit PIN must change"
+    );
+    assert_eq!(t.token(2, PIN, MC, None).err(), Some(PIN_POLICY_VIOLATION));
+    assert_eq!(
+        t.change_pin(2, PIN, "12345"),
+        Err(PIN_POLICY_VIOLATION),
+        "too short"
+    );
+    t.change_pin(2, PIN, "123456").unwrap();
+    assert_eq!(t.info(0x0C), Some(Value::Bool(false)));
+    let token = t.token(2, "123456", ACFG, None).unwrap();
+    // Never lower, never above 63.
+    for len in [5, 64] {
+        assert_eq!(
+            config(
+                &mut t,
+                Some(&token),
+                SET_MIN_PIN_LENGTH,
+                Some(min_pin_params(Some(len), None, None))
+            ),
+            Err(PIN_POLICY_VIOLATION),
+            "{len}"
+        );
+    }
+    assert_eq!(t.info(0x0D), Some(int(6)));
+    // Too many RP IDs.
+    let max = t.profile.max_rp_ids_for_set_min_pin_length;
+    let ids: Vec<String> = (0..=max).map(|i| format!("rp{i}.example")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(
+        config(
+            &mut t,
+            Some(&token),
+            SET_MIN_PIN_LENGTH,
+            Some(min_pin_params(None, Some(&ids), None))
+        ),
+        Err(INVALID_PARAMETER)
+    );
+    // The minPinLength extension answers the listed RP only.
+    for (rp, expected) in [("example.com", Some(int(6))), ("other.example", None)] {
+        let mc_token = t.token(2, "123456", MC, None).unwrap();
+        let mut req = mc(rp, b"u", false);
+        req.push((
+            int(6),
+            Value::Map(vec![(text("minPinLength"), Value::Bool(true))]),
+        ));
+        req.push((int(8), Value::bytes(mc_token.param(&cdh("register")))));
+        req.push((int(9), int(2)));
+        let (id, v) = t.make_credential(req).unwrap();
+        let m = IntMap::new(&v).unwrap();
+        let auth_data = m.required(2).unwrap().as_bytes().unwrap();
+        // rpIdHash, flags, counter, AAGUID, id length, id, the 77-byte COSE key, extensions.
+        let rest = &auth_data[55 + id.len() + 77..];
+        let ext = (!rest.is_empty()).then(|| fido_applet::ctap::cbor::parse(rest).unwrap());
+        let got = ext.and_then(|e| TextMap::new(&e).unwrap().get("minPinLength").cloned());
+        assert_eq!(got, expected, "{rp}");
+    }
+}
+
+#[test]
+fn force_change_pin() {
+    let mut t = Tester::new();
+    assert_eq!(
+        config(
+            &mut t,
+            None,
+            SET_MIN_PIN_LENGTH,
+            Some(min_pin_params(None, None, Some(true)))
+        ),
+        Err(PIN_NOT_SET)
+    );
+    assert_eq!(t.info(0x0C), Some(Value::Bool(false)), "nothing written");
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    config(
+        &mut t,
+        Some(&token),
+        SET_MIN_PIN_LENGTH,
+        Some(min_pin_params(None, None, Some(true))),
+    )
+    .unwrap();
+    assert_eq!(t.info(0x0C), Some(Value::Bool(true)));
+    assert_eq!(t.info(0x0D), Some(int(4)), "minimum unchanged");
+    // The same PIN again is not a change.
+    assert_eq!(t.change_pin(2, PIN, PIN), Err(PIN_POLICY_VIOLATION));
+    t.change_pin(2, PIN, "4321").unwrap();
+    assert_eq!(t.info(0x0C), Some(Value::Bool(false)));
+}
+
+#[test]
+fn always_uv_needs_a_token_for_every_assertion() {
+    let (mut t, _) = with_pin();
+    let mc_token = t.token(2, PIN, MC, None).unwrap();
+    let id = t.register("a.example", b"u", Some(&mc_token));
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    config(&mut t, Some(&token), TOGGLE_ALWAYS_UV, None).unwrap();
+    assert_eq!(
+        t.ctap_map(0x02, ga("a.example", &[&id])),
+        Err(PUAT_REQUIRED)
+    );
+    let ga_token = t.token(2, PIN, GA, None).unwrap();
+    let mut req = ga("a.example", &[&id]);
+    req.push((int(6), Value::bytes(ga_token.param(&cdh("login")))));
+    req.push((int(7), int(2)));
+    assert!(t.ctap_map(0x02, req).is_ok());
+}
+
+#[test]
+fn enterprise_attestation() {
+    let (mut t, _) = with_pin();
+    let mc_with = |t: &mut Tester, ep: Option<i64>| {
+        let token = t.token(2, PIN, MC, None).unwrap();
+        let mut req = mc("corp.example", b"u", false);
+        req.push((int(8), Value::bytes(token.param(&cdh("register")))));
+        req.push((int(9), int(2)));
+        if let Some(ep) = ep {
+            req.push((int(0x0A), int(ep)));
+        }
+        t.make_credential(req).map(|(_, v)| v)
+    };
+    // Off until enabled: the parameter is refused.
+    assert_eq!(mc_with(&mut t, Some(2)).err(), Some(INVALID_PARAMETER));
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    config(&mut t, Some(&token), ENABLE_EP, None).unwrap();
+    assert_eq!(t.option("ep"), Some(true));
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    config(&mut t, Some(&token), ENABLE_EP, None).unwrap();
+    // Mode 2 (platform-managed): epAtt.
+    let v = mc_with(&mut t, Some(2)).unwrap();
+    let m = IntMap::new(&v).unwrap();
+    assert_eq!(m.get(4), Some(&Value::Bool(true)), "epAtt");
+    assert_eq!(m.required(1).unwrap(), &text("packed"));
+    let att = TextMap::new(m.required(3).unwrap()).unwrap();
+    assert!(att.get("x5c").is_some(), "a full attestation");
+    // Mode 1 (vendor-facilitated): no RP is configured, so regular attestation.
+    let v = mc_with(&mut t, Some(1)).unwrap();
+    assert_eq!(IntMap::new(&v).unwrap().get(4), None);
+    // Without the parameter: regular attestation.
+    let v = mc_with(&mut t, None).unwrap();
+    assert_eq!(IntMap::new(&v).unwrap().get(4), None);
+    // Other modes.
+    for mode in [0, 3] {
+        assert_eq!(
+            mc_with(&mut t, Some(mode)).err(),
+            Some(INVALID_PARAMETER),
+            "{mode}"
+        );
+    }
+    // Persisted; authenticatorReset disables it again.
+    let mut t = t.reload();
+    assert_eq!(t.option("ep"), Some(true));
+    t.ctap(0x07, None).unwrap();
+    assert_eq!(t.option("ep"), Some(false));
+    assert_eq!(t.option("alwaysUv"), Some(false));
+}
+
+#[test]
+fn reset_restores_every_setting() {
+    let (mut t, token) = with_pin();
+    config(
+        &mut t,
+        Some(&token),
+        SET_MIN_PIN_LENGTH,
+        Some(min_pin_params(Some(8), Some(&["example.com"]), Some(true))),
+    )
+    .unwrap();
+    let token = t.token(2, PIN, ACFG, None);
+    assert_eq!(
+        token.err(),
+        Some(PIN_POLICY_VIOLATION),
+        "force change pending"
+    );
+    t.ctap(0x07, None).unwrap();
+    assert_eq!(t.info(0x0D), Some(int(4)));
+    assert_eq!(t.info(0x0C), Some(Value::Bool(false)));
+    assert!(t.state().pin.min_pin_length_rp_ids.is_empty());
+}
+
+#[test]
+fn a_ctap20_card_has_no_config() {
+    let mut t = Tester::with_profile(Profile::generic().restricted_to_ctap20());
+    assert_eq!(t.option("authnrCfg"), None);
+    assert_eq!(t.option("ep"), None, "not enterprise-attestation capable");
+    assert_eq!(
+        config(&mut t, None, TOGGLE_ALWAYS_UV, None),
+        Err(INVALID_COMMAND)
+    );
+    // The makeCredential parameter is refused on a card without enterprise attestation.
+    let mut req = mc("corp.example", b"u", false);
+    req.push((int(0x0A), int(2)));
+    assert_eq!(t.make_credential(req).err(), Some(INVALID_PARAMETER));
+}
+
+#[test]
+fn set_min_pin_length_needs_the_option() {
+    let mut profile = Profile::generic();
+    profile.options.set_min_pin_length = false;
+    profile.extensions.retain(|e| e != "minPinLength");
+    profile.max_rp_ids_for_set_min_pin_length = 0;
+    let mut t = Tester::with_profile(profile);
+    assert_eq!(
+        config(
+            &mut t,
+            None,
+            SET_MIN_PIN_LENGTH,
+            Some(min_pin_params(Some(6), None, None))
+        ),
+        Err(INVALID_SUBCOMMAND)
+    );
+    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+}
+
+#[test]
+fn a_card_without_ep_refuses_enterprise_attestation() {
+    let mut profile = Profile::generic();
+    profile.options.ep = false;
+    let mut t = Tester::with_profile(profile);
+    assert_eq!(t.option("ep"), None);
+    assert_eq!(
+        config(&mut t, None, ENABLE_EP, None),
+        Err(INVALID_PARAMETER)
+    );
+    let mut req = mc("corp.example", b"u", false);
+    req.push((int(0x0A), int(2)));
+    assert_eq!(t.make_credential(req).err(), Some(INVALID_PARAMETER));
+}
