@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, on any Debian machine: installs the stack's packages when missing, then
 #   cargo fmt --check; cargo clippy (-D warnings); cargo test --workspace (unit, proptest and the
-#   real-stack integration tests); pytest tests/python (python-fido2 / pyscard through the stack).
+#   real-stack integration tests); pytest tests/python (python-fido2 / pyscard through the stack);
+#   a short cargo-fuzz smoke run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS per target).
 # pcscd is started for the tests and, if this script started it, stopped at the end (by PID).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +59,8 @@ step "cargo build (bins for the real-stack tests)" cargo build --workspace --bin
 step "start pcscd + vpcd" start_pcscd
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
 step "pytest tests/python" run_pytest
+# A short libFuzzer smoke run of every cargo-fuzz target (longer: FUZZ_SECONDS=600 scripts/fuzz.sh).
+step "cargo fuzz (smoke, ${FUZZ_SECONDS:=15} s per target)" env FUZZ_SECONDS="$FUZZ_SECONDS" scripts/fuzz.sh
 
 echo
 echo "=== summary"

@@ -4,8 +4,9 @@
 //! specification asks for:
 //!
 //! 1. [`parse`] turns the bytes into a [`Value`] tree with `minicbor`'s decoder. Anything that is
-//!    not well-formed CBOR, trailing bytes, indefinite lengths, tags, duplicate map keys or nesting
-//!    deeper than [`MAX_DEPTH`] is `CTAP2_ERR_INVALID_CBOR`.
+//!    not well-formed CBOR, trailing bytes, indefinite lengths, tags, duplicate map keys, nesting
+//!    deeper than [`MAX_DEPTH`] or anything outside the CTAP2 canonical form (long-form heads,
+//!    unsorted map keys) is `CTAP2_ERR_INVALID_CBOR`.
 //! 2. The command modules read their typed request structs out of the tree with the accessors
 //!    here: a present item of the wrong major type is `CTAP2_ERR_CBOR_UNEXPECTED_TYPE`, an absent
 //!    required one `CTAP2_ERR_MISSING_PARAMETER`, and unknown map keys are ignored (§8.2 asks
@@ -58,6 +59,14 @@ pub fn parse(bytes: &[u8]) -> CtapResult<Value> {
     let mut d = Decoder::new(bytes);
     let value = parse_item(&mut d, 0)?;
     if d.position() != bytes.len() {
+        return Err(CtapError::InvalidCbor);
+    }
+    // CTAP 2.1 §8: "decoders SHOULD reject CBOR that is not validly encoded in the CTAP2
+    // canonical CBOR encoding form". That form is unique for a value tree, so a message is
+    // canonical exactly when re-encoding its tree gives back its bytes: long-form heads, unsorted
+    // map keys (and floats, which CTAP2 never uses) fail here. Refusing them keeps every reader
+    // of a request (pinUvAuthParam is computed over the bytes) agreeing on what it means.
+    if value.to_vec() != bytes {
         return Err(CtapError::InvalidCbor);
     }
     Ok(value)
@@ -435,6 +444,22 @@ mod tests {
             "FF",          // lone break
             "62FFFE",      // invalid UTF-8
             "1C",          // reserved additional info
+        ] {
+            assert_eq!(parse(&hex(bad)), Err(CtapError::InvalidCbor), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_canonical_spellings_are_refused() {
+        // {1: 2, 3: 4} in canonical form, then with a long-form key, a long-form map head,
+        // unsorted keys; an empty byte string with a long-form length; a float.
+        assert!(parse(&hex("A201020304")).is_ok());
+        for bad in [
+            "A21801020304",
+            "B8020102 0304",
+            "A203040102",
+            "5800",
+            "FA3F800000",
         ] {
             assert_eq!(parse(&hex(bad)), Err(CtapError::InvalidCbor), "{bad}");
         }

@@ -418,7 +418,13 @@ impl Host {
 
     pub fn select(&mut self) {
         let (data, sw) = self.transmit(&SELECT);
-        assert_eq!((data.as_slice(), sw), (&b"FIDO_2_0"[..], 0x9000));
+        // The generic card speaks U2F ("U2F_V2"); with alwaysUv on it answers as a CTAP2-only
+        // card ("FIDO_2_0", CTAP 2.1 §6.11.2).
+        assert_eq!(sw, 0x9000);
+        assert!(
+            data == b"U2F_V2" || data == b"FIDO_2_0",
+            "SELECT answered {data:02X?}"
+        );
     }
 
     pub fn power_cycle(&mut self) {

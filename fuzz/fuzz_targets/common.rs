@@ -1,0 +1,105 @@
+//! Shared by the card-level targets: a card built from one fresh state image (generated once,
+//! so every input starts from the same card), and a reader of APDU sequences with power events.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use apdu::Card;
+use apdu::storage::MemoryStorage;
+use fido_applet::platform::Platform;
+use fido_applet::profile::Profile;
+
+/// SELECT of the FIDO applet.
+pub const SELECT: [u8; 13] = [
+    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01,
+];
+
+fn fresh_image() -> &'static [u8] {
+    static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let mem = MemoryStorage::new();
+        fido_applet::virtual_card(
+            Profile::generic(),
+            Box::new(mem.clone()),
+            Platform::seeded(1),
+        )
+        .expect("a fresh card");
+        mem.image().expect("a fresh card commits its state")
+    })
+}
+
+/// A powered card with the FIDO applet selected, on its own copy of the fresh image.
+pub fn card() -> (Card, MemoryStorage) {
+    let mem = MemoryStorage::new();
+    mem.set_image(Some(fresh_image().to_vec()));
+    let mut card = fido_applet::virtual_card(
+        Profile::generic(),
+        Box::new(mem.clone()),
+        Platform::seeded(2),
+    )
+    .expect("the card loads its image");
+    let resp = card.transmit(&SELECT);
+    assert_eq!(&resp[resp.len() - 2..], &[0x90, 0x00]);
+    (card, mem)
+}
+
+/// Splits fuzz input into steps: a length byte then that many APDU bytes; length bytes 0xFD,
+/// 0xFE and 0xFF are a warm reset, a power cycle and a re-SELECT instead.
+pub enum Step<'a> {
+    Apdu(&'a [u8]),
+    Reset,
+    PowerCycle,
+    Select,
+}
+
+pub fn steps(mut data: &[u8]) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    while let Some((&len, rest)) = data.split_first() {
+        match len {
+            0xFD => out.push(Step::Reset),
+            0xFE => out.push(Step::PowerCycle),
+            0xFF => out.push(Step::Select),
+            n => {
+                let n = usize::from(n).min(rest.len());
+                let (apdu, tail) = rest.split_at(n);
+                out.push(Step::Apdu(apdu));
+                data = tail;
+                continue;
+            }
+        }
+        data = rest;
+    }
+    out
+}
+
+/// Runs the steps on `card`, checking that every answer is a well-formed response APDU.
+pub fn run(card: &mut Card, data: &[u8]) {
+    for step in steps(data) {
+        match step {
+            Step::Apdu(apdu) => {
+                let resp = card.transmit(apdu);
+                assert!(resp.len() >= 2, "every answer has a status word");
+                assert!(resp.len() <= 65535 + 2, "an answer fits vpcd");
+            }
+            Step::Reset => card.reset(),
+            Step::PowerCycle => {
+                card.power_off();
+                card.power_on();
+            }
+            Step::Select => {
+                card.transmit(&SELECT);
+            }
+        }
+    }
+}
+
+/// A card on `mem` as it is (the power-up after a session).
+pub fn card_on(mem: &MemoryStorage) -> Card {
+    fido_applet::virtual_card(
+        Profile::generic(),
+        Box::new(mem.clone()),
+        Platform::seeded(4),
+    )
+    .expect("a committed state loads")
+}

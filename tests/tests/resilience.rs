@@ -1,0 +1,496 @@
+//! Resilience of the whole stack (pcscd + vpcd + reader-bridge) against what happens to real
+//! cards and hosts:
+//!
+//! - `kill -9` of the bridge in the middle of a stream of makeCredential calls: no credential
+//!   whose answer reached the host is lost, and the state file always loads;
+//! - a corrupt, truncated or wrong-version state file: the bridge refuses it, naming the file and
+//!   the cause, and leaves it as it was (never starts an empty card over it);
+//! - a host that vanishes mid-chain or mid-GET RESPONSE: the next host's command is not glued to
+//!   the old chain nor answered with the old response, and the state stays consistent;
+//! - a thousand connect / disconnect cycles with every disposition: the bridge keeps serving.
+//!
+//! (pcscd / vpcd restarts are `pcscd_restart.rs`.)
+
+use std::ffi::CStr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use apdu::storage::decode_image;
+use fido_applet::crypto::sha256;
+use fido_applet::ctap::cbor::{self, IntMap, Value};
+use fido_applet::state::State;
+use integration_tests::{
+    BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, context, hex_decode, skip_e2e,
+    wait_for_card,
+};
+use rustix::process::Signal;
+
+/// How many times the bridge is killed in the middle of the stream.
+const KILLS: usize = 6;
+const CYCLES: usize = 1000;
+const RESTART_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn text(s: &str) -> Value {
+    Value::text(s)
+}
+
+fn int(n: i64) -> Value {
+    Value::int(n)
+}
+
+fn make_credential(user: &[u8]) -> Vec<u8> {
+    let req = Value::Map(vec![
+        (int(1), Value::bytes(sha256(b"resilience").to_vec())),
+        (int(2), Value::Map(vec![(text("id"), text("example.com"))])),
+        (
+            int(3),
+            Value::Map(vec![
+                (text("id"), Value::bytes(user)),
+                (text("name"), text("user")),
+            ]),
+        ),
+        (
+            int(4),
+            Value::Array(vec![Value::Map(vec![
+                (text("alg"), int(-7)),
+                (text("type"), text("public-key")),
+            ])]),
+        ),
+        (int(7), Value::Map(vec![(text("rk"), Value::Bool(true))])),
+    ]);
+    let mut m = vec![0x01];
+    m.extend_from_slice(&req.to_vec());
+    m
+}
+
+fn get_assertion(allow: &[u8]) -> Vec<u8> {
+    let req = Value::Map(vec![
+        (int(1), text("example.com")),
+        (int(2), Value::bytes(sha256(b"login").to_vec())),
+        (
+            int(3),
+            Value::Array(vec![Value::Map(vec![
+                (text("id"), Value::bytes(allow)),
+                (text("type"), text("public-key")),
+            ])]),
+        ),
+    ]);
+    let mut m = vec![0x02];
+    m.extend_from_slice(&req.to_vec());
+    m
+}
+
+/// Sends `apdu`, following 61xx with GET RESPONSE; (data, SW) or the PC/SC error.
+fn exchange(card: &pcsc::Card, apdu: &[u8]) -> Result<(Vec<u8>, u16), pcsc::Error> {
+    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+    let mut out = Vec::new();
+    let mut resp = card.transmit(apdu, &mut buf)?.to_vec();
+    loop {
+        let n = resp.len();
+        if n < 2 {
+            // vpcd answers nothing when the bridge died in the middle of the exchange.
+            return Err(pcsc::Error::CommError);
+        }
+        let sw = u16::from_be_bytes([resp[n - 2], resp[n - 1]]);
+        out.extend_from_slice(&resp[..n - 2]);
+        if sw >> 8 != 0x61 {
+            return Ok((out, sw));
+        }
+        resp = card
+            .transmit(&[0x00, 0xC0, 0x00, 0x00, (sw & 0xFF) as u8], &mut buf)?
+            .to_vec();
+    }
+}
+
+/// One CTAP message in short APDUs chained by 250 bytes (python-fido2's framing).
+fn ctap(card: &pcsc::Card, message: &[u8]) -> Result<(u8, Vec<u8>), pcsc::Error> {
+    let parts: Vec<&[u8]> = message.chunks(250).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let mut apdu = vec![if last { 0x80 } else { 0x90 }, 0x10, 0x80, 0x00];
+        apdu.push(part.len() as u8);
+        apdu.extend_from_slice(part);
+        if last {
+            apdu.push(0x00);
+            let (data, sw) = exchange(card, &apdu)?;
+            assert_eq!(sw, 0x9000, "NFCCTAP_MSG answers 9000");
+            let (&status, body) = data.split_first().expect("a status byte");
+            return Ok((status, body.to_vec()));
+        }
+        let (_, sw) = exchange(card, &apdu)?;
+        assert_eq!(sw, 0x9000, "a chained part answers 9000");
+    }
+    unreachable!("a message has a command byte")
+}
+
+fn credential_id(body: &[u8]) -> Vec<u8> {
+    let v = cbor::parse(body).expect("CBOR");
+    let auth_data = IntMap::new(&v)
+        .unwrap()
+        .required(2)
+        .unwrap()
+        .as_bytes()
+        .unwrap()
+        .to_vec();
+    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
+    auth_data[55..55 + len].to_vec()
+}
+
+fn connect(ctx: &pcsc::Context, reader: &CStr) -> pcsc::Card {
+    let card = ctx
+        .connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+        .unwrap_or_else(|e| panic!("connect to {reader:?}: {e}"));
+    let (data, sw) = exchange(&card, &hex_decode(SELECT_FIDO).unwrap()).expect("SELECT");
+    assert_eq!(sw, 0x9000, "SELECT FIDO: {data:?}");
+    card
+}
+
+fn spawn(slot: &Slot, state: &Path) -> BridgeProcess {
+    let logs = tempfile::tempdir().expect("temp dir");
+    BridgeProcess::spawn_with_state(&slot.vpcd(), logs, state.to_path_buf(), &[])
+}
+
+/// A small xorshift, seeded from the clock: the kill lands at a different moment every run.
+struct Jitter(u64);
+
+impl Jitter {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+/// One CTAP message in one extended APDU (the whole answer comes back in one response).
+fn extended(message: &[u8]) -> String {
+    let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
+    apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    apdu.extend_from_slice(message);
+    apdu.extend_from_slice(&[0x00, 0x00]);
+    integration_tests::hex_encode(&apdu)
+}
+
+/// kill -9 right after the host got its last answer (the host, a separate process, streams a
+/// random number of makeCredential calls and exits; the kill follows at once), six times: every
+/// acknowledged credential survives every kill, and the state file always loads.
+#[test]
+fn kill_9_after_acknowledged_answers_loses_nothing() {
+    kill_cycles(false);
+}
+
+/// The same with the kill landing in the middle of the stream, while an exchange is in flight.
+///
+/// Ignored: with pcsc-lite + vpcd, after the bridge dies in the middle of an exchange, pcscd does
+/// not report the restarted bridge's card (the reader stays EMPTY while vpcd keeps polling the
+/// new bridge for its ATR) until the test process ends. The card state itself is fine (this
+/// test checks the file after the first kill); run it by hand with `--ignored`.
+#[test]
+#[ignore = "pcscd does not see a card restarted after a mid-exchange kill (see the doc comment)"]
+fn kill_9_mid_exchange_loses_no_acknowledged_credential() {
+    kill_cycles(true);
+}
+
+fn kill_cycles(mid_exchange: bool) {
+    if skip_e2e() {
+        return;
+    }
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    let state_dir = tempfile::tempdir().expect("temp dir");
+    let state = state_dir.path().join("state.bin");
+    let mut jitter = Jitter(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 | 1),
+    );
+    let mut acknowledged: Vec<Vec<u8>> = Vec::new();
+    let mut user = 0u32;
+    let kills = if mid_exchange { 1 } else { KILLS };
+    for kill in 0..kills {
+        let mut bridge = spawn(&slot, &state);
+        // A context per cycle, released before the kill (see below).
+        let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context");
+        wait_for_card(&ctx, &slot.reader, true, RESTART_TIMEOUT).unwrap_or_else(|e| {
+            panic!(
+                "kill {kill}: no card after the restart: {e}\n{}",
+                bridge.log_text()
+            )
+        });
+        // Every credential acknowledged before is still there.
+        {
+            let card = connect(&ctx, &slot.reader);
+            for id in &acknowledged {
+                let (status, _) = ctap(&card, &get_assertion(id)).expect("getAssertion");
+                assert_eq!(
+                    status, 0,
+                    "kill {kill}: an acknowledged credential was lost"
+                );
+            }
+            card.disconnect(pcsc::Disposition::ResetCard)
+                .map_err(|(_, e)| e)
+                .unwrap();
+        }
+        drop(ctx);
+
+        // The host is a separate process (pcsc-probe) streaming makeCredential calls; the bridge
+        // is killed at a random moment while it runs. (The host process then fails and exits,
+        // which also releases its PC/SC context: pcscd reports no new card in a reader while a
+        // live context still holds a handle to the card that vanished from it.)
+        let count = if mid_exchange {
+            400
+        } else {
+            1 + jitter.next(12)
+        };
+        let mut args = vec![
+            slot.reader_name(),
+            "15".to_string(),
+            SELECT_FIDO.to_string(),
+        ];
+        for _ in 0..count {
+            user += 1;
+            args.push(extended(&make_credential(&user.to_be_bytes())));
+        }
+        let host = std::process::Command::new(env!("CARGO_BIN_EXE_pcsc-probe"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run pcsc-probe");
+        let out = if mid_exchange {
+            std::thread::sleep(Duration::from_millis(150 + jitter.next(500)));
+            let status = bridge.signal_and_wait(Signal::KILL, Duration::from_secs(10));
+            assert!(!status.success(), "killed by SIGKILL");
+            host.wait_with_output().expect("pcsc-probe output")
+        } else {
+            let out = host.wait_with_output().expect("pcsc-probe output");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let status = bridge.signal_and_wait(Signal::KILL, Duration::from_secs(10));
+            assert!(!status.success(), "killed by SIGKILL");
+            out
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // Lines: "ATR ...", the SELECT answer, then one line per makeCredential answer.
+        let mut made = 0;
+        for line in stdout.lines().skip(2) {
+            let resp = hex_decode(line).expect("hex");
+            if resp.len() < 2 {
+                // vpcd's answer to the exchange the kill cut: nothing was acknowledged.
+                break;
+            }
+            let (data, sw) = resp.split_at(resp.len() - 2);
+            assert_eq!(sw, [0x90, 0x00], "{line}");
+            assert_eq!(data[0], 0, "makeCredential failed: {line}");
+            acknowledged.push(credential_id(&data[1..]));
+            made += 1;
+        }
+        if mid_exchange {
+            assert!(
+                made < count,
+                "kill {kill}: the stream finished before the kill"
+            );
+        } else {
+            assert_eq!(
+                made, count,
+                "kill {kill}: every answer before the kill arrived"
+            );
+        }
+        let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context");
+        wait_for_card(&ctx, &slot.reader, false, CARD_TIMEOUT).expect("the card left");
+        drop(ctx);
+        // The file always loads, is private, and holds every acknowledged credential.
+        let image = std::fs::read(&state).expect("the state file exists");
+        let loaded: State = decode_image(&image, "state").expect("the state file loads");
+        for id in &acknowledged {
+            assert!(
+                loaded.resident.iter().any(|c| &c.credential_id == id),
+                "kill {kill}: an acknowledged credential is not in the state file"
+            );
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+    eprintln!(
+        "kill -9: {kills} kills survived, {} credentials acknowledged and kept",
+        acknowledged.len()
+    );
+    assert!(acknowledged.len() >= kills, "the stream made progress");
+}
+
+#[test]
+fn a_bad_state_file_is_refused_naming_it_and_left_alone() {
+    // Needs only the bridge binary (it fails before it connects to vpcd).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state.bin");
+    // A real image: start the bridge's card logic once through the library.
+    let storage = apdu::storage::FileStorage::new(&state);
+    fido_applet::virtual_card(
+        fido_applet::profile::Profile::generic(),
+        Box::new(storage),
+        fido_applet::platform::Platform::seeded(1),
+    )
+    .expect("a fresh card");
+    let good = std::fs::read(&state).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x01;
+    // A wrong version with a valid checksum: rewrite the version field and the checksum.
+    let mut newer = good[..good.len() - 32].to_vec();
+    newer[6..8].copy_from_slice(&999u16.to_be_bytes());
+    let digest = sha256(&newer);
+    newer.extend_from_slice(&digest);
+    for (why, bytes, cause) in [
+        ("truncated", good[..good.len() - 10].to_vec(), "truncated"),
+        ("bit flip", flipped, "checksum"),
+        ("newer version", newer, "version 999"),
+        ("garbage", b"not a card at all".to_vec(), "not a card state"),
+    ] {
+        std::fs::write(&state, &bytes).unwrap();
+        let out = std::process::Command::new(bridge_binary())
+            .args(["run", "--vpcd", "127.0.0.1:9", "--state"])
+            .arg(&state)
+            .output()
+            .expect("run the bridge");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{why}: the bridge started over it");
+        assert!(
+            err.contains(&*state.to_string_lossy()),
+            "{why}: names the file: {err}"
+        );
+        assert!(err.contains(cause), "{why}: says why ({cause}): {err}");
+        assert_eq!(
+            std::fs::read(&state).unwrap(),
+            bytes,
+            "{why}: the file was changed"
+        );
+    }
+}
+
+#[test]
+fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
+    if skip_e2e() {
+        return;
+    }
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    let state_dir = tempfile::tempdir().expect("temp dir");
+    let state = state_dir.path().join("state.bin");
+    let bridge = spawn(&slot, &state);
+    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", bridge.log_text()));
+    let message = make_credential(b"vanish");
+    let get_info_short = [0x80, 0x10, 0x80, 0x00, 0x01, 0x04, 0x00];
+    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+    for disposition in [
+        pcsc::Disposition::LeaveCard,
+        pcsc::Disposition::ResetCard,
+        pcsc::Disposition::UnpowerCard,
+    ] {
+        // Mid-chain: the first part of a chained makeCredential, then the host is gone.
+        let a = connect(&ctx, &slot.reader);
+        let mut part = vec![0x90, 0x10, 0x80, 0x00, 100];
+        part.extend_from_slice(&message[..100]);
+        assert_eq!(exchange(&a, &part).unwrap().1, 0x9000);
+        a.disconnect(disposition).map_err(|(_, e)| e).unwrap();
+        let b = connect(&ctx, &slot.reader);
+        let (data, sw) = exchange(&b, &get_info_short).unwrap();
+        assert_eq!(sw, 0x9000, "{disposition:?}");
+        assert_eq!(
+            data.first(),
+            Some(&0),
+            "{disposition:?}: getInfo glued to an old chain"
+        );
+        b.disconnect(pcsc::Disposition::LeaveCard)
+            .map_err(|(_, e)| e)
+            .unwrap();
+
+        // Mid-GET RESPONSE: a long answer half read, then the host is gone.
+        let a = connect(&ctx, &slot.reader);
+        let resp = a
+            .transmit(&[0x80, 0x10, 0x80, 0x00, 0x01, 0x04, 0x20], &mut buf)
+            .unwrap();
+        assert_eq!(resp[resp.len() - 2], 0x61, "a long answer in parts");
+        a.disconnect(disposition).map_err(|(_, e)| e).unwrap();
+        let b = connect(&ctx, &slot.reader);
+        let resp = b
+            .transmit(&[0x00, 0xC0, 0x00, 0x00, 0x00], &mut buf)
+            .unwrap();
+        assert_eq!(
+            resp,
+            [0x69, 0x85],
+            "{disposition:?}: the next host got the old host's answer"
+        );
+        // And the card works: a credential, found again.
+        let (status, body) = ctap(&b, &message).unwrap();
+        assert_eq!(status, 0);
+        let (status, _) = ctap(&b, &get_assertion(&credential_id(&body))).unwrap();
+        assert_eq!(status, 0, "{disposition:?}");
+        b.disconnect(pcsc::Disposition::ResetCard)
+            .map_err(|(_, e)| e)
+            .unwrap();
+    }
+    let image = std::fs::read(&state).unwrap();
+    let loaded: State = decode_image(&image, "state").expect("the state loads");
+    assert_eq!(
+        loaded.resident.len(),
+        1,
+        "the same user overwrote its credential"
+    );
+}
+
+#[test]
+fn a_thousand_connect_disconnect_cycles() {
+    if skip_e2e() {
+        return;
+    }
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    let state_dir = tempfile::tempdir().expect("temp dir");
+    let state = state_dir.path().join("state.bin");
+    let mut bridge = spawn(&slot, &state);
+    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", bridge.log_text()));
+    let start = Instant::now();
+    let dispositions = [
+        pcsc::Disposition::ResetCard,
+        pcsc::Disposition::UnpowerCard,
+        pcsc::Disposition::LeaveCard,
+    ];
+    for i in 0..CYCLES {
+        let card = match ctx.connect(&slot.reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
+            Ok(card) => card,
+            Err(e) => panic!("cycle {i}: connect: {e}\n{}", bridge.log_text()),
+        };
+        let (_, sw) = exchange(&card, &hex_decode(SELECT_FIDO).unwrap())
+            .unwrap_or_else(|e| panic!("cycle {i}: SELECT: {e}"));
+        assert_eq!(sw, 0x9000, "cycle {i}");
+        if i % 50 == 0 {
+            let (status, _) = ctap(&card, &[0x04]).unwrap();
+            assert_eq!(status, 0, "cycle {i}: getInfo");
+        }
+        card.disconnect(dispositions[i % dispositions.len()])
+            .map_err(|(_, e)| e)
+            .unwrap_or_else(|e| panic!("cycle {i}: disconnect: {e}"));
+    }
+    assert!(bridge.try_status().is_none(), "the bridge kept running");
+    let card = connect(&ctx, &slot.reader);
+    let (status, body) = ctap(&card, &make_credential(b"after")).unwrap();
+    assert_eq!(status, 0);
+    assert_eq!(
+        ctap(&card, &get_assertion(&credential_id(&body)))
+            .unwrap()
+            .0,
+        0
+    );
+    eprintln!(
+        "{CYCLES} connect/disconnect cycles in {:?}",
+        start.elapsed()
+    );
+}
