@@ -52,7 +52,9 @@ pub struct Profile {
     pub firmware_version: u64,
     /// getInfo 0x05 `maxMsgSize`: the largest CTAP message (command byte + CBOR) accepted.
     pub max_msg_size: usize,
-    /// getInfo 0x07 `maxCredentialCountInList`: largest allowList / excludeList processed.
+    /// getInfo 0x07 `maxCredentialCountInList`: largest allowList / excludeList processed; a
+    /// longer one is CTAP2_ERR_LIMIT_EXCEEDED when getInfo declares key 0x07 (a card that does
+    /// not declare it takes lists of any length).
     pub max_credential_count_in_list: usize,
     /// getInfo 0x08 `maxCredentialIdLength`. Must be at least the length of the ids this card
     /// makes ([`CREDENTIAL_ID_LEN`]).
@@ -1172,7 +1174,7 @@ mod tests {
         assert_eq!(p.id, "generic");
         assert_eq!(p.aaguid, GENERIC_AAGUID);
         assert_eq!(p.aaguid_string(), "f4804184-aeeb-4851-82ac-5e273de2e0a1");
-        assert_eq!(p.versions, ["FIDO_2_0", "FIDO_2_1"]);
+        assert_eq!(p.versions, ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]);
         assert_eq!(p.pin_uv_auth_protocols, [2, 1]);
         assert_eq!(
             p.historical_bytes.as_deref(),
@@ -1185,7 +1187,7 @@ mod tests {
             (p.max_msg_size, p.max_resident_credentials, p.min_pin_length),
             (2048, 100, 4)
         );
-        assert!(!p.u2f);
+        assert!(p.u2f, "CTAP 2.1 §10: authenticators SHOULD support U2F");
         let config = p.card_config();
         assert!(config.extended_length);
         assert_eq!(config.max_command_data, 4096);
@@ -1394,7 +1396,7 @@ mod tests {
     fn generic_restricted_to_ctap20_is_a_valid_ctap20_card() {
         let p = Profile::generic().restricted_to_ctap20();
         p.validate().expect("valid");
-        assert_eq!(p.versions, ["FIDO_2_0"]);
+        assert_eq!(p.versions, ["U2F_V2", "FIDO_2_0"]);
         assert!(p.is_ctap20_only());
         assert_eq!(p.pin_uv_auth_protocols, [1]);
         assert_eq!(p.extensions, ["credProtect", "hmac-secret"]);
@@ -1571,7 +1573,7 @@ mod tests {
             ("versions", |p| p.versions = vec!["FIDO_3".into()]),
             ("versions", |p| p.versions = vec!["U2F_V2".into()]),
             ("versions", |p| p.versions.push("FIDO_2_1".into())),
-            ("versions", |p| p.u2f = true),
+            ("versions", |p| p.u2f = false),
             ("pin_uv_auth_protocols", |p| {
                 p.pin_uv_auth_protocols = vec![3]
             }),
@@ -1670,10 +1672,10 @@ mod tests {
             let err = p.validate().expect_err(field);
             assert_eq!(err.field, field, "{err}");
         }
-        // U2F consistently enabled is fine.
+        // U2F consistently disabled is fine.
         let mut p = Profile::generic();
-        p.u2f = true;
-        p.versions.insert(0, "U2F_V2".into());
+        p.u2f = false;
+        p.versions.retain(|v| v != "U2F_V2");
         p.validate().expect("valid");
         // So is a certification on a CTAP 2.1 card, and a card without a PIN or extensions.
         p.certifications.insert("FIDO".into(), 2);

@@ -277,11 +277,16 @@ impl Tester {
         if let Some(p) = params {
             message.extend_from_slice(&p.to_vec());
         }
-        let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
-        apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
-        apdu.extend_from_slice(&message);
-        apdu.extend_from_slice(&[0x00, 0x00]);
-        let resp = self.card.transmit(&apdu);
+        let resp = if self.profile.extended_length {
+            let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
+            apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
+            apdu.extend_from_slice(&message);
+            apdu.extend_from_slice(&[0x00, 0x00]);
+            let first = self.card.transmit(&apdu);
+            self.get_responses(first)
+        } else {
+            self.short_chained(&message)
+        };
         let (data, sw) = resp.split_at(resp.len() - 2);
         assert_eq!(sw, &[0x90, 0x00], "CTAP answers travel in 9000");
         let (&status, body) = data.split_first().expect("status byte");
@@ -295,6 +300,41 @@ impl Tester {
         let value = cbor::parse(body).expect("CBOR");
         assert_eq!(value.to_vec(), body, "canonical CBOR");
         Ok(value)
+    }
+
+    /// A short-APDU-only card: NFCCTAP_MSG chained in 250-byte parts (CLA 90), the answer
+    /// collected with GET RESPONSE. Returns the reassembled data and the final SW.
+    fn short_chained(&mut self, message: &[u8]) -> Vec<u8> {
+        let chunks: Vec<&[u8]> = message.chunks(250).collect();
+        let mut resp = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let mut apdu = vec![if last { 0x80 } else { 0x90 }, 0x10, 0x00, 0x00];
+            apdu.push(chunk.len() as u8);
+            apdu.extend_from_slice(chunk);
+            if last {
+                apdu.push(0x00);
+            }
+            resp = self.card.transmit(&apdu);
+            if !last {
+                assert_eq!(resp, [0x90, 0x00], "chained part {i}");
+            }
+        }
+        self.get_responses(resp)
+    }
+
+    /// Follows `61xx` with GET RESPONSE; returns the data and the final SW.
+    fn get_responses(&mut self, mut resp: Vec<u8>) -> Vec<u8> {
+        let mut data = Vec::new();
+        loop {
+            let (body, sw) = resp.split_at(resp.len() - 2);
+            data.extend_from_slice(body);
+            if sw[0] != 0x61 {
+                data.extend_from_slice(sw);
+                return data;
+            }
+            resp = self.card.transmit(&[0x00, 0xC0, 0x00, 0x00, sw[1]]);
+        }
     }
 
     fn client_pin(&mut self, entries: Vec<(Value, Value)>) -> Result<Value, u8> {
@@ -1679,4 +1719,219 @@ fn hmac_secret_follows_get_next_assertion() {
             hmac(&derive_cred_random(&wrapping_key, id, false), &salt)
         );
     }
+}
+
+// --- CTAP 2.0 cards (profiles without FIDO_2_1): what getInfo declares is what they do --------
+
+/// The built-in models of real CTAP 2.0 cards.
+const CTAP20_CARDS: [&str; 5] = [
+    "hid-crescendo-c2300",
+    "hid-crescendo-key",
+    "hid-crescendo-key-v2",
+    "hid-crescendo-c3000",
+    "thales-idprime-3940",
+];
+
+fn ctap20_tester(id: &str) -> Tester {
+    let mut t = Tester::with_profile(Profile::builtin(id).expect("built-in profile"));
+    t.set_pin(1, PIN.as_bytes()).unwrap();
+    t
+}
+
+#[test]
+fn ctap20_cards_have_no_permissions_subcommand() {
+    for id in CTAP20_CARDS {
+        let mut t = ctap20_tester(id);
+        assert_eq!(option(&t.get_info(), "pinUvAuthToken"), None, "{id}");
+        assert_eq!(
+            t.token(1, PIN, Some(MC | GA), Some("example.com")).err(),
+            Some(INVALID_SUBCOMMAND),
+            "{id}: getPinUvAuthTokenUsingPinWithPermissions is CTAP 2.1"
+        );
+        assert_eq!(
+            t.retries(),
+            (8, false),
+            "{id}: refused before the PIN is tried"
+        );
+        // 0x06 / 0x07 (built-in UV) and unknown subcommands, as on every card.
+        for sub in [6, 7, 8, 0x0A] {
+            assert_eq!(
+                t.client_pin(vec![(int(1), int(1)), (int(2), int(sub))])
+                    .err(),
+                Some(INVALID_SUBCOMMAND),
+                "{id}: {sub}"
+            );
+        }
+        t.token(1, PIN, None, None).expect("getPinToken");
+    }
+    // The generic card cut down to CTAP 2.0 as well; the generic card itself has it.
+    let mut t = Tester::with_profile(Profile::generic().restricted_to_ctap20());
+    t.set_pin(1, PIN.as_bytes()).unwrap();
+    assert_eq!(
+        t.token(1, PIN, Some(MC), None).err(),
+        Some(INVALID_SUBCOMMAND)
+    );
+    pin_set_tester(1).token(1, PIN, Some(MC), None).unwrap();
+}
+
+#[test]
+fn ctap20_pin_tokens_authorize_any_rp_until_power_off() {
+    let mut t = ctap20_tester("hid-crescendo-c2300");
+    let token = t.token(1, PIN, None, None).unwrap();
+    // One pinToken: several ceremonies, several relying parties, UV every time (CTAP 2.0 has
+    // no permissions, no permissions RP ID, and a ceremony does not consume the token).
+    let a = t
+        .make_credential(with_token(mc("a.example", b"u1", true), &token, 8))
+        .unwrap();
+    assert_eq!(a.flags() & FLAG_UV, FLAG_UV);
+    let b = t
+        .make_credential(with_token(mc("b.example", b"u2", false), &token, 8))
+        .unwrap();
+    assert_eq!(b.flags() & FLAG_UV, FLAG_UV, "not bound to a.example");
+    let ga_a = t
+        .get_assertion(with_token(ga("a.example", &[]), &token, 6))
+        .unwrap();
+    assert_eq!(ga_a.credential_id, a.credential_id);
+    assert_eq!(ga_a.flags() & (FLAG_UP | FLAG_UV), FLAG_UP | FLAG_UV);
+    let ga_b = t
+        .get_assertion(with_token(ga("b.example", &[&b.credential_id]), &token, 6))
+        .unwrap();
+    assert_eq!(ga_b.flags() & FLAG_UV, FLAG_UV);
+    // A wrong MAC is still refused.
+    let bad = set(
+        set(mc("a.example", b"u3", false), 8, Value::bytes(vec![0; 16])),
+        9,
+        int(1),
+    );
+    assert_eq!(t.make_credential(bad).err(), Some(PIN_AUTH_INVALID));
+    // A new token replaces the old one, and power-up ends it.
+    let token2 = t.token(1, PIN, None, None).unwrap();
+    assert_eq!(
+        t.make_credential(with_token(mc("a.example", b"u3", false), &token, 8))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+    t.power_cycle();
+    assert_eq!(
+        t.make_credential(with_token(mc("a.example", b"u3", false), &token2, 8))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+
+    // CTAP 2.0 has no permissions / rpId parameters: getPinToken ignores them there, while a
+    // CTAP 2.1 card refuses them on getPinToken (§6.5.5.7.1).
+    let legacy_with_extras = |t: &mut Tester, protocol: u8| {
+        let mut s = t.secret(protocol);
+        let pin_hash_enc = s.pin_hash_enc(PIN);
+        t.client_pin(vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(5)),
+            (int(3), s.cose.clone()),
+            (int(6), Value::bytes(pin_hash_enc)),
+            (int(9), int(1)),
+            (int(10), text("a.example")),
+        ])
+        .map(|_| ())
+    };
+    legacy_with_extras(&mut t, 1).unwrap();
+    let mut generic = pin_set_tester(2);
+    assert_eq!(
+        legacy_with_extras(&mut generic, 2).err(),
+        Some(INVALID_PARAMETER)
+    );
+
+    // On a CTAP 2.1 card the same legacy token is bound and consumed by its first ceremony.
+    let token = generic.token(2, PIN, None, None).unwrap();
+    generic
+        .make_credential(with_token(mc("a.example", b"u1", false), &token, 8))
+        .unwrap();
+    assert_eq!(
+        generic
+            .make_credential(with_token(mc("a.example", b"u2", false), &token, 8))
+            .err(),
+        Some(PIN_AUTH_INVALID)
+    );
+}
+
+#[test]
+fn ctap20_cards_need_the_pin_for_every_make_credential() {
+    for id in CTAP20_CARDS {
+        let mut t = Tester::with_profile(Profile::builtin(id).unwrap());
+        assert_eq!(option(&t.get_info(), "makeCredUvNotRqd"), None, "{id}");
+        // No PIN yet: nobody to verify.
+        let before = t.make_credential(mc("example.com", b"u0", false)).unwrap();
+        assert_eq!(before.flags() & FLAG_UV, 0);
+        t.set_pin(1, PIN.as_bytes()).unwrap();
+        // CTAP 2.0 §5.1 step 7: CTAP2_ERR_PIN_REQUIRED (0x36), discoverable or not.
+        for rk in [false, true] {
+            assert_eq!(
+                t.make_credential(mc("example.com", b"u1", rk)).err(),
+                Some(PUAT_REQUIRED),
+                "{id} rk={rk}"
+            );
+        }
+        let token = t.token(1, PIN, None, None).unwrap();
+        let r = t
+            .make_credential(with_token(mc("example.com", b"u1", false), &token, 8))
+            .unwrap();
+        assert_eq!(r.flags() & FLAG_UV, FLAG_UV);
+        // getAssertion without pinAuth still works, without UV (CTAP 2.0 §5.2 step 5).
+        for id_ in [&r.credential_id, &before.credential_id] {
+            let a = t.get_assertion(ga("example.com", &[id_])).unwrap();
+            assert_eq!(a.flags() & (FLAG_UP | FLAG_UV), FLAG_UP, "{id}");
+        }
+    }
+    // A CTAP 2.1 card with makeCredUvNotRqd makes non-discoverable credentials without a token.
+    let mut t = pin_set_tester(2);
+    t.make_credential(mc("example.com", b"u", false)).unwrap();
+    assert_eq!(
+        t.make_credential(mc("example.com", b"u", true)).err(),
+        Some(PUAT_REQUIRED)
+    );
+    // Without it, a CTAP 2.1 card behaves as a CTAP 2.0 one here.
+    let mut profile = Profile::generic();
+    profile.options.make_cred_uv_not_rqd = false;
+    let mut t = Tester::with_profile(profile);
+    assert_eq!(option(&t.get_info(), "makeCredUvNotRqd"), None);
+    t.make_credential(mc("example.com", b"u", false)).unwrap();
+    t.set_pin(2, PIN.as_bytes()).unwrap();
+    assert_eq!(
+        t.make_credential(mc("example.com", b"u", false)).err(),
+        Some(PUAT_REQUIRED)
+    );
+}
+
+#[test]
+fn cred_blob_length_comes_from_the_profile() {
+    let mut profile = Profile::generic();
+    profile.max_cred_blob_length = 64;
+    profile.validate().unwrap();
+    let mut t = Tester::with_profile(profile);
+    let info = t.get_info();
+    assert_eq!(IntMap::new(&info).unwrap().get(0x0F), Some(&int(64)));
+    let blob = |n: usize, user: &[u8]| {
+        extensions(
+            mc("example.com", user, true),
+            6,
+            vec![("credBlob", Value::bytes(vec![0xB1; n]))],
+        )
+    };
+    let r = t.make_credential(blob(64, b"u")).unwrap();
+    assert_eq!(r.extension("credBlob"), Some(Value::Bool(true)));
+    let r65 = t.make_credential(blob(65, b"v")).unwrap();
+    assert_eq!(r65.extension("credBlob"), Some(Value::Bool(false)));
+    let a = t
+        .get_assertion(extensions(
+            ga("example.com", &[&r.credential_id]),
+            4,
+            vec![("credBlob", Value::Bool(true))],
+        ))
+        .unwrap();
+    assert_eq!(a.extension("credBlob"), Some(Value::bytes(vec![0xB1; 64])));
+    // The generic card: 32.
+    let mut t = Tester::new();
+    assert_eq!(
+        IntMap::new(&t.get_info()).unwrap().get(0x0F),
+        Some(&int(32))
+    );
 }

@@ -452,3 +452,31 @@ fn a_card_without_ep_refuses_enterprise_attestation() {
     req.push((int(0x0A), int(2)));
     assert_eq!(t.make_credential(req).err(), Some(INVALID_PARAMETER));
 }
+
+#[test]
+fn a_fresh_card_and_reset_start_with_the_profiles_always_uv() {
+    let mut profile = Profile::generic();
+    profile.options.always_uv = true;
+    let mut t = Tester::with_profile(profile);
+    assert_eq!(t.option("alwaysUv"), Some(true), "factory setting");
+    assert_eq!(t.option("makeCredUvNotRqd"), Some(false));
+    assert_eq!(
+        t.make_credential(mc("example.com", b"u", false)).err(),
+        Some(PUAT_REQUIRED)
+    );
+    // Switched off (no PIN: no token needed), it stays off across power cycles ...
+    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+    assert_eq!(t.reload().option("alwaysUv"), Some(false));
+    t.power_cycle();
+    assert_eq!(t.option("alwaysUv"), Some(false));
+    // ... until authenticatorReset restores the model's setting.
+    t.ctap(0x07, None).unwrap();
+    assert_eq!(t.option("alwaysUv"), Some(true));
+    assert!(t.state().pin.always_uv);
+    // The generic card's factory setting is off, and reset keeps it off.
+    let mut t = Tester::new();
+    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+    assert_eq!(t.option("alwaysUv"), Some(true));
+    t.ctap(0x07, None).unwrap();
+    assert_eq!(t.option("alwaysUv"), Some(false));
+}

@@ -20,6 +20,7 @@ const INVALID_PARAMETER: u8 = 0x02;
 const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
 const INVALID_CBOR: u8 = 0x12;
 const MISSING_PARAMETER: u8 = 0x14;
+const LIMIT_EXCEEDED: u8 = 0x15;
 const CREDENTIAL_EXCLUDED: u8 = 0x19;
 const UNSUPPORTED_ALGORITHM: u8 = 0x26;
 const OPERATION_DENIED: u8 = 0x27;
@@ -50,6 +51,8 @@ struct Tester {
     clock: ManualClock,
     storage: MemoryStorage,
     framing: Framing,
+    /// The SELECT answer: "U2F_V2" on a card that speaks U2F, "FIDO_2_0" otherwise.
+    version: &'static [u8],
 }
 
 impl Tester {
@@ -69,12 +72,14 @@ impl Tester {
     ) -> Self {
         let (platform, clock) = Platform::seeded_with_clock(seed);
         let platform = platform.with_presence(presence);
+        let version: &'static [u8] = if profile.u2f { b"U2F_V2" } else { b"FIDO_2_0" };
         let card = virtual_card(profile, Box::new(storage.clone()), platform).expect("card");
         let mut t = Self {
             card,
             clock,
             storage,
             framing: Framing::ShortChained,
+            version,
         };
         t.select();
         t
@@ -98,7 +103,7 @@ impl Tester {
 
     fn select(&mut self) {
         let (data, sw) = self.transmit(&hex(SELECT));
-        assert_eq!((data.as_slice(), sw), (&b"FIDO_2_0"[..], 0x9000));
+        assert_eq!((data.as_slice(), sw), (self.version, 0x9000));
     }
 
     /// Sends one NFCCTAP_MSG with the tester's framing; returns response data and SW.
@@ -366,7 +371,7 @@ fn get_info_declares_what_the_card_does() {
     let m = IntMap::new(&info).unwrap();
     assert_eq!(
         m.required(1).unwrap(),
-        &Value::Array(vec![text("FIDO_2_0"), text("FIDO_2_1")])
+        &Value::Array(vec![text("U2F_V2"), text("FIDO_2_0"), text("FIDO_2_1")])
     );
     // The extensions of CTAP 2.1 §12 (details in tests/client_pin.rs).
     assert_eq!(
@@ -608,6 +613,154 @@ fn pub_key_cred_params_pick_es256_or_fail_exactly() {
         t.make_credential(&params(vec![int(-7)])).err(),
         Some(CBOR_UNEXPECTED_TYPE)
     );
+}
+
+#[test]
+fn algorithms_come_from_the_profile() {
+    let mut t = Tester::new();
+    let info = t.get_info();
+    let algorithms = IntMap::new(&info).unwrap().required(0x0A).unwrap().clone();
+    let expected: Vec<Value> = Profile::generic()
+        .algorithms
+        .iter()
+        .map(|&a| {
+            map(vec![
+                (text("alg"), int(a)),
+                (text("type"), text("public-key")),
+            ])
+        })
+        .collect();
+    assert_eq!(algorithms, Value::Array(expected));
+    // An alg outside every COSE range is simply not offered.
+    let huge = map(vec![
+        (text("alg"), Value::Unsigned(u64::MAX)),
+        (text("type"), text("public-key")),
+    ]);
+    let req = with(
+        mc_request("example.com", b"u", false),
+        4,
+        Value::Array(vec![huge]),
+    );
+    assert_eq!(t.make_credential(&req).err(), Some(UNSUPPORTED_ALGORITHM));
+}
+
+#[test]
+fn rk_option_off_refuses_discoverable_credentials() {
+    let mut profile = Profile::generic();
+    profile.options.rk = false;
+    let mut t = Tester::with(profile, PresencePolicy::Auto);
+    let info = t.get_info();
+    let options = TextMap::new(IntMap::new(&info).unwrap().required(4).unwrap())
+        .unwrap()
+        .get("rk")
+        .cloned();
+    assert_eq!(options, Some(Value::Bool(false)));
+    assert_eq!(
+        t.make_credential(&Value::Map(mc_request("example.com", b"u", true)))
+            .err(),
+        Some(UNSUPPORTED_OPTION)
+    );
+    let r = t
+        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
+        .unwrap();
+    t.get_assertion(&Value::Map(ga_request("example.com", &[&r.credential_id])))
+        .unwrap();
+    assert_eq!(
+        t.get_assertion(&Value::Map(ga_request("example.com", &[])))
+            .err(),
+        Some(NO_CREDENTIALS)
+    );
+}
+
+#[test]
+fn credential_lists_longer_than_max_credential_count_in_list_exceed_the_limit() {
+    for profile in [
+        Profile::generic(),
+        Profile::builtin("hid-crescendo-c3000").unwrap(),
+    ] {
+        let max = profile.max_credential_count_in_list;
+        let id = profile.id.clone();
+        let mut t = Tester::with(profile, PresencePolicy::Auto);
+        let r = t
+            .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
+            .unwrap();
+        let foreign: Vec<Vec<u8>> = (0..max).map(|i| vec![i as u8; 62]).collect();
+        // Exactly the limit, the real id last: processed.
+        let mut ids: Vec<&[u8]> = foreign[..max - 1].iter().map(Vec::as_slice).collect();
+        ids.push(&r.credential_id);
+        let a = t
+            .get_assertion(&Value::Map(ga_request("example.com", &ids)))
+            .unwrap();
+        assert_eq!(a.credential_id, r.credential_id, "{id}");
+        let list = |ids: &[&[u8]]| Value::Array(ids.iter().map(|i| descriptor(i)).collect());
+        let exclude = with(mc_request("example.com", b"v", false), 5, list(&ids));
+        assert_eq!(t.make_credential(&exclude).err(), Some(CREDENTIAL_EXCLUDED));
+        // One more: CTAP2_ERR_LIMIT_EXCEEDED, before anything else is looked at.
+        ids.insert(0, &foreign[max - 1]);
+        assert_eq!(
+            t.get_assertion(&Value::Map(ga_request("example.com", &ids)))
+                .err(),
+            Some(LIMIT_EXCEEDED),
+            "{id}"
+        );
+        let exclude = with(mc_request("example.com", b"v", false), 5, list(&ids));
+        assert_eq!(
+            t.make_credential(&exclude).err(),
+            Some(LIMIT_EXCEEDED),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn an_undeclared_list_limit_is_not_enforced() {
+    // The C2300 answers getInfo keys 0x01-0x06 only: platforms do not know its limit of 5.
+    let profile = Profile::builtin("hid-crescendo-c2300").unwrap();
+    assert_eq!(profile.info_keys(), [1, 2, 3, 4, 5, 6]);
+    let max = profile.max_credential_count_in_list;
+    let mut t = Tester::with(profile, PresencePolicy::Auto);
+    let info = t.get_info();
+    assert_eq!(IntMap::new(&info).unwrap().get(0x07), None);
+    let r = t
+        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
+        .unwrap();
+    let foreign: Vec<Vec<u8>> = (0..2 * max).map(|i| vec![i as u8; 62]).collect();
+    let mut ids: Vec<&[u8]> = foreign.iter().map(Vec::as_slice).collect();
+    ids.push(&r.credential_id);
+    let a = t
+        .get_assertion(&Value::Map(ga_request("example.com", &ids)))
+        .unwrap();
+    assert_eq!(a.credential_id, r.credential_id);
+}
+
+#[test]
+fn credential_ids_longer_than_max_credential_id_length_are_not_ours() {
+    let mut t = Tester::new();
+    let max = Profile::generic().max_credential_id_length;
+    let r = t
+        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
+        .unwrap();
+    // The card's own id with trailing bytes: too long, skipped without being read.
+    let mut long = r.credential_id.clone();
+    long.resize(max + 1, 0);
+    assert_eq!(
+        t.get_assertion(&Value::Map(ga_request("example.com", &[&long])))
+            .err(),
+        Some(NO_CREDENTIALS)
+    );
+    let a = t
+        .get_assertion(&Value::Map(ga_request(
+            "example.com",
+            &[&long, &r.credential_id],
+        )))
+        .unwrap();
+    assert_eq!(a.credential_id, r.credential_id);
+    let exclude = with(
+        mc_request("example.com", b"v", false),
+        5,
+        Value::Array(vec![descriptor(&long)]),
+    );
+    t.make_credential(&exclude).unwrap();
 }
 
 #[test]
@@ -1100,7 +1253,11 @@ fn ctap_errors_travel_inside_9000_and_iso_errors_as_status_words() {
     );
     assert_eq!(t.transmit(&hex("80100001010400")).1, 0x6A86);
     assert_eq!(t.transmit(&hex("80FF0000")).1, 0x6D00, "unknown INS");
-    assert_eq!(t.transmit(&hex("00010300")).1, 0x6D00, "U2F not yet");
+    assert_eq!(
+        t.transmit(&hex("00010300")).1,
+        0x6700,
+        "U2F_REGISTER without its 64 bytes"
+    );
     assert_eq!(t.transmit(&hex("A0100000010400")).1, 0x6E00, "CLA");
     assert_eq!(
         t.transmit(&hex("80110000")).1,
@@ -1256,12 +1413,15 @@ fn a_failed_write_changes_nothing_and_is_ctap1_err_other() {
     let memory = MemoryStorage::new();
     let faulty = FaultyStorage::new(memory.clone(), Some(3));
     let (platform, clock) = Platform::seeded_with_clock(11);
-    let card = virtual_card(Profile::generic(), Box::new(faulty), platform).unwrap();
+    let profile = Profile::generic();
+    let version: &'static [u8] = if profile.u2f { b"U2F_V2" } else { b"FIDO_2_0" };
+    let card = virtual_card(profile, Box::new(faulty), platform).unwrap();
     let mut t = Tester {
         card,
         clock,
         storage: memory.clone(),
         framing: Framing::ShortChained,
+        version,
     };
     t.select();
     let before = memory.image();

@@ -14,11 +14,19 @@ use mgmt_host::*;
 
 const CHALLENGE: [u8; 32] = [0xC4; 32];
 
+/// The generic card speaks U2F (CTAP 2.1 §10: authenticators SHOULD).
 fn u2f_profile() -> Profile {
+    let p = Profile::generic();
+    assert!(p.u2f && p.versions[0] == "U2F_V2");
+    p
+}
+
+/// The generic card without U2F.
+fn ctap2_only_profile() -> Profile {
     let mut p = Profile::generic();
-    p.u2f = true;
-    p.versions.insert(0, "U2F_V2".into());
-    p.validate().expect("a valid U2F profile");
+    p.u2f = false;
+    p.versions.retain(|v| v != "U2F_V2");
+    p.validate().expect("a valid CTAP2-only profile");
     p
 }
 
@@ -112,7 +120,7 @@ fn select_and_get_info_on_a_u2f_card() {
 
 #[test]
 fn a_card_without_u2f_answers_6d00() {
-    let mut t = Tester::new();
+    let mut t = Tester::with_profile(ctap2_only_profile());
     assert_eq!(t.select(), b"FIDO_2_0");
     for ins in [0x01, 0x02, 0x03] {
         let (_, sw) = t.transmit(&u2f_apdu(ins, 0, &[0; 64]));

@@ -3,7 +3,8 @@
 Every built-in profile serves its ATR and AAGUID and passes registration and sign-in; its FIDO MDS3
 metadata statement (`reader-bridge attestation`) has the MDS3 shape and its root verifies the batch
 certificate in a makeCredential's x5c; a short-APDU-only card is reached through command chaining
-and GET RESPONSE; one bridge process serves two independent cards in vpcd's two slots."""
+and GET RESPONSE; one bridge process serves two independent cards in vpcd's two slots; a CTAP 2.0
+card follows CTAP 2.0 PIN rules with python-fido2's ClientPin; the generic card speaks U2F."""
 
 from __future__ import annotations
 
@@ -371,3 +372,75 @@ def test_two_cards_at_once_are_independent(pcsc_context, both_slots, tmp_path):
             except TimeoutError:
                 pass
     assert sorted(p.name for p in states.iterdir()) == ["state-0.bin", "state-1.bin"]
+
+
+CTAP20_BUILTINS = [p for p in BUILTINS if p != "generic"]
+
+
+@pytest.mark.parametrize("profile_id", CTAP20_BUILTINS)
+def test_a_ctap20_card_follows_ctap20_pin_rules(profile_id, pcsc_context, slot, tmp_path):
+    """What a FIDO_2_0 card declares is what it does, with python-fido2's ClientPin: no
+    getPinUvAuthTokenUsingPinWithPermissions (0x09), a PIN needed for every makeCredential once
+    set (CTAP2_ERR_PIN_REQUIRED), and a getPinToken token good for any RP, several times."""
+    from fido2.ctap2.pin import ClientPin, PinProtocolV1
+
+    bridge = start_bridge(pcsc_context, slot, tmp_path / "state.bin", tmp_path / "bridge.log",
+                          "--profile", profile_id, "--seed", "33")
+    try:
+        device = open_device(bridge.reader)
+        try:
+            ctap = Ctap2(device)
+            assert "pinUvAuthToken" not in ctap.info.options
+            assert "makeCredUvNotRqd" not in ctap.info.options
+            pin = ClientPin(ctap, PinProtocolV1())
+            pin.set_pin("4321")
+            with pytest.raises(CtapError) as err:
+                ctap.client_pin(1, ClientPin.CMD.GET_TOKEN_USING_PIN, permissions=3)
+            assert err.value.code == CtapError.ERR.INVALID_SUBCOMMAND
+            with pytest.raises(CtapError) as err:
+                make_credential(ctap, "bob", resident=False)
+            assert err.value.code == CtapError.ERR.PUAT_REQUIRED  # 0x36, CTAP 2.0 PIN_REQUIRED
+            # python-fido2 falls back to getPinToken (0x05) on a card without pinUvAuthToken.
+            token = pin.get_pin_token("4321", ClientPin.PERMISSION.MAKE_CREDENTIAL, "example.com")
+            for rp_id in ("example.com", "other.example"):
+                cdh = hashlib.sha256(rp_id.encode()).digest()
+                made = ctap.make_credential(
+                    cdh, {"id": rp_id, "name": rp_id}, {"id": b"bob", "name": "bob"},
+                    [{"type": "public-key", "alg": -7}],
+                    pin_uv_param=pin.protocol.authenticate(token, cdh), pin_uv_protocol=1)
+                assert made.auth_data.is_user_verified(), rp_id
+                assertion = ctap.get_assertion(
+                    rp_id, cdh,
+                    allow_list=[{"type": "public-key",
+                                 "id": made.auth_data.credential_data.credential_id}],
+                    pin_uv_param=pin.protocol.authenticate(token, cdh), pin_uv_protocol=1)
+                assert assertion.auth_data.is_user_verified(), rp_id
+        finally:
+            device.close()
+    finally:
+        stop_bridge(pcsc_context, bridge)
+
+
+def test_the_generic_card_speaks_u2f(pcsc_context, slot, tmp_path):
+    """Microsoft-compatible cards declare U2F_V2 (CTAP 2.1 §10: authenticators SHOULD support
+    U2F): SELECT answers "U2F_V2", getInfo lists it, and python-fido2's Ctap1 registers and
+    authenticates."""
+    from fido2.ctap1 import Ctap1
+
+    bridge = start_bridge(pcsc_context, slot, tmp_path / "state.bin", tmp_path / "bridge.log",
+                          "--seed", "34")
+    try:
+        device = open_device(bridge.reader)
+        try:
+            assert Ctap2(device).info.versions == ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]
+            ctap1 = Ctap1(device)
+            assert ctap1.get_version() == "U2F_V2"
+            app = hashlib.sha256(b"https://u2f.example").digest()
+            challenge = hashlib.sha256(b"u2f challenge").digest()
+            reg = ctap1.register(challenge, app)
+            signed = ctap1.authenticate(challenge, app, reg.key_handle)
+            signed.verify(app, challenge, reg.public_key)
+        finally:
+            device.close()
+    finally:
+        stop_bridge(pcsc_context, bridge)

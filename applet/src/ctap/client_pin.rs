@@ -310,7 +310,13 @@ pub fn min_pin_length(auth: &Authenticator) -> u8 {
 /// Processes one authenticatorClientPIN request.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Option<Value>> {
     let req = ClientPinRequest::decode(params)?;
-    match req.subcommand.ok_or(CtapError::MissingParameter)? {
+    let sub = req.subcommand.ok_or(CtapError::MissingParameter)?;
+    // What the profile leaves out does not exist on the card: a CTAP 2.0 card knows 0x01-0x05
+    // only, so 0x09 (permissions) is an unknown subcommand there (profile.rs).
+    if !u8::try_from(sub).is_ok_and(|s| auth.profile.enables_client_pin_subcommand(s)) {
+        return Err(CtapError::InvalidSubcommand);
+    }
+    match sub {
         subcommand::GET_PIN_RETRIES => get_pin_retries(auth).map(Some),
         subcommand::GET_KEY_AGREEMENT => get_key_agreement(auth, &req).map(Some),
         subcommand::SET_PIN => set_pin(auth, &req).map(|()| None),
@@ -456,9 +462,11 @@ fn get_pin_token(
     };
     let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
     let (permissions, rp_id) = match permissions {
-        // Legacy getPinToken takes neither, and grants mc and ga (§6.5.5.7.1).
+        // Legacy getPinToken takes neither, and grants mc and ga (§6.5.5.7.1). CTAP 2.0 has
+        // no such parameters: a CTAP 2.0 card ignores them like any unknown key.
         None => {
-            if req.permissions.is_some() || req.rp_id.is_some() {
+            if !auth.profile.is_ctap20_only() && (req.permissions.is_some() || req.rp_id.is_some())
+            {
                 return Err(CtapError::InvalidParameter);
             }
             (
@@ -595,10 +603,27 @@ fn decrypt_new_pin(secret: &SharedSecret, new_pin_enc: &[u8], min_len: u8) -> Ct
     })
 }
 
+/// Whether tokens follow CTAP 2.0 rules (a profile without FIDO_2_1 / FIDO_2_1_PRE): a
+/// pinToken from getPinToken authorizes makeCredential and getAssertion for any relying party,
+/// as often as the platform likes while it lives (CTAP 2.0 §5.5.8 "pinToken"); it has no
+/// permissions RP ID and is not consumed by a ceremony.
+pub fn ctap20_tokens(auth: &Authenticator) -> bool {
+    auth.profile.is_ctap20_only()
+}
+
+/// What makeCredential and getAssertion do to the token after collecting presence (§6.1.2
+/// step 14.4, §6.2.2 step 9.4): consume it, under CTAP 2.1 rules; a CTAP 2.0 pinToken stays.
+pub fn consume_token_after_presence(auth: &mut Authenticator) {
+    if !ctap20_tokens(auth) {
+        auth.client_pin.token.consume_after_presence();
+    }
+}
+
 /// Checks a makeCredential / getAssertion `pinUvAuthParam` against the token in use
 /// (§6.1.2 step 11, §6.2.2 step 6): the MAC over `clientDataHash`, the `permission`, the
 /// permissions RP ID (bound to `rp_id` if the token had none) and the userVerified flag. Every
-/// failure is CTAP2_ERR_PIN_AUTH_INVALID.
+/// failure is CTAP2_ERR_PIN_AUTH_INVALID. Under CTAP 2.0 rules ([`ctap20_tokens`]) the token is
+/// not bound to an RP ID.
 pub fn verify_token_for(
     auth: &mut Authenticator,
     protocol: PinProtocol,
@@ -608,6 +633,7 @@ pub fn verify_token_for(
     rp_id: &str,
 ) -> CtapResult<()> {
     let now = auth.platform.clock.now_ms();
+    let ctap20 = ctap20_tokens(auth);
     let token = &mut auth.client_pin.token;
     token.observe(now);
     if !token.verify(protocol, client_data_hash, param) {
@@ -619,7 +645,7 @@ pub fn verify_token_for(
     if !token.user_verified() {
         return Err(CtapError::PinAuthInvalid);
     }
-    if !token.bind_or_match_rp_id(rp_id) {
+    if !ctap20 && !token.bind_or_match_rp_id(rp_id) {
         return Err(CtapError::PinAuthInvalid);
     }
     Ok(())

@@ -109,6 +109,7 @@ mod key {
 /// Runs authenticatorGetAssertion.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     let req = GetAssertionRequest::decode(params)?;
+    auth.check_credential_list(req.allow_list.as_deref().unwrap_or_default())?;
 
     // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
     // one needs an offered pinUvAuthProtocol.
@@ -214,7 +215,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             auth.check_user_presence()?;
         }
         if pin_protocol.is_some() {
-            auth.client_pin.token.consume_after_presence();
+            client_pin::consume_token_after_presence(auth);
         }
         flags |= FLAG_UP;
     }

@@ -21,7 +21,6 @@ use super::config;
 use super::error::CtapResult;
 use super::types::PUBLIC_KEY;
 use super::{Authenticator, to_usize, uint};
-use crate::extensions::cred_blob;
 use crate::profile::info_key as key;
 
 /// Extensions this build implements (CTAP 2.1 §12).
@@ -112,7 +111,7 @@ pub fn process(auth: &Authenticator) -> CtapResult<Value> {
             key::FORCE_PIN_CHANGE => Value::Bool(pin.force_pin_change),
             key::MIN_PIN_LENGTH => uint(client_pin::min_pin_length(auth)),
             key::FIRMWARE_VERSION => uint(profile.firmware_version),
-            key::MAX_CRED_BLOB_LENGTH => uint(cred_blob::MAX_CRED_BLOB_LENGTH),
+            key::MAX_CRED_BLOB_LENGTH => uint(profile.max_cred_blob_length),
             key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH => {
                 uint(profile.max_rp_ids_for_set_min_pin_length)
             }

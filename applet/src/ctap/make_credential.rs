@@ -147,26 +147,32 @@ mod key {
 /// Runs authenticatorMakeCredential.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     let req = MakeCredentialRequest::decode(params)?;
+    auth.check_credential_list(&req.exclude_list)?;
 
     // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
     // one needs an offered pinUvAuthProtocol.
     let pin_protocol =
         auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
 
-    // Step 3: the first supported public-key algorithm in the platform's order. Entries of
-    // other types are skipped; malformed entries were refused while decoding.
-    let supported = req
-        .pub_key_cred_params
-        .iter()
-        .any(|p| p.type_ == PUBLIC_KEY && p.alg == ES256);
+    // Step 3: the first supported public-key algorithm in the platform's order: one the
+    // profile offers (getInfo `algorithms`). Entries of other types are skipped; malformed
+    // entries were refused while decoding.
+    let supported = req.pub_key_cred_params.iter().any(|p| {
+        p.type_ == PUBLIC_KEY
+            && i64::try_from(p.alg).is_ok_and(|alg| auth.profile.enables_algorithm(alg))
+    });
     if !supported {
         return Err(CtapError::UnsupportedAlgorithm);
     }
 
-    // Step 5: options. rk is supported; up must not be false (makeCredential always tests
+    // Step 5: options. rk needs discoverable credentials (getInfo `rk`,
+    // CTAP2_ERR_UNSUPPORTED_OPTION without); up must not be false (makeCredential always tests
     // presence); uv needs built-in user verification, which a card without a PIN pad lacks
     // (with a pinUvAuthParam it is treated as false: the PIN is the verification).
     let rk = req.options.rk.unwrap_or(false);
+    if rk && !auth.profile.options.rk {
+        return Err(CtapError::UnsupportedOption);
+    }
     if req.options.up == Some(false) {
         return Err(CtapError::InvalidOption);
     }
@@ -182,10 +188,13 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     let ext = MakeCredentialExtensions::decode(&enabled)?;
 
     // Steps 6-7: once a PIN is set, a discoverable credential needs a pinUvAuthToken; a
-    // non-discoverable one does not (getInfo makeCredUvNotRqd), unless alwaysUv asks for UV on
-    // everything.
+    // non-discoverable one does too unless the card declares makeCredUvNotRqd (a CTAP 2.1
+    // option: a CTAP 2.0 card answers CTAP2_ERR_PIN_REQUIRED, the same code 0x36, to every
+    // makeCredential without pinAuth once a PIN is set, CTAP 2.0 §5.1 step 7); alwaysUv asks
+    // for UV on everything.
     let pin = &auth.store.get().pin;
-    if pin_protocol.is_none() && (pin.always_uv || (pin.is_set() && rk)) {
+    let uv_not_rqd = auth.profile.options.make_cred_uv_not_rqd && auth.profile.is_ctap21();
+    if pin_protocol.is_none() && (pin.always_uv || (pin.is_set() && (rk || !uv_not_rqd))) {
         return Err(CtapError::PuatRequired);
     }
 
@@ -257,7 +266,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     let cred_blob = ext
         .cred_blob
         .as_deref()
-        .filter(|blob| cred_blob::accepts(blob, rk));
+        .filter(|blob| cred_blob::accepts(blob, rk, auth.profile.max_cred_blob_length));
     let cred_protect = ext.cred_protect.map_or(0, |level| level.level());
     let mut outputs = Outputs::default();
     if let Some(level) = ext.cred_protect {
@@ -290,7 +299,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         auth.check_user_presence()?;
     }
     if pin_protocol.is_some() {
-        auth.client_pin.token.consume_after_presence();
+        client_pin::consume_token_after_presence(auth);
     }
     let flags = if uv { FLAG_UP | FLAG_UV } else { FLAG_UP };
 

@@ -293,16 +293,36 @@ impl Authenticator {
         }
     }
 
+    /// An allowList / excludeList longer than getInfo `maxCredentialCountInList` is
+    /// CTAP2_ERR_LIMIT_EXCEEDED (0x15, "limit for number of items exceeded"): the
+    /// platform splits longer lists into batches of at most that many (CTAP 2.1 §6.4 0x07).
+    /// A card whose getInfo does not declare the limit (key 0x07, e.g. a CTAP 2.0 card
+    /// answering keys 0x01-0x06) cannot expect platforms to respect it, so it takes lists of
+    /// any length (within maxMsgSize).
+    pub(crate) fn check_credential_list<T>(&self, list: &[T]) -> CtapResult<()> {
+        let declared = self
+            .profile
+            .declares_info_key(crate::profile::info_key::MAX_CREDENTIAL_COUNT_IN_LIST);
+        if declared && list.len() > to_usize(self.profile.max_credential_count_in_list) {
+            return Err(CtapError::LimitExceeded);
+        }
+        Ok(())
+    }
+
     /// Looks a credential id up for `rp_id`: it must unwrap under the current wrapping key with
     /// this rpIdHash (so ids of other relying parties, forged ids and ids from before a reset
     /// are not found), and a discoverable id must still be stored (an overwritten resident
-    /// credential stops working).
+    /// credential stops working). An id longer than getInfo `maxCredentialIdLength` cannot be
+    /// one of this card's and is skipped unread.
     pub(crate) fn find_credential(
         &self,
         rp_id: &str,
         rp_id_hash: &[u8; 32],
         id: &[u8],
     ) -> Option<FoundCredential> {
+        if id.len() > to_usize(self.profile.max_credential_id_length) {
+            return None;
+        }
         let state = self.store.get();
         let wrapped = crypto::unwrap_credential(&state.wrapping_key, rp_id_hash, id)?;
         if !wrapped.discoverable() {

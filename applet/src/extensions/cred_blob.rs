@@ -2,7 +2,8 @@
 //! returned with its assertions.
 //!
 //! makeCredential `credBlob: bytes` stores the blob if the credential is resident and the blob
-//! is at most [`MAX_CRED_BLOB_LENGTH`] bytes, and answers `credBlob: true`; otherwise nothing is
+//! is at most the profile's `max_cred_blob_length` bytes (getInfo `maxCredBlobLength`, at least
+//! [`MIN_MAX_CRED_BLOB_LENGTH`]), and answers `credBlob: true`; otherwise nothing is
 //! stored and the answer is `credBlob: false`. getAssertion `credBlob: true` answers the stored
 //! blob (an empty byte string when there is none). Non-resident credential ids are sealed blobs
 //! of fixed size, so they carry no credBlob.
@@ -12,12 +13,14 @@ use crate::ctap::cbor::Value;
 /// The extension identifier.
 pub const ID: &str = "credBlob";
 
-/// getInfo `maxCredBlobLength` (§6.4 0x0F): at least 32 (§12.2).
-pub const MAX_CRED_BLOB_LENGTH: usize = 32;
+/// The smallest getInfo `maxCredBlobLength` (§6.4 0x0F) a card with credBlob may declare
+/// (§12.2: at least 32); the card's value is the profile's `max_cred_blob_length`.
+pub const MIN_MAX_CRED_BLOB_LENGTH: usize = 32;
 
-/// Whether makeCredential stores `blob` with the new credential.
-pub fn accepts(blob: &[u8], resident: bool) -> bool {
-    resident && blob.len() <= MAX_CRED_BLOB_LENGTH
+/// Whether makeCredential stores `blob` with the new credential, on a card whose
+/// `maxCredBlobLength` is `max_len`.
+pub fn accepts(blob: &[u8], resident: bool, max_len: usize) -> bool {
+    resident && blob.len() <= max_len
 }
 
 /// makeCredential's output for the decision of [`accepts`].
@@ -36,10 +39,12 @@ mod tests {
 
     #[test]
     fn rules() {
-        assert!(accepts(&[0; 32], true));
-        assert!(!accepts(&[0; 33], true));
-        assert!(!accepts(&[0; 1], false));
-        assert!(accepts(&[], true));
+        assert!(accepts(&[0; 32], true, 32));
+        assert!(!accepts(&[0; 33], true, 32));
+        assert!(accepts(&[0; 64], true, 64));
+        assert!(!accepts(&[0; 65], true, 64));
+        assert!(!accepts(&[0; 1], false, 32));
+        assert!(accepts(&[], true, 32));
         assert_eq!(get_assertion_output(None), Value::Bytes(vec![]));
         assert_eq!(get_assertion_output(Some(&[7])), Value::Bytes(vec![7]));
     }

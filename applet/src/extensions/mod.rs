@@ -4,7 +4,7 @@
 //! | extension | § | makeCredential | getAssertion |
 //! |---|---|---|---|
 //! | `credProtect` | 12.1 | level 1-3 stored in the credential flags | hides credentials without UV |
-//! | `credBlob` | 12.2 | up to [`cred_blob::MAX_CRED_BLOB_LENGTH`] bytes with a resident credential | returns them |
+//! | `credBlob` | 12.2 | up to the profile's `max_cred_blob_length` bytes with a resident credential | returns them |
 //! | `largeBlobKey` | 12.3 | a 32-byte key for a resident credential (response 0x05) | returns it (response 0x07) |
 //! | `minPinLength` | 12.4 | the minimum PIN length, to RPs on the list | — |
 //! | `hmac-secret` | 12.5 | marks the credential | HMAC of one or two salts, encrypted |
