@@ -24,7 +24,9 @@
 //! reused buffer, hashes only from the last 16 KiB checkpoint before the first changed byte, and
 //! hands the storage the changed byte ranges ([`Storage::update`]). The signature counter bump of
 //! every assertion thus rewrites a few hundred bytes, not every credential: memory storage patches
-//! them in place; a storage without `update` still gets the whole image.
+//! them in place; a storage without `update` still gets the whole image. A schema may also copy
+//! the bytes of parts it knows unchanged from the committed image instead of encoding them again
+//! ([`Schema::encode_payload`]; the applet's state does so for its resident credentials).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -386,27 +388,54 @@ pub trait Schema: Serialize + DeserializeOwned + Clone + Send {
     fn migrate(version: u16, _payload: &[u8]) -> Result<Self, String> {
         Err(format!("no upgrade path from version {version}"))
     }
+
+    /// Appends the postcard payload of `self` to `out` ([`encode_postcard`] of the whole value
+    /// by default). [`Persistent`]'s commits pass `committed`, the payload of the committed
+    /// image; an implementation may copy from it the bytes of parts it knows unchanged since it
+    /// encoded them in that very commit, provided the result is byte for byte the postcard
+    /// encoding of `self` (the image format does not change). [`encode_image`] passes `None`.
+    fn encode_payload(
+        &self,
+        committed: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        let _ = committed;
+        encode_postcard(self, out)
+    }
+}
+
+/// Appends the postcard encoding of `value` to `out`, through the same output as images.
+pub fn encode_postcard<V: Serialize + ?Sized>(
+    value: &V,
+    out: &mut Vec<u8>,
+) -> Result<(), StorageError> {
+    postcard::serialize_with_flavor(value, ExtendVec(out))
+        .map_err(|e| StorageError::Encode(e.to_string()))
 }
 
 /// Encodes `state` as a checksummed image.
 pub fn encode_image<T: Schema>(state: &T) -> Result<Vec<u8>, StorageError> {
     let mut image = Vec::new();
-    encode_unsealed(state, &mut image)?;
+    encode_unsealed(state, None, &mut image)?;
     let digest = Sha256::digest(&image);
     image.extend_from_slice(&digest);
     Ok(image)
 }
 
 /// Writes header and payload of `state`'s image into `image` (cleared first), without the
-/// checksum.
-fn encode_unsealed<T: Schema>(state: &T, image: &mut Vec<u8>) -> Result<(), StorageError> {
+/// checksum. `committed`: the committed image, when a [`Persistent`] commits.
+fn encode_unsealed<T: Schema>(
+    state: &T,
+    committed: Option<&[u8]>,
+    image: &mut Vec<u8>,
+) -> Result<(), StorageError> {
     image.clear();
     image.extend_from_slice(MAGIC);
     image.extend_from_slice(&CONTAINER_FORMAT.to_be_bytes());
     image.extend_from_slice(&T::VERSION.to_be_bytes());
     image.extend_from_slice(&[0; 4]);
-    postcard::serialize_with_flavor(state, ExtendVec(image))
-        .map_err(|e| StorageError::Encode(e.to_string()))?;
+    let committed = committed.and_then(|c| c.get(HEADER_LEN..c.len().checked_sub(CHECKSUM_LEN)?));
+    state.encode_payload(committed, image)?;
     let len = u32::try_from(image.len() - HEADER_LEN)
         .map_err(|_| StorageError::Encode("state larger than 4 GiB".into()))?;
     image[8..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
@@ -564,7 +593,7 @@ impl<T: Schema> Persistent<T> {
     }
 
     fn seal_and_write(&mut self, next: &mut Vec<u8>) -> Result<(), StorageError> {
-        encode_unsealed(&self.value, next)?;
+        encode_unsealed(&self.value, Some(&self.image), next)?;
         let old = &self.image;
         let old_body = old.len().saturating_sub(CHECKSUM_LEN);
         let prefix = common_prefix(&old[..old_body], next);

@@ -125,8 +125,10 @@ pub struct AttestationMaterial {
     /// The batch attestation private key: a big-endian P-256 scalar.
     pub key: [u8; 32],
     /// The batch attestation certificate (DER); the one element of the statement's x5c.
+    #[serde(with = "crate::state::bytes")]
     pub cert_der: Vec<u8>,
     /// The root CA certificate (DER) that signed `cert_der`; a trust anchor, never sent in x5c.
+    #[serde(with = "crate::state::bytes")]
     pub root_cert_der: Vec<u8>,
 }
 

@@ -12,17 +12,23 @@
 //! | a present member of the wrong CBOR type, at any depth | CTAP2_ERR_CBOR_UNEXPECTED_TYPE |
 //! | a missing required member | CTAP2_ERR_MISSING_PARAMETER |
 //! | an unknown command byte | CTAP1_ERR_INVALID_COMMAND |
+//! | a well-typed largeBlobs request that breaks a rule of §6.10.2 | the status the step names |
+//!
+//! The typed rows cover makeCredential, getAssertion, clientPIN, credentialManagement,
+//! largeBlobs and authenticatorConfig, field by field.
 //!
 //! Then the security properties of credential lookup: forged, truncated, other-RP and other-card
 //! credential ids are all "not found" with the same error and no timing difference beyond noise.
 
-mod reliability_host;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
 
 use std::time::{Duration, Instant};
 
 use apdu::storage::MemoryStorage;
 use fido_applet::ctap::cbor::Value;
-use reliability_host::*;
+use host::storage::*;
+use host::*;
 
 /// One row of the matrix.
 struct Case {
@@ -36,10 +42,10 @@ struct Case {
     canonical: Option<Vec<u8>>,
 }
 
-fn host() -> Host {
+fn host() -> Tester {
     let mem = MemoryStorage::new();
     mem.set_image(Some(fresh_image(3)));
-    Host::boot(Box::new(mem), 3).unwrap()
+    Tester::boot(Box::new(mem), 3).unwrap()
 }
 
 fn message(command: u8, params: &[u8]) -> Vec<u8> {
@@ -196,6 +202,12 @@ fn cose_key() -> Value {
 
 fn requests() -> Vec<Request> {
     use Step::{First, Int as I, Text as T};
+    // A token the card never issued: these requests fail their type checks before any MAC is
+    // verified.
+    let token = Token {
+        protocol: 2,
+        bytes: vec![9; 32],
+    };
     let descriptor = Value::Map(vec![
         (text("id"), Value::bytes(vec![7; 16])),
         (text("type"), text("public-key")),
@@ -245,6 +257,39 @@ fn requests() -> Vec<Request> {
         (int(9), int(3)),
         (int(10), text("example.com")),
     ]);
+    let cred_mgmt = Value::Map(subcommand(
+        0x07,
+        Some(Value::Map(vec![
+            (int(1), Value::bytes(vec![3; 32])),
+            (int(2), descriptor.clone()),
+            (
+                int(3),
+                Value::Map(vec![
+                    (text("id"), Value::bytes(b"u1".to_vec())),
+                    (text("name"), text("alice")),
+                    (text("displayName"), text("Alice")),
+                ]),
+            ),
+        ])),
+        Some((&token, &[0x07])),
+    ));
+    let large_blobs = Value::Map(vec![
+        (int(1), int(16)),
+        (int(2), Value::bytes(vec![0x80; 17])),
+        (int(3), int(0)),
+        (int(4), int(17)),
+        (int(5), Value::bytes(vec![0; 32])),
+        (int(6), int(2)),
+    ]);
+    let config = Value::Map(subcommand(
+        0x03,
+        Some(Value::Map(vec![
+            (int(1), int(6)),
+            (int(2), Value::Array(vec![text("example.com")])),
+            (int(3), Value::Bool(true)),
+        ])),
+        Some((&token, &config_prefix(0x03))),
+    ));
     vec![
         Request {
             name: "makeCredential",
@@ -309,6 +354,59 @@ fn requests() -> Vec<Request> {
                 (vec![I(6)], Kind::Bytes, false),
                 (vec![I(9)], Kind::Uint, false),
                 (vec![I(10)], Kind::Text, false),
+            ],
+        },
+        Request {
+            // §6.8: updateUserInformation, whose subCommandParams carry every member
+            // (rpIDHash belongs to enumerateCredentialsBegin, but the decoder reads it whatever
+            // the subcommand).
+            name: "credentialManagement",
+            command: 0x0A,
+            base: cred_mgmt,
+            fields: vec![
+                (vec![I(1)], Kind::Uint, true),
+                (vec![I(2)], Kind::Map, false),
+                (vec![I(2), I(1)], Kind::Bytes, false),
+                (vec![I(2), I(2)], Kind::Map, false),
+                (vec![I(2), I(2), T("id")], Kind::Bytes, true),
+                (vec![I(2), I(2), T("type")], Kind::Text, true),
+                (vec![I(2), I(3)], Kind::Map, false),
+                (vec![I(2), I(3), T("id")], Kind::Bytes, true),
+                (vec![I(2), I(3), T("name")], Kind::Text, false),
+                (vec![I(2), I(3), T("displayName")], Kind::Text, false),
+                (vec![I(3)], Kind::Uint, false),
+                (vec![I(4)], Kind::Bytes, false),
+            ],
+        },
+        Request {
+            // §6.10.2: get and set together are refused later (CTAP1_ERR_INVALID_PARAMETER);
+            // the types are checked first.
+            name: "largeBlobs",
+            command: 0x0C,
+            base: large_blobs,
+            fields: vec![
+                (vec![I(1)], Kind::Uint, false),
+                (vec![I(2)], Kind::Bytes, false),
+                (vec![I(3)], Kind::Uint, true),
+                (vec![I(4)], Kind::Uint, false),
+                (vec![I(5)], Kind::Bytes, false),
+                (vec![I(6)], Kind::Uint, false),
+            ],
+        },
+        Request {
+            // §6.11.4: setMinPINLength, whose subCommandParams carry every member.
+            name: "authenticatorConfig",
+            command: 0x0D,
+            base: config,
+            fields: vec![
+                (vec![I(1)], Kind::Uint, true),
+                (vec![I(2)], Kind::Map, false),
+                (vec![I(2), I(1)], Kind::Uint, false),
+                (vec![I(2), I(2)], Kind::Array, false),
+                (vec![I(2), I(2), First], Kind::Text, false),
+                (vec![I(2), I(3)], Kind::Bool, false),
+                (vec![I(3)], Kind::Uint, false),
+                (vec![I(4)], Kind::Bytes, false),
             ],
         },
     ]
@@ -562,11 +660,118 @@ fn run(cases: Vec<Case>) -> usize {
     total
 }
 
+/// A named request and the status it must get.
+type Rule = (&'static str, Vec<(Value, Value)>, u8);
+
+/// authenticatorLargeBlobs requests that are well-typed but break a rule of §6.10.2, each with
+/// the status the spec names for it. None of them starts a write, so the order does not matter.
+fn large_blob_cases() -> Vec<Case> {
+    let profile = fido_applet::profile::Profile::generic();
+    // maxFragmentLength = maxMsgSize - 64; a fresh card stores the empty array (17 bytes).
+    let max_fragment = (profile.max_msg_size - 64) as i64;
+    let stored = 17;
+    let blob = |n: usize| Value::bytes(vec![0x80; n]);
+    let rows: Vec<Rule> = vec![
+        (
+            "neither get nor set",
+            vec![(int(3), int(0))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "both get and set",
+            vec![(int(1), int(16)), (int(2), blob(17)), (int(3), int(0))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "get with length",
+            vec![(int(1), int(16)), (int(3), int(0)), (int(4), int(17))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "get with pinUvAuthParam",
+            vec![
+                (int(1), int(16)),
+                (int(3), int(0)),
+                (int(5), Value::bytes(vec![0; 32])),
+            ],
+            INVALID_PARAMETER,
+        ),
+        (
+            "get with pinUvAuthProtocol",
+            vec![(int(1), int(16)), (int(3), int(0)), (int(6), int(2))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "get over maxFragmentLength",
+            vec![(int(1), int(max_fragment + 1)), (int(3), int(0))],
+            INVALID_LENGTH,
+        ),
+        (
+            "get at an offset past the array",
+            vec![(int(1), int(16)), (int(3), int(stored + 1))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "set over maxFragmentLength",
+            vec![
+                (int(2), blob(max_fragment as usize + 1)),
+                (int(3), int(0)),
+                (int(4), int(max_fragment + 1)),
+            ],
+            INVALID_LENGTH,
+        ),
+        (
+            "set at offset 0 without length",
+            vec![(int(2), blob(17)), (int(3), int(0))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "set with a length over maxSerializedLargeBlobArray",
+            vec![
+                (int(2), blob(17)),
+                (int(3), int(0)),
+                (int(4), int(profile.large_blob_size as i64 + 1)),
+            ],
+            LARGE_BLOB_STORAGE_FULL,
+        ),
+        (
+            "set with a length under 17",
+            vec![(int(2), blob(16)), (int(3), int(0)), (int(4), int(16))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "set at a non-zero offset with length",
+            vec![(int(2), blob(17)), (int(3), int(5)), (int(4), int(17))],
+            INVALID_PARAMETER,
+        ),
+        (
+            "set at a non-zero offset with no write begun",
+            vec![(int(2), blob(17)), (int(3), int(5))],
+            INVALID_SEQ,
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, req, want)| Case {
+            name: format!("largeBlobs {name}"),
+            message: message(0x0C, &Value::Map(req).to_vec()),
+            want,
+            canonical: None,
+        })
+        .collect()
+}
+
 #[test]
 fn wrong_types_and_missing_members_of_every_request() {
     let n = run(typed_cases());
     println!("typed bad inputs: {n}");
-    assert!(n > 150);
+    // makeCredential, getAssertion, clientPIN, credentialManagement, largeBlobs, config.
+    assert!(n > 600);
+}
+
+#[test]
+fn large_blobs_rule_breaking_requests_get_the_status_the_spec_names() {
+    let n = run(large_blob_cases());
+    assert_eq!(n, 13);
 }
 
 #[test]
@@ -616,7 +821,7 @@ struct Ids {
     long: Vec<u8>,
 }
 
-fn ids(h: &mut Host, rk: bool) -> Ids {
+fn ids(h: &mut Tester, rk: bool) -> Ids {
     let good = h
         .make_credential(mc("example.com", b"u1", rk))
         .unwrap()
@@ -628,7 +833,7 @@ fn ids(h: &mut Host, rk: bool) -> Ids {
     let mut other = {
         let mem = MemoryStorage::new();
         mem.set_image(Some(fresh_image(99)));
-        Host::boot(Box::new(mem), 99).unwrap()
+        Tester::boot(Box::new(mem), 99).unwrap()
     };
     let other_card = other
         .make_credential(mc("example.com", b"u1", rk))
@@ -697,7 +902,7 @@ fn foreign_and_forged_credential_ids_are_not_found_alike() {
 }
 
 /// Median time of `f` over `n` interleaved rounds.
-fn medians(h: &mut Host, kinds: &[(&str, Vec<u8>)], rounds: usize) -> Vec<Duration> {
+fn medians(h: &mut Tester, kinds: &[(&str, Vec<u8>)], rounds: usize) -> Vec<Duration> {
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); kinds.len()];
     let requests: Vec<Vec<u8>> = kinds
         .iter()
@@ -772,26 +977,26 @@ fn write_fuzz_corpus() {
     // A session as a platform runs it.
     let mem = MemoryStorage::new();
     mem.set_image(Some(fresh_image(3)));
-    let mut h = Host::boot(Box::new(mem.clone()), 3).unwrap();
+    let mut h = Tester::boot(Box::new(mem.clone()), 3).unwrap();
     write(
         "state_loader",
         &[&[0u8][..], &mem.image().unwrap()].concat(),
     );
     h.get_info();
     h.make_credential(mc("example.com", b"u0", false)).unwrap();
-    h.set_pin(PIN.as_bytes()).unwrap();
-    let t = h.token(PIN, PERM_MC | PERM_GA, None).unwrap();
+    h.set_pin(2, PIN.as_bytes()).unwrap();
+    let t = h.token(2, PIN, MC | GA, None).unwrap();
     h.make_credential(with_token(mc("example.com", b"u1", true), &t, 8))
         .unwrap();
-    let t = h.token(PIN, PERM_MC, None).unwrap();
+    let t = h.token(2, PIN, MC, None).unwrap();
     h.make_credential(with_token(mc("example.com", b"u2", true), &t, 8))
         .unwrap();
-    let t = h.token(PIN, PERM_GA, Some("example.com")).unwrap();
+    let t = h.token(2, PIN, GA, Some("example.com")).unwrap();
     h.get_assertion(with_token(ga("example.com", &[]), &t, 6))
         .unwrap();
     h.get_next_assertion().unwrap();
-    let _ = h.token("0000", PERM_GA, None);
-    h.change_pin(PIN, b"87654321").unwrap();
+    let _ = h.token(2, "0000", GA, None);
+    h.change_pin(2, PIN, b"87654321").unwrap();
     h.retries();
     let image = mem.image().unwrap();
     write("state_loader", &[&[0u8][..], &image].concat());

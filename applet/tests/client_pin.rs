@@ -1,619 +1,21 @@
 //! authenticatorClientPIN, the pinUvAuthToken rules in makeCredential / getAssertion, and the
 //! CTAP 2.1 §12 extensions, end to end through the APDU interface of a virtual card.
 //!
-//! The platform side of the PIN/UV auth protocols is written here from the specification
-//! (§6.5.6, §6.5.7) with the RustCrypto primitives directly — not with the card's
-//! `pin_protocol` module — so a bug shared by both sides cannot hide. hmac-secret outputs are
-//! checked against HMAC-SHA-256 computed here; only CredRandom itself (derived from the card's
+//! The platform side of the PIN/UV auth protocols is the shared host's (`host::pin`, written from
+//! the specification, §6.5.6, §6.5.7, with the RustCrypto primitives directly — not with the
+//! card's `pin_protocol` module — so a bug shared by both sides cannot hide). hmac-secret outputs
+//! are checked against HMAC-SHA-256 computed on the host side; only CredRandom itself (derived from the card's
 //! secret master key) comes from the card's `crypto::derive_cred_random`, applied to the key read
 //! out of the persistent image.
 
-use aes::Aes256;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use apdu::Card;
-use apdu::storage::{FaultyStorage, MemoryStorage, Storage, decode_image, encode_image};
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
+
+use apdu::storage::FaultyStorage;
 use fido_applet::crypto::{derive_cred_random, sha256};
-use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
-use fido_applet::platform::{ManualClock, Platform};
+use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::profile::Profile;
-use fido_applet::state::State;
-use fido_applet::virtual_card;
-use hmac::{Hmac, KeyInit, Mac};
-use p256::elliptic_curve::point::AffineCoordinates;
-use sha2::{Digest, Sha256};
-
-const SELECT: [u8; 14] = [
-    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01, 0x00,
-];
-
-// CTAP status codes (CTAP 2.1 §8.2).
-const OK: u8 = 0x00;
-const INVALID_PARAMETER: u8 = 0x02;
-const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
-const MISSING_PARAMETER: u8 = 0x14;
-const CREDENTIAL_EXCLUDED: u8 = 0x19;
-const INVALID_OPTION: u8 = 0x2C;
-const NO_CREDENTIALS: u8 = 0x2E;
-const NOT_ALLOWED: u8 = 0x30;
-const PIN_INVALID: u8 = 0x31;
-const PIN_BLOCKED: u8 = 0x32;
-const PIN_AUTH_INVALID: u8 = 0x33;
-const PIN_AUTH_BLOCKED: u8 = 0x34;
-const PIN_NOT_SET: u8 = 0x35;
-const PUAT_REQUIRED: u8 = 0x36;
-const PIN_POLICY_VIOLATION: u8 = 0x37;
-const INVALID_SUBCOMMAND: u8 = 0x3E;
-const UNAUTHORIZED_PERMISSION: u8 = 0x40;
-const OTHER: u8 = 0x7F;
-
-const FLAG_UP: u8 = 0x01;
-const FLAG_UV: u8 = 0x04;
-const FLAG_ED: u8 = 0x80;
-
-const MC: u64 = 0x01;
-const GA: u64 = 0x02;
-
-const PIN: &str = "1234";
-
-// --- The platform side of the PIN/UV auth protocols (§6.5.6, §6.5.7) --------------------------
-
-/// A shared secret as the platform derives it.
-struct HostSecret {
-    protocol: u8,
-    hmac_key: [u8; 32],
-    aes_key: [u8; 32],
-    /// The platform's key-agreement public key, as a COSE_Key.
-    cose: Value,
-    iv_counter: u8,
-}
-
-impl HostSecret {
-    /// ECDH with the card's COSE_Key from getKeyAgreement, then the protocol's KDF.
-    fn agree(protocol: u8, card_key: &Value, seed: u8) -> Self {
-        let entries = card_key.as_map().unwrap();
-        let get = |k: i64| {
-            &entries
-                .iter()
-                .find(|(key, _)| *key == Value::int(k))
-                .unwrap()
-                .1
-        };
-        assert_eq!(get(1), &Value::int(2), "kty EC2");
-        assert_eq!(get(3), &Value::int(-25), "alg ECDH-ES+HKDF-256");
-        assert_eq!(get(-1), &Value::int(1), "crv P-256");
-        let mut sec1 = vec![0x04];
-        sec1.extend_from_slice(get(-2).as_bytes().unwrap());
-        sec1.extend_from_slice(get(-3).as_bytes().unwrap());
-        let card = p256::PublicKey::from_sec1_bytes(&sec1).expect("the card's key is on the curve");
-
-        let scalar_bytes: [u8; 32] = sha256(&[b"host key ".as_slice(), &[seed]].concat());
-        let secret = p256::NonZeroScalar::from_repr(scalar_bytes.into()).unwrap();
-        let public = p256::PublicKey::from_secret_scalar(&secret);
-        let z = p256::ecdh::diffie_hellman(secret, card.as_affine());
-        let z = z.raw_secret_bytes();
-        let (hmac_key, aes_key) = if protocol == 1 {
-            let k: [u8; 32] = Sha256::digest(z).into();
-            (k, k)
-        } else {
-            let hk = hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
-            let mut h = [0u8; 32];
-            let mut a = [0u8; 32];
-            hk.expand(b"CTAP2 HMAC key", &mut h).unwrap();
-            hk.expand(b"CTAP2 AES key", &mut a).unwrap();
-            (h, a)
-        };
-        let affine = public.as_affine();
-        let x: [u8; 32] = affine.x().into();
-        let y: [u8; 32] = affine.y().into();
-        let cose = Value::Map(vec![
-            (Value::int(1), Value::int(2)),
-            (Value::int(3), Value::int(-25)),
-            (Value::int(-1), Value::int(1)),
-            (Value::int(-2), Value::bytes(x.to_vec())),
-            (Value::int(-3), Value::bytes(y.to_vec())),
-        ]);
-        Self {
-            protocol,
-            hmac_key,
-            aes_key,
-            cose,
-            iv_counter: 0,
-        }
-    }
-
-    fn encrypt(&mut self, plain: &[u8]) -> Vec<u8> {
-        assert_eq!(plain.len() % 16, 0);
-        let mut iv = [0u8; 16];
-        let mut out = Vec::new();
-        if self.protocol == 2 {
-            self.iv_counter += 1;
-            iv = [self.iv_counter; 16];
-            out.extend_from_slice(&iv);
-        }
-        let mut enc = cbc::Encryptor::<Aes256>::new(&self.aes_key.into(), &iv.into());
-        for chunk in plain.chunks(16) {
-            let mut block: [u8; 16] = chunk.try_into().unwrap();
-            let b = (&mut block).into();
-            enc.encrypt_block(b);
-            out.extend_from_slice(&block);
-        }
-        out
-    }
-
-    fn decrypt(&self, ct: &[u8]) -> Vec<u8> {
-        let (iv, body) = if self.protocol == 2 {
-            (ct[..16].try_into().unwrap(), &ct[16..])
-        } else {
-            ([0u8; 16], ct)
-        };
-        assert_eq!(body.len() % 16, 0);
-        let mut dec = cbc::Decryptor::<Aes256>::new(&self.aes_key.into(), &iv.into());
-        let mut out = Vec::new();
-        for chunk in body.chunks(16) {
-            let mut block: [u8; 16] = chunk.try_into().unwrap();
-            dec.decrypt_block((&mut block).into());
-            out.extend_from_slice(&block);
-        }
-        out
-    }
-
-    fn authenticate(&self, message: &[u8]) -> Vec<u8> {
-        authenticate(self.protocol, &self.hmac_key, message)
-    }
-
-    fn padded_pin(&mut self, pin: &[u8]) -> Vec<u8> {
-        let mut padded = pin.to_vec();
-        padded.resize(64, 0);
-        self.encrypt(&padded)
-    }
-
-    fn pin_hash_enc(&mut self, pin: &str) -> Vec<u8> {
-        let hash = sha256(pin.as_bytes());
-        self.encrypt(&hash[..16])
-    }
-}
-
-/// authenticate(key, message) of §6.5.6 / §6.5.7.
-fn authenticate(protocol: u8, key: &[u8], message: &[u8]) -> Vec<u8> {
-    let tag = hmac(key, message);
-    if protocol == 1 {
-        tag[..16].to_vec()
-    } else {
-        tag.to_vec()
-    }
-}
-
-fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
-
-/// A pinUvAuthToken the platform holds.
-struct Token {
-    protocol: u8,
-    bytes: Vec<u8>,
-}
-
-impl Token {
-    fn param(&self, client_data_hash: &[u8]) -> Vec<u8> {
-        authenticate(self.protocol, &self.bytes, client_data_hash)
-    }
-}
-
-// --- The test host --------------------------------------------------------------------------
-
-struct Tester {
-    card: Card,
-    clock: ManualClock,
-    storage: MemoryStorage,
-    profile: Profile,
-    host_seed: u8,
-}
-
-impl Tester {
-    fn new() -> Self {
-        Self::with_profile(Profile::generic())
-    }
-
-    fn with_profile(profile: Profile) -> Self {
-        Self::on_storage(profile, MemoryStorage::new(), Box::new(|s| Box::new(s)))
-    }
-
-    fn on_storage(
-        profile: Profile,
-        storage: MemoryStorage,
-        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>,
-    ) -> Self {
-        let (platform, clock) = Platform::seeded_with_clock(42);
-        let card = virtual_card(profile.clone(), wrap(storage.clone()), platform).expect("card");
-        let mut t = Self {
-            card,
-            clock,
-            storage,
-            profile,
-            host_seed: 0,
-        };
-        t.select();
-        t
-    }
-
-    /// The same persistent memory in a new card object, optionally behind fault injection.
-    fn reload_with(&self, wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>) -> Tester {
-        Tester::on_storage(self.profile.clone(), self.storage.clone(), wrap)
-    }
-
-    fn reload(&self) -> Tester {
-        self.reload_with(Box::new(|s| Box::new(s)))
-    }
-
-    /// The committed persistent state, read from the storage image.
-    fn state(&self) -> State {
-        decode_image(&self.storage.image().expect("image"), "memory").expect("state decodes")
-    }
-
-    /// Rewrites the persistent state (a stand-in for authenticatorConfig, which is not wired
-    /// yet) and reloads the card.
-    fn edit_state(&self, f: impl FnOnce(&mut State)) -> Tester {
-        let mut state = self.state();
-        f(&mut state);
-        self.storage.set_image(Some(encode_image(&state).unwrap()));
-        self.reload()
-    }
-
-    fn select(&mut self) {
-        let resp = self.card.transmit(&SELECT);
-        assert_eq!(&resp[resp.len() - 2..], &[0x90, 0x00]);
-    }
-
-    fn power_cycle(&mut self) {
-        self.card.power_off();
-        self.card.power_on();
-        self.select();
-    }
-
-    fn ctap(&mut self, command: u8, params: Option<&Value>) -> Result<Value, u8> {
-        let mut message = vec![command];
-        if let Some(p) = params {
-            message.extend_from_slice(&p.to_vec());
-        }
-        let resp = if self.profile.extended_length {
-            let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
-            apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
-            apdu.extend_from_slice(&message);
-            apdu.extend_from_slice(&[0x00, 0x00]);
-            let first = self.card.transmit(&apdu);
-            self.get_responses(first)
-        } else {
-            self.short_chained(&message)
-        };
-        let (data, sw) = resp.split_at(resp.len() - 2);
-        assert_eq!(sw, &[0x90, 0x00], "CTAP answers travel in 9000");
-        let (&status, body) = data.split_first().expect("status byte");
-        if status != OK {
-            assert!(body.is_empty(), "errors carry no CBOR");
-            return Err(status);
-        }
-        if body.is_empty() {
-            return Ok(Value::Null);
-        }
-        let value = cbor::parse(body).expect("CBOR");
-        assert_eq!(value.to_vec(), body, "canonical CBOR");
-        Ok(value)
-    }
-
-    /// A short-APDU-only card: NFCCTAP_MSG chained in 250-byte parts (CLA 90), the answer
-    /// collected with GET RESPONSE. Returns the reassembled data and the final SW.
-    fn short_chained(&mut self, message: &[u8]) -> Vec<u8> {
-        let chunks: Vec<&[u8]> = message.chunks(250).collect();
-        let mut resp = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let last = i + 1 == chunks.len();
-            let mut apdu = vec![if last { 0x80 } else { 0x90 }, 0x10, 0x00, 0x00];
-            apdu.push(chunk.len() as u8);
-            apdu.extend_from_slice(chunk);
-            if last {
-                apdu.push(0x00);
-            }
-            resp = self.card.transmit(&apdu);
-            if !last {
-                assert_eq!(resp, [0x90, 0x00], "chained part {i}");
-            }
-        }
-        self.get_responses(resp)
-    }
-
-    /// Follows `61xx` with GET RESPONSE; returns the data and the final SW.
-    fn get_responses(&mut self, mut resp: Vec<u8>) -> Vec<u8> {
-        let mut data = Vec::new();
-        loop {
-            let (body, sw) = resp.split_at(resp.len() - 2);
-            data.extend_from_slice(body);
-            if sw[0] != 0x61 {
-                data.extend_from_slice(sw);
-                return data;
-            }
-            resp = self.card.transmit(&[0x00, 0xC0, 0x00, 0x00, sw[1]]);
-        }
-    }
-
-    fn client_pin(&mut self, entries: Vec<(Value, Value)>) -> Result<Value, u8> {
-        self.ctap(0x06, Some(&Value::Map(entries)))
-    }
-
-    fn get_info(&mut self) -> Value {
-        self.ctap(0x04, None).unwrap()
-    }
-
-    fn retries(&mut self) -> (u64, bool) {
-        let v = self
-            .client_pin(vec![(int(1), int(2)), (int(2), int(1))])
-            .unwrap();
-        let m = IntMap::new(&v).unwrap();
-        (
-            m.required(3).unwrap().as_unsigned().unwrap(),
-            m.required(4).unwrap().as_bool().unwrap(),
-        )
-    }
-
-    fn key_agreement(&mut self, protocol: u8) -> Value {
-        let v = self
-            .client_pin(vec![(int(1), int(protocol.into())), (int(2), int(2))])
-            .unwrap();
-        IntMap::new(&v).unwrap().required(1).unwrap().clone()
-    }
-
-    fn secret(&mut self, protocol: u8) -> HostSecret {
-        let card_key = self.key_agreement(protocol);
-        self.host_seed = self.host_seed.wrapping_add(1);
-        HostSecret::agree(protocol, &card_key, self.host_seed)
-    }
-
-    fn set_pin(&mut self, protocol: u8, pin: &[u8]) -> Result<(), u8> {
-        let mut s = self.secret(protocol);
-        let new_pin_enc = s.padded_pin(pin);
-        let param = s.authenticate(&new_pin_enc);
-        self.client_pin(vec![
-            (int(1), int(protocol.into())),
-            (int(2), int(3)),
-            (int(3), s.cose.clone()),
-            (int(4), Value::bytes(param)),
-            (int(5), Value::bytes(new_pin_enc)),
-        ])
-        .map(|_| ())
-    }
-
-    fn change_pin(&mut self, protocol: u8, current: &str, new: &[u8]) -> Result<(), u8> {
-        let mut s = self.secret(protocol);
-        let new_pin_enc = s.padded_pin(new);
-        let pin_hash_enc = s.pin_hash_enc(current);
-        let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
-        self.client_pin(vec![
-            (int(1), int(protocol.into())),
-            (int(2), int(4)),
-            (int(3), s.cose.clone()),
-            (int(4), Value::bytes(param)),
-            (int(5), Value::bytes(new_pin_enc)),
-            (int(6), Value::bytes(pin_hash_enc)),
-        ])
-        .map(|_| ())
-    }
-
-    /// getPinUvAuthTokenUsingPinWithPermissions (`permissions: Some`) or getPinToken.
-    fn token(
-        &mut self,
-        protocol: u8,
-        pin: &str,
-        permissions: Option<u64>,
-        rp_id: Option<&str>,
-    ) -> Result<Token, u8> {
-        let mut s = self.secret(protocol);
-        let mut req = vec![
-            (int(1), int(protocol.into())),
-            (int(2), int(if permissions.is_some() { 9 } else { 5 })),
-            (int(3), s.cose.clone()),
-            (int(6), Value::bytes(s.pin_hash_enc(pin))),
-        ];
-        if let Some(p) = permissions {
-            req.push((int(9), Value::Unsigned(p)));
-        }
-        if let Some(rp) = rp_id {
-            req.push((int(10), text(rp)));
-        }
-        let v = self.client_pin(req)?;
-        let enc = IntMap::new(&v)
-            .unwrap()
-            .required(2)
-            .unwrap()
-            .as_bytes()
-            .unwrap()
-            .to_vec();
-        assert_eq!(enc.len(), if protocol == 1 { 32 } else { 48 });
-        let bytes = s.decrypt(&enc);
-        assert_eq!(bytes.len(), 32);
-        Ok(Token { protocol, bytes })
-    }
-
-    fn make_credential(&mut self, req: Vec<(Value, Value)>) -> Result<Registration, u8> {
-        self.ctap(0x01, Some(&Value::Map(req)))
-            .map(|v| Registration::parse(&v))
-    }
-
-    fn get_assertion(&mut self, req: Vec<(Value, Value)>) -> Result<Assertion, u8> {
-        self.ctap(0x02, Some(&Value::Map(req)))
-            .map(|v| Assertion::parse(&v))
-    }
-}
-
-fn int(n: i64) -> Value {
-    Value::int(n)
-}
-
-fn text(s: &str) -> Value {
-    Value::text(s)
-}
-
-fn cdh(tag: &str) -> Vec<u8> {
-    sha256(tag.as_bytes()).to_vec()
-}
-
-fn mc(rp: &str, user: &[u8], rk: bool) -> Vec<(Value, Value)> {
-    vec![
-        (int(1), Value::bytes(cdh("register"))),
-        (int(2), Value::Map(vec![(text("id"), text(rp))])),
-        (
-            int(3),
-            Value::Map(vec![
-                (text("id"), Value::bytes(user)),
-                (text("name"), text("alice")),
-                (text("displayName"), text("Alice")),
-            ]),
-        ),
-        (
-            int(4),
-            Value::Array(vec![Value::Map(vec![
-                (text("alg"), int(-7)),
-                (text("type"), text("public-key")),
-            ])]),
-        ),
-        (int(7), Value::Map(vec![(text("rk"), Value::Bool(rk))])),
-    ]
-}
-
-fn ga(rp: &str, allow: &[&[u8]]) -> Vec<(Value, Value)> {
-    let mut req = vec![(int(1), text(rp)), (int(2), Value::bytes(cdh("login")))];
-    if !allow.is_empty() {
-        let list = allow
-            .iter()
-            .map(|id| {
-                Value::Map(vec![
-                    (text("id"), Value::bytes(*id)),
-                    (text("type"), text("public-key")),
-                ])
-            })
-            .collect();
-        req.push((int(3), Value::Array(list)));
-    }
-    req
-}
-
-/// Adds (or replaces) request member `key`.
-fn set(mut req: Vec<(Value, Value)>, key: i64, value: Value) -> Vec<(Value, Value)> {
-    req.retain(|(k, _)| *k != int(key));
-    req.push((int(key), value));
-    req
-}
-
-/// Adds pinUvAuthParam / pinUvAuthProtocol for makeCredential (8, 9) or getAssertion (6, 7).
-fn with_token(req: Vec<(Value, Value)>, token: &Token, param_key: i64) -> Vec<(Value, Value)> {
-    let client_data_hash = if param_key == 8 {
-        cdh("register")
-    } else {
-        cdh("login")
-    };
-    let req = set(req, param_key, Value::bytes(token.param(&client_data_hash)));
-    set(req, param_key + 1, int(token.protocol.into()))
-}
-
-fn extensions(req: Vec<(Value, Value)>, key: i64, ext: Vec<(&str, Value)>) -> Vec<(Value, Value)> {
-    set(
-        req,
-        key,
-        Value::Map(ext.into_iter().map(|(k, v)| (text(k), v)).collect()),
-    )
-}
-
-struct Registration {
-    auth_data: Vec<u8>,
-    credential_id: Vec<u8>,
-    extensions: Option<Value>,
-    large_blob_key: Option<Vec<u8>>,
-}
-
-impl Registration {
-    fn parse(v: &Value) -> Self {
-        let m = IntMap::new(v).unwrap();
-        let auth_data = m.required(2).unwrap().as_bytes().unwrap().to_vec();
-        let id_len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
-        let credential_id = auth_data[55..55 + id_len].to_vec();
-        // The COSE key, then (flag ED) the extensions map.
-        let rest = &auth_data[55 + id_len..];
-        let mut d = minicbor::Decoder::new(rest);
-        d.skip().unwrap();
-        let ext_bytes = &rest[d.position()..];
-        let extensions = (!ext_bytes.is_empty()).then(|| cbor::parse(ext_bytes).unwrap());
-        assert_eq!(
-            auth_data[32] & FLAG_ED != 0,
-            extensions.is_some(),
-            "ED flag matches"
-        );
-        let large_blob_key = m.get(5).map(|v| v.as_bytes().unwrap().to_vec());
-        Self {
-            auth_data,
-            credential_id,
-            extensions,
-            large_blob_key,
-        }
-    }
-
-    fn flags(&self) -> u8 {
-        self.auth_data[32]
-    }
-
-    fn extension(&self, id: &str) -> Option<Value> {
-        self.extensions
-            .as_ref()
-            .and_then(|e| TextMap::new(e).unwrap().get(id).cloned())
-    }
-}
-
-struct Assertion {
-    credential_id: Vec<u8>,
-    auth_data: Vec<u8>,
-    user: Option<Value>,
-    number_of_credentials: Option<u64>,
-    large_blob_key: Option<Vec<u8>>,
-}
-
-impl Assertion {
-    fn parse(v: &Value) -> Self {
-        let m = IntMap::new(v).unwrap();
-        let cred = TextMap::new(m.required(1).unwrap()).unwrap();
-        let auth_data = m.required(2).unwrap().as_bytes().unwrap().to_vec();
-        assert_eq!(
-            auth_data[32] & FLAG_ED != 0,
-            auth_data.len() > 37,
-            "ED flag matches"
-        );
-        Self {
-            credential_id: cred.required("id").unwrap().as_bytes().unwrap().to_vec(),
-            auth_data,
-            user: m.get(4).cloned(),
-            number_of_credentials: m.get(5).map(|n| n.as_unsigned().unwrap()),
-            large_blob_key: m.get(7).map(|v| v.as_bytes().unwrap().to_vec()),
-        }
-    }
-
-    fn flags(&self) -> u8 {
-        self.auth_data[32]
-    }
-
-    fn extension(&self, id: &str) -> Option<Value> {
-        if self.auth_data.len() <= 37 {
-            return None;
-        }
-        let ext = cbor::parse(&self.auth_data[37..]).unwrap();
-        TextMap::new(&ext).unwrap().get(id).cloned()
-    }
-}
-
-fn option(info: &Value, name: &str) -> Option<bool> {
-    let m = IntMap::new(info).unwrap();
-    TextMap::new(m.required(4).unwrap())
-        .unwrap()
-        .get(name)
-        .map(|v| v.as_bool().unwrap())
-}
+use host::*;
 
 fn pin_set_tester(protocol: u8) -> Tester {
     let mut t = Tester::new();
@@ -752,7 +154,7 @@ fn set_pin_both_protocols_and_only_once() {
             "LEFT(SHA-256(PIN), 16) is stored"
         );
         assert!(
-            !t.storage
+            !t.storage()
                 .image()
                 .unwrap()
                 .windows(4)
@@ -760,8 +162,7 @@ fn set_pin_both_protocols_and_only_once() {
             "never the PIN"
         );
         assert_eq!(t.retries(), (8, false));
-        t.token(protocol, PIN, Some(GA), Some("example.com"))
-            .unwrap();
+        t.token(protocol, PIN, GA, Some("example.com")).unwrap();
     }
 }
 
@@ -779,12 +180,12 @@ fn set_pin_policy_and_parameter_errors() {
         "4 bytes but 2 code points"
     );
     assert_eq!(
-        t.set_pin(2, &[b'1'; 64]),
+        t.set_pin(2, [b'1'; 64]),
         Err(PIN_POLICY_VIOLATION),
         "64 bytes: no padding left"
     );
     assert_eq!(
-        t.set_pin(2, &[0xFF, 0xFE, 0x31, 0x32]),
+        t.set_pin(2, [0xFF, 0xFE, 0x31, 0x32]),
         Err(PIN_POLICY_VIOLATION),
         "not UTF-8"
     );
@@ -850,7 +251,7 @@ fn set_pin_policy_and_parameter_errors() {
     // Four code points of two bytes each are a valid PIN; 63 bytes too.
     t.set_pin(2, "éééé".as_bytes()).unwrap();
     let mut t = Tester::new();
-    t.set_pin(1, &[b'7'; 63]).unwrap();
+    t.set_pin(1, [b'7'; 63]).unwrap();
 }
 
 #[test]
@@ -859,9 +260,7 @@ fn change_pin_checks_the_current_pin_and_ends_tokens() {
         let mut t = Tester::new();
         assert_eq!(t.change_pin(protocol, PIN, b"5678"), Err(PIN_NOT_SET));
         t.set_pin(protocol, PIN.as_bytes()).unwrap();
-        let token = t
-            .token(protocol, PIN, Some(GA), Some("example.com"))
-            .unwrap();
+        let token = t.token(protocol, PIN, GA, Some("example.com")).unwrap();
 
         assert_eq!(t.change_pin(protocol, "0000", b"5678"), Err(PIN_INVALID));
         assert_eq!(t.retries(), (7, false), "a wrong current PIN costs a retry");
@@ -878,11 +277,11 @@ fn change_pin_checks_the_current_pin_and_ends_tokens() {
         t.change_pin(protocol, PIN, b"5678").unwrap();
 
         assert_eq!(
-            t.token(protocol, PIN, Some(GA), None).err(),
+            t.token(protocol, PIN, GA, None).err(),
             Some(PIN_INVALID),
             "old PIN gone"
         );
-        t.token(protocol, "5678", Some(GA), None).unwrap();
+        t.token(protocol, "5678", GA, None).unwrap();
         // The token obtained before the change no longer works.
         let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
         let req = with_token(ga("example.com", &[&r.credential_id]), &token, 6);
@@ -912,13 +311,13 @@ fn change_pin_with_a_bad_auth_param_costs_nothing() {
 #[test]
 fn get_pin_token_legacy_grants_mc_and_ga() {
     let mut t = pin_set_tester(1);
-    let token = t.token(1, PIN, None, None).unwrap();
+    let token = t.pin_token(1, PIN).unwrap();
     let r = t
         .make_credential(with_token(mc("example.com", b"u", true), &token, 8))
         .unwrap();
     assert_eq!(r.flags() & (FLAG_UP | FLAG_UV), FLAG_UP | FLAG_UV);
     // makeCredential consumed it; a new one for getAssertion.
-    let token = t.token(1, PIN, None, None).unwrap();
+    let token = t.pin_token(1, PIN).unwrap();
     let a = t
         .get_assertion(with_token(ga("example.com", &[]), &token, 6))
         .unwrap();
@@ -939,18 +338,15 @@ fn get_pin_token_legacy_grants_mc_and_ga() {
 #[test]
 fn permissions_are_checked() {
     let mut t = Tester::new();
-    assert_eq!(t.token(2, PIN, Some(GA), None).err(), Some(PIN_NOT_SET));
+    assert_eq!(t.token(2, PIN, GA, None).err(), Some(PIN_NOT_SET));
     t.set_pin(2, PIN.as_bytes()).unwrap();
-    assert_eq!(
-        t.token(2, PIN, Some(0), None).err(),
-        Some(INVALID_PARAMETER)
-    );
+    assert_eq!(t.token(2, PIN, 0, None).err(), Some(INVALID_PARAMETER));
     // be (no fingerprint sensor), pcmr (CTAP 2.2) and undefined bits; cm, lbw and acfg are
     // granted (tests/cred_mgmt.rs, large_blobs.rs, config.rs) because the generic profile has
     // their commands.
     for p in [0x08, 0x40, 0x80, 0x100] {
         assert_eq!(
-            t.token(2, PIN, Some(p | GA), None).err(),
+            t.token(2, PIN, p | GA, None).err(),
             Some(UNAUTHORIZED_PERMISSION),
             "{p:#x}"
         );
@@ -965,7 +361,7 @@ fn permissions_are_checked() {
         (int(6), Value::bytes(s.pin_hash_enc(PIN))),
     ]);
     assert_eq!(r, Err(MISSING_PARAMETER));
-    t.token(2, PIN, Some(MC | GA), Some("example.com")).unwrap();
+    t.token(2, PIN, MC | GA, Some("example.com")).unwrap();
 }
 
 // --- Retries and blocking ---------------------------------------------------------------------
@@ -974,29 +370,23 @@ fn permissions_are_checked() {
 fn three_wrong_pins_need_a_power_cycle_and_eight_block_for_good() {
     let mut t = pin_set_tester(2);
     let key_before = t.key_agreement(2);
-    assert_eq!(t.token(2, "0000", Some(GA), None).err(), Some(PIN_INVALID));
+    assert_eq!(t.token(2, "0000", GA, None).err(), Some(PIN_INVALID));
     assert_ne!(
         t.key_agreement(2),
         key_before,
         "a mismatch regenerates the key-agreement key"
     );
-    assert_eq!(t.token(2, "0000", Some(GA), None).err(), Some(PIN_INVALID));
-    assert_eq!(
-        t.token(2, "0000", Some(GA), None).err(),
-        Some(PIN_AUTH_BLOCKED)
-    );
+    assert_eq!(t.token(2, "0000", GA, None).err(), Some(PIN_INVALID));
+    assert_eq!(t.token(2, "0000", GA, None).err(), Some(PIN_AUTH_BLOCKED));
     assert_eq!(t.retries(), (5, true));
     // Even the right PIN is refused, and costs nothing, until the card is powered again.
-    assert_eq!(
-        t.token(2, PIN, Some(GA), None).err(),
-        Some(PIN_AUTH_BLOCKED)
-    );
+    assert_eq!(t.token(2, PIN, GA, None).err(), Some(PIN_AUTH_BLOCKED));
     assert_eq!(t.change_pin(2, PIN, b"5678"), Err(PIN_AUTH_BLOCKED));
     assert_eq!(t.retries(), (5, true));
 
     t.power_cycle();
     assert_eq!(t.retries(), (5, false));
-    t.token(2, PIN, Some(GA), None).unwrap();
+    t.token(2, PIN, GA, None).unwrap();
     assert_eq!(t.retries(), (8, false), "a right PIN restores the retries");
 
     // Eight wrong PINs in a row, power cycling after every third.
@@ -1005,7 +395,7 @@ fn three_wrong_pins_need_a_power_cycle_and_eight_block_for_good() {
         if i > 0 && i % 3 == 0 {
             t.power_cycle();
         }
-        answers.push(t.token(1, "9999", Some(GA), None).err().unwrap());
+        answers.push(t.token(1, "9999", GA, None).err().unwrap());
     }
     assert_eq!(
         answers,
@@ -1023,7 +413,7 @@ fn three_wrong_pins_need_a_power_cycle_and_eight_block_for_good() {
     assert_eq!(t.retries().0, 0);
     t.power_cycle();
     assert_eq!(
-        t.token(2, PIN, Some(GA), None).err(),
+        t.token(2, PIN, GA, None).err(),
         Some(PIN_BLOCKED),
         "blocked for good"
     );
@@ -1046,7 +436,7 @@ fn a_power_cut_after_the_decrement_still_costs_the_attempt() {
     // The restoring write (the 2nd) fails: the card answers CTAP1_ERR_OTHER and the attempt
     // stays counted, although the PIN was right.
     let mut cut = t.reload_with(Box::new(|s| Box::new(FaultyStorage::new(s, Some(2)))));
-    assert_eq!(cut.token(2, PIN, Some(GA), None).err(), Some(OTHER));
+    assert_eq!(cut.token(2, PIN, GA, None).err(), Some(OTHER));
     drop(cut);
     let mut after = t.reload();
     assert_eq!(after.retries(), (7, false));
@@ -1054,12 +444,12 @@ fn a_power_cut_after_the_decrement_still_costs_the_attempt() {
     // The decrement itself (the 1st write) fails: nothing was compared, nothing counted, no
     // token handed out.
     let mut cut = t.reload_with(Box::new(|s| Box::new(FaultyStorage::new(s, Some(1)))));
-    assert_eq!(cut.token(2, "0000", Some(GA), None).err(), Some(OTHER));
+    assert_eq!(cut.token(2, "0000", GA, None).err(), Some(OTHER));
     assert_eq!(cut.retries(), (7, false), "no mismatch was registered");
     drop(cut);
     let mut after = t.reload();
     assert_eq!(after.retries(), (7, false));
-    after.token(2, PIN, Some(GA), None).unwrap();
+    after.token(2, PIN, GA, None).unwrap();
     assert_eq!(after.retries(), (8, false));
 }
 
@@ -1111,14 +501,14 @@ fn with_a_pin_set_discoverable_credentials_need_a_token() {
         "UV only when really performed"
     );
 
-    let token = t.token(2, PIN, Some(MC), Some("example.com")).unwrap();
+    let token = t.token(2, PIN, MC, Some("example.com")).unwrap();
     let r = t
         .make_credential(with_token(mc("example.com", b"u", true), &token, 8))
         .unwrap();
     assert_eq!(r.flags() & (FLAG_UP | FLAG_UV), FLAG_UP | FLAG_UV);
 
     // With a token, name and displayName come back (UV performed); without, only the id.
-    let token = t.token(2, PIN, Some(GA), Some("example.com")).unwrap();
+    let token = t.token(2, PIN, GA, Some("example.com")).unwrap();
     let a = t
         .get_assertion(with_token(ga("example.com", &[]), &token, 6))
         .unwrap();
@@ -1146,21 +536,21 @@ fn token_permissions_rp_binding_and_protocol() {
     let allow = [r.credential_id.as_slice()];
 
     // ga-only token for makeCredential.
-    let token = t.token(2, PIN, Some(GA), Some("example.com")).unwrap();
+    let token = t.token(2, PIN, GA, Some("example.com")).unwrap();
     assert_eq!(
         t.make_credential(with_token(mc("example.com", b"u", true), &token, 8))
             .err(),
         Some(PIN_AUTH_INVALID)
     );
     // Bound to another RP.
-    let token = t.token(2, PIN, Some(GA), Some("other.com")).unwrap();
+    let token = t.token(2, PIN, GA, Some("other.com")).unwrap();
     assert_eq!(
         t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
             .err(),
         Some(PIN_AUTH_INVALID)
     );
     // Unbound: the first use binds it.
-    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let token = t.token(2, PIN, GA, None).unwrap();
     let silent =
         |req: Vec<(Value, Value)>| set(req, 5, Value::Map(vec![(text("up"), Value::Bool(false))]));
     t.get_assertion(silent(with_token(ga("example.com", &allow), &token, 6)))
@@ -1182,7 +572,7 @@ fn token_permissions_rp_binding_and_protocol() {
     );
 
     // A protocol-2 token presented as protocol 1.
-    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let token = t.token(2, PIN, GA, None).unwrap();
     let v1 = Token {
         protocol: 1,
         bytes: token.bytes.clone(),
@@ -1212,7 +602,7 @@ fn tokens_expire_and_end_at_power_up() {
     let mut t = pin_set_tester(2);
     let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
     let allow = [r.credential_id.as_slice()];
-    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let token = t.token(2, PIN, GA, None).unwrap();
     t.clock.advance(30_001);
     assert_eq!(
         t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
@@ -1221,7 +611,7 @@ fn tokens_expire_and_end_at_power_up() {
         "unused for 30 s"
     );
 
-    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let token = t.token(2, PIN, GA, None).unwrap();
     t.power_cycle();
     assert_eq!(
         t.get_assertion(with_token(ga("example.com", &allow), &token, 6))
@@ -1241,7 +631,7 @@ fn uv_option_without_built_in_uv() {
         Some(INVALID_OPTION)
     );
     // With a pinUvAuthParam the uv option is moot.
-    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let token = t.token(2, PIN, MC, None).unwrap();
     let req = with_token(set(mc("example.com", b"u", false), 7, uv), &token, 8);
     assert_eq!(t.make_credential(req).unwrap().flags() & FLAG_UV, FLAG_UV);
 }
@@ -1261,7 +651,7 @@ fn always_uv_requires_a_token_for_everything() {
         t.get_assertion(ga("example.com", &[])).err(),
         Some(PUAT_REQUIRED)
     );
-    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let token = t.token(2, PIN, MC, None).unwrap();
     t.make_credential(with_token(mc("example.com", b"u", false), &token, 8))
         .unwrap();
 }
@@ -1274,10 +664,7 @@ fn force_pin_change_refuses_tokens_until_a_new_pin() {
         IntMap::new(&t.get_info()).unwrap().required(0x0C).unwrap(),
         &Value::Bool(true)
     );
-    assert_eq!(
-        t.token(2, PIN, Some(GA), None).err(),
-        Some(PIN_POLICY_VIOLATION)
-    );
+    assert_eq!(t.token(2, PIN, GA, None).err(), Some(PIN_POLICY_VIOLATION));
     assert_eq!(t.retries(), (8, false), "the PIN was right");
     assert_eq!(
         t.change_pin(2, PIN, PIN.as_bytes()),
@@ -1289,7 +676,7 @@ fn force_pin_change_refuses_tokens_until_a_new_pin() {
         IntMap::new(&t.get_info()).unwrap().required(0x0C).unwrap(),
         &Value::Bool(false)
     );
-    t.token(2, "9876", Some(GA), None).unwrap();
+    t.token(2, "9876", GA, None).unwrap();
 }
 
 // --- Extensions -------------------------------------------------------------------------------
@@ -1329,7 +716,7 @@ fn hmac_secret(
 fn hmac_secret_known_answers_with_and_without_uv() {
     for protocol in [1u8, 2] {
         let mut t = pin_set_tester(protocol);
-        let token = t.token(protocol, PIN, Some(MC), None).unwrap();
+        let token = t.token(protocol, PIN, MC, None).unwrap();
         let req = extensions(
             mc("example.com", b"u", false),
             6,
@@ -1346,11 +733,11 @@ fn hmac_secret_known_answers_with_and_without_uv() {
         for uv in [false, true] {
             let cred_random = derive_cred_random(&wrapping_key, &id, uv);
             let expected = [hmac(&cred_random, &salt1), hmac(&cred_random, &salt2)].concat();
-            let token = uv.then(|| t.token(protocol, PIN, Some(GA), None).unwrap());
+            let token = uv.then(|| t.token(protocol, PIN, GA, None).unwrap());
             let (a, out) = hmac_secret(&mut t, protocol, &two, &[&id], token.as_ref()).unwrap();
             assert_eq!(a.flags() & FLAG_UV != 0, uv);
             assert_eq!(out, expected, "two salts, uv={uv}, protocol {protocol}");
-            let token = uv.then(|| t.token(protocol, PIN, Some(GA), None).unwrap());
+            let token = uv.then(|| t.token(protocol, PIN, GA, None).unwrap());
             let (_, out) = hmac_secret(&mut t, protocol, &salt1, &[&id], token.as_ref()).unwrap();
             assert_eq!(out, expected[..32], "one salt: the same first output");
         }
@@ -1454,7 +841,7 @@ fn hmac_secret_errors_and_credentials_without_it() {
 fn cred_protect_hides_credentials_without_uv() {
     let mut t = pin_set_tester(2);
     let make = |t: &mut Tester, user: &[u8], level: i64| {
-        let token = t.token(2, PIN, Some(MC), None).unwrap();
+        let token = t.token(2, PIN, MC, None).unwrap();
         let req = extensions(
             mc("example.com", user, true),
             6,
@@ -1483,13 +870,13 @@ fn cred_protect_hides_credentials_without_uv() {
         Some(NO_CREDENTIALS)
     );
     // With UV all three, newest first.
-    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let token = t.token(2, PIN, GA, None).unwrap();
     let a = t
         .get_assertion(with_token(ga("example.com", &[]), &token, 6))
         .unwrap();
     assert_eq!(a.credential_id, l3.credential_id);
     assert_eq!(a.number_of_credentials, Some(3));
-    let token = t.token(2, PIN, Some(GA), None).unwrap();
+    let token = t.token(2, PIN, GA, None).unwrap();
     let a = t
         .get_assertion(with_token(
             ga("example.com", &[&l3.credential_id]),
@@ -1508,12 +895,12 @@ fn cred_protect_hides_credentials_without_uv() {
         .make_credential(set(mc("example.com", b"new", false), 5, exclude.clone()))
         .unwrap();
     assert!(!r.credential_id.is_empty());
-    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let token = t.token(2, PIN, MC, None).unwrap();
     let req = with_token(set(mc("example.com", b"new", false), 5, exclude), &token, 8);
     assert_eq!(t.make_credential(req).err(), Some(CREDENTIAL_EXCLUDED));
 
     // Non-discoverable credentials carry the level in their id.
-    let token = t.token(2, PIN, Some(MC), None).unwrap();
+    let token = t.token(2, PIN, MC, None).unwrap();
     let req = extensions(
         mc("example.com", b"nr", false),
         6,
@@ -1670,7 +1057,7 @@ fn reset_wipes_the_pin_and_the_hmac_secrets() {
         derive_cred_random(&before, b"id", false),
         derive_cred_random(&state.wrapping_key, b"id", false)
     );
-    assert_eq!(t.token(2, PIN, Some(GA), None).err(), Some(PIN_NOT_SET));
+    assert_eq!(t.token(2, PIN, GA, None).err(), Some(PIN_NOT_SET));
 }
 
 #[test]
@@ -1744,7 +1131,7 @@ fn ctap20_cards_have_no_permissions_subcommand() {
         let mut t = ctap20_tester(id);
         assert_eq!(option(&t.get_info(), "pinUvAuthToken"), None, "{id}");
         assert_eq!(
-            t.token(1, PIN, Some(MC | GA), Some("example.com")).err(),
+            t.token(1, PIN, MC | GA, Some("example.com")).err(),
             Some(INVALID_SUBCOMMAND),
             "{id}: getPinUvAuthTokenUsingPinWithPermissions is CTAP 2.1"
         );
@@ -1762,22 +1149,19 @@ fn ctap20_cards_have_no_permissions_subcommand() {
                 "{id}: {sub}"
             );
         }
-        t.token(1, PIN, None, None).expect("getPinToken");
+        t.pin_token(1, PIN).expect("getPinToken");
     }
     // The generic card cut down to CTAP 2.0 as well; the generic card itself has it.
     let mut t = Tester::with_profile(Profile::generic().restricted_to_ctap20());
     t.set_pin(1, PIN.as_bytes()).unwrap();
-    assert_eq!(
-        t.token(1, PIN, Some(MC), None).err(),
-        Some(INVALID_SUBCOMMAND)
-    );
-    pin_set_tester(1).token(1, PIN, Some(MC), None).unwrap();
+    assert_eq!(t.token(1, PIN, MC, None).err(), Some(INVALID_SUBCOMMAND));
+    pin_set_tester(1).token(1, PIN, MC, None).unwrap();
 }
 
 #[test]
 fn ctap20_pin_tokens_authorize_any_rp_until_power_off() {
     let mut t = ctap20_tester("hid-crescendo-c2300");
-    let token = t.token(1, PIN, None, None).unwrap();
+    let token = t.pin_token(1, PIN).unwrap();
     // One pinToken: several ceremonies, several relying parties, UV every time (CTAP 2.0 has
     // no permissions, no permissions RP ID, and a ceremony does not consume the token).
     let a = t
@@ -1805,7 +1189,7 @@ fn ctap20_pin_tokens_authorize_any_rp_until_power_off() {
     );
     assert_eq!(t.make_credential(bad).err(), Some(PIN_AUTH_INVALID));
     // A new token replaces the old one, and power-up ends it.
-    let token2 = t.token(1, PIN, None, None).unwrap();
+    let token2 = t.pin_token(1, PIN).unwrap();
     assert_eq!(
         t.make_credential(with_token(mc("a.example", b"u3", false), &token, 8))
             .err(),
@@ -1841,7 +1225,7 @@ fn ctap20_pin_tokens_authorize_any_rp_until_power_off() {
     );
 
     // On a CTAP 2.1 card the same legacy token is bound and consumed by its first ceremony.
-    let token = generic.token(2, PIN, None, None).unwrap();
+    let token = generic.pin_token(2, PIN).unwrap();
     generic
         .make_credential(with_token(mc("a.example", b"u1", false), &token, 8))
         .unwrap();
@@ -1870,7 +1254,7 @@ fn ctap20_cards_need_the_pin_for_every_make_credential() {
                 "{id} rk={rk}"
             );
         }
-        let token = t.token(1, PIN, None, None).unwrap();
+        let token = t.pin_token(1, PIN).unwrap();
         let r = t
             .make_credential(with_token(mc("example.com", b"u1", false), &token, 8))
             .unwrap();

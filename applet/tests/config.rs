@@ -2,11 +2,12 @@
 //! interface: each subcommand, its authorization, its effect on getInfo and on the commands it
 //! governs, and the error paths.
 
-mod mgmt_host;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
 
 use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::profile::Profile;
-use mgmt_host::*;
+use host::*;
 
 const CONFIG: u8 = 0x0D;
 const ENABLE_EP: u64 = 0x01;
@@ -21,19 +22,8 @@ fn config(
     sub: u64,
     params: Option<Value>,
 ) -> Result<(), u8> {
-    let mut req = vec![(int(1), Value::Unsigned(sub))];
-    if let Some(token) = token {
-        let mut message = vec![0xFF; 32];
-        message.extend_from_slice(&[0x0D, sub as u8]);
-        if let Some(p) = &params {
-            message.extend_from_slice(&p.to_vec());
-        }
-        req.push((int(3), int(token.protocol.into())));
-        req.push((int(4), Value::bytes(token.param(&message))));
-    }
-    if let Some(p) = params {
-        req.push((int(2), p));
-    }
+    let prefix = config_prefix(sub);
+    let req = subcommand(sub, params, token.map(|token| (token, &prefix[..])));
     t.ctap_map(CONFIG, req).map(|_| ())
 }
 
@@ -132,8 +122,7 @@ fn authorization_with_a_pin() {
         Err(INVALID_PARAMETER)
     );
     // A MAC over another subcommand's message.
-    let mut message = vec![0xFF; 32];
-    message.extend_from_slice(&[0x0D, 0x01]);
+    let message = config_prefix(0x01);
     assert_eq!(
         t.ctap_map(
             CONFIG,
@@ -147,8 +136,7 @@ fn authorization_with_a_pin() {
     );
     // A MAC that does not cover the parameters it came with.
     let signed = min_pin_params(Some(8), None, None);
-    let mut message = vec![0xFF; 32];
-    message.extend_from_slice(&[0x0D, 0x03]);
+    let mut message = config_prefix(0x03);
     message.extend_from_slice(&signed.to_vec());
     assert_eq!(
         t.ctap_map(
@@ -274,7 +262,7 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
         ));
         req.push((int(8), Value::bytes(mc_token.param(&cdh("register")))));
         req.push((int(9), int(2)));
-        let (id, v) = t.make_credential(req).unwrap();
+        let (id, v) = t.make_credential(req).unwrap().parts();
         let m = IntMap::new(&v).unwrap();
         let auth_data = m.required(2).unwrap().as_bytes().unwrap();
         // rpIdHash, flags, counter, AAGUID, id length, id, the 77-byte COSE key, extensions.
@@ -344,7 +332,7 @@ fn enterprise_attestation() {
         if let Some(ep) = ep {
             req.push((int(0x0A), int(ep)));
         }
-        t.make_credential(req).map(|(_, v)| v)
+        t.make_credential(req).map(|r| r.response)
     };
     // Off until enabled: the parameter is refused.
     assert_eq!(mc_with(&mut t, Some(2)).err(), Some(INVALID_PARAMETER));

@@ -2,12 +2,13 @@
 //! interface: every subcommand, the cm permission and RP-bound tokens, the enumeration state
 //! and its invalidation, and the error paths.
 
-mod mgmt_host;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
 
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::profile::Profile;
-use mgmt_host::*;
+use host::*;
 
 const CRED_MGMT: u8 = 0x0A;
 const PROTOTYPE: u8 = 0x41;
@@ -21,18 +22,8 @@ fn cm(
     sub: u64,
     params: Option<Value>,
 ) -> Result<Value, u8> {
-    let mut req = vec![(int(1), Value::Unsigned(sub))];
-    if let Some(token) = token {
-        let mut message = vec![sub as u8];
-        if let Some(p) = &params {
-            message.extend_from_slice(&p.to_vec());
-        }
-        req.push((int(3), int(token.protocol.into())));
-        req.push((int(4), Value::bytes(token.param(&message))));
-    }
-    if let Some(p) = params {
-        req.push((int(2), p));
-    }
+    let prefix = [sub as u8];
+    let req = subcommand(sub, params, token.map(|token| (token, &prefix[..])));
     t.ctap_map(command, req)
 }
 
@@ -66,7 +57,7 @@ fn card_with_credentials() -> (Tester, Vec<Vec<u8>>) {
             (text("largeBlobKey"), Value::Bool(true)),
         ]),
     ));
-    let (b1, _) = t.make_credential(req).unwrap();
+    let (b1, _) = t.make_credential(req).unwrap().parts();
     let c1 = t.register("c.example", b"dave", None);
     t.set_pin(2, PIN).unwrap();
     (t, vec![a1, a2, b1, c1])
@@ -253,8 +244,14 @@ fn enumeration_ends_with_any_other_command_or_session_end() {
 #[test]
 fn enumerate_credentials_of_an_rp() {
     let mut t = Tester::new();
-    let (a1, r1) = t.make_credential(mc("a.example", b"alice", true)).unwrap();
-    let (a2, _) = t.make_credential(mc("a.example", b"bob", true)).unwrap();
+    let (a1, r1) = t
+        .make_credential(mc("a.example", b"alice", true))
+        .unwrap()
+        .parts();
+    let (a2, _) = t
+        .make_credential(mc("a.example", b"bob", true))
+        .unwrap()
+        .parts();
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, CM, None).unwrap();
     let first = cm(

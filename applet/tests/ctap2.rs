@@ -2,370 +2,63 @@
 //! virtual card, sends real command APDUs with `Card::transmit` and parses the response APDUs —
 //! what pcscd + vpcd deliver from python-fido2, libfido2 or Windows.
 
-use apdu::Card;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
+
 use apdu::storage::MemoryStorage;
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
-use fido_applet::platform::{ManualClock, Platform, PresencePolicy};
+use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
 use fido_applet::{FIDO_AID, virtual_card};
+use host::*;
 use proptest::prelude::*;
 
-const SELECT: &str = "00A4040008A0000006472F000100";
-
-// CTAP status codes the tests expect (CTAP 2.1 §8.2).
-const OK: u8 = 0x00;
-const INVALID_COMMAND: u8 = 0x01;
-const INVALID_PARAMETER: u8 = 0x02;
-const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
-const INVALID_CBOR: u8 = 0x12;
-const MISSING_PARAMETER: u8 = 0x14;
-const LIMIT_EXCEEDED: u8 = 0x15;
-const CREDENTIAL_EXCLUDED: u8 = 0x19;
-const UNSUPPORTED_ALGORITHM: u8 = 0x26;
-const OPERATION_DENIED: u8 = 0x27;
-const KEY_STORE_FULL: u8 = 0x28;
-const UNSUPPORTED_OPTION: u8 = 0x2B;
-const INVALID_OPTION: u8 = 0x2C;
-const NO_CREDENTIALS: u8 = 0x2E;
-const NOT_ALLOWED: u8 = 0x30;
-const PIN_AUTH_INVALID: u8 = 0x33;
-const PIN_NOT_SET: u8 = 0x35;
-const REQUEST_TOO_LARGE: u8 = 0x39;
-
-fn hex(s: &str) -> Vec<u8> {
-    apdu::hex_decode(s).expect("test hex")
+/// How these tests drive the card: python-fido2's framing (short APDUs chained, P1 80) and the
+/// exact SELECT answer the profile implies.
+fn setup(profile: Profile, presence: PresencePolicy, seed: u64) -> Setup {
+    let select_answer: &'static [u8] = if profile.u2f { b"U2F_V2" } else { b"FIDO_2_0" };
+    Setup {
+        presence,
+        seed,
+        framing: Some(Framing::ShortChained),
+        select_answer: Some(select_answer),
+        ..Setup::new(profile)
+    }
 }
 
-/// How the test host frames CTAP messages.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Framing {
-    /// python-fido2: short APDUs, 250-byte chaining with CLA 90, GET RESPONSE with CLA 00.
-    ShortChained,
-    /// One extended-length APDU each way.
-    Extended,
+fn tester() -> Tester {
+    tester_with(Profile::generic(), PresencePolicy::Auto)
 }
 
-struct Tester {
-    card: Card,
-    clock: ManualClock,
+fn tester_with(profile: Profile, presence: PresencePolicy) -> Tester {
+    tester_on(profile, presence, MemoryStorage::new(), 7)
+}
+
+fn tester_on(
+    profile: Profile,
+    presence: PresencePolicy,
     storage: MemoryStorage,
-    framing: Framing,
-    /// The SELECT answer: "U2F_V2" on a card that speaks U2F, "FIDO_2_0" otherwise.
-    version: &'static [u8],
+    seed: u64,
+) -> Tester {
+    Tester::start(setup(profile, presence, seed), storage)
 }
 
-impl Tester {
-    fn new() -> Self {
-        Self::with(Profile::generic(), PresencePolicy::Auto)
-    }
-
-    fn with(profile: Profile, presence: PresencePolicy) -> Self {
-        Self::on_storage(profile, presence, MemoryStorage::new(), 7)
-    }
-
-    fn on_storage(
-        profile: Profile,
-        presence: PresencePolicy,
-        storage: MemoryStorage,
-        seed: u64,
-    ) -> Self {
-        let (platform, clock) = Platform::seeded_with_clock(seed);
-        let platform = platform.with_presence(presence);
-        let version: &'static [u8] = if profile.u2f { b"U2F_V2" } else { b"FIDO_2_0" };
-        let card = virtual_card(profile, Box::new(storage.clone()), platform).expect("card");
-        let mut t = Self {
-            card,
-            clock,
-            storage,
-            framing: Framing::ShortChained,
-            version,
-        };
-        t.select();
-        t
-    }
-
-    /// Sends one APDU and collects a long answer with GET RESPONSE; returns data and SW.
-    fn transmit(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
-        let mut out = Vec::new();
-        let mut resp = self.card.transmit(apdu);
-        loop {
-            let split = resp.len() - 2;
-            let sw = u16::from_be_bytes([resp[split], resp[split + 1]]);
-            out.extend_from_slice(&resp[..split]);
-            if sw >> 8 != 0x61 {
-                return (out, sw);
-            }
-            let le = (sw & 0xFF) as u8;
-            resp = self.card.transmit(&[0x00, 0xC0, 0x00, 0x00, le]);
-        }
-    }
-
-    fn select(&mut self) {
-        let (data, sw) = self.transmit(&hex(SELECT));
-        assert_eq!((data.as_slice(), sw), (self.version, 0x9000));
-    }
-
-    /// Sends one NFCCTAP_MSG with the tester's framing; returns response data and SW.
-    fn nfcctap_msg(&mut self, message: &[u8]) -> (Vec<u8>, u16) {
-        match self.framing {
-            Framing::Extended => {
-                let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
-                apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
-                apdu.extend_from_slice(message);
-                apdu.extend_from_slice(&[0x00, 0x00]);
-                self.transmit(&apdu)
-            }
-            Framing::ShortChained => {
-                let chunks: Vec<&[u8]> = message.chunks(250).collect();
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let last = i + 1 == chunks.len();
-                    let cla = if last { 0x80 } else { 0x90 };
-                    let mut apdu = vec![cla, 0x10, 0x80, 0x00, chunk.len() as u8];
-                    apdu.extend_from_slice(chunk);
-                    if last {
-                        apdu.push(0x00);
-                        return self.transmit(&apdu);
-                    }
-                    let (data, sw) = self.transmit(&apdu);
-                    assert_eq!((data.len(), sw), (0, 0x9000), "chained part {i}");
-                }
-                unreachable!("a message has at least one byte")
-            }
-        }
-    }
-
-    /// Sends a CTAP command; returns the status byte and the decoded CBOR body (if any).
-    fn ctap_raw(&mut self, message: &[u8]) -> (u8, Option<Value>) {
-        let (data, sw) = self.nfcctap_msg(message);
-        assert_eq!(sw, 0x9000, "CTAP answers travel in 9000");
-        let (&status, body) = data.split_first().expect("status byte");
-        let body = (!body.is_empty()).then(|| {
-            let value = cbor::parse(body).expect("response is CBOR");
-            assert_eq!(value.to_vec(), body, "response CBOR is canonical");
-            value
-        });
-        if status != OK {
-            assert!(body.is_none(), "errors carry no CBOR");
-        }
-        (status, body)
-    }
-
-    fn ctap(&mut self, command: u8, params: Option<&Value>) -> Result<Value, u8> {
-        let mut message = vec![command];
-        if let Some(p) = params {
-            message.extend_from_slice(&p.to_vec());
-        }
-        match self.ctap_raw(&message) {
-            (OK, Some(v)) => Ok(v),
-            (OK, None) => Ok(Value::Null),
-            (status, _) => Err(status),
-        }
-    }
-
-    fn get_info(&mut self) -> Value {
-        self.ctap(0x04, None).expect("getInfo")
-    }
-
-    fn make_credential(&mut self, req: &Value) -> Result<Registration, u8> {
-        self.ctap(0x01, Some(req)).map(|v| Registration::parse(&v))
-    }
-
-    fn get_assertion(&mut self, req: &Value) -> Result<Assertion, u8> {
-        self.ctap(0x02, Some(req)).map(|v| Assertion::parse(&v))
-    }
-
-    fn get_next_assertion(&mut self) -> Result<Assertion, u8> {
-        self.ctap(0x08, None).map(|v| Assertion::parse(&v))
-    }
-
-    fn reset(&mut self) -> Result<(), u8> {
-        self.ctap(0x07, None).map(|_| ())
-    }
-
-    /// A new card object on the same persistent memory (the process restarted).
-    fn reload(&self, seed: u64) -> Tester {
-        Tester::on_storage(
-            Profile::generic(),
-            PresencePolicy::Auto,
-            self.storage.clone(),
-            seed,
-        )
-    }
-}
-
-fn int(n: i64) -> Value {
-    Value::int(n)
-}
-
-fn text(s: &str) -> Value {
-    Value::text(s)
-}
-
-fn map(entries: Vec<(Value, Value)>) -> Value {
-    Value::Map(entries)
-}
-
-fn es256() -> Value {
-    map(vec![
-        (text("alg"), int(-7)),
-        (text("type"), text("public-key")),
-    ])
-}
-
-fn descriptor(id: &[u8]) -> Value {
-    map(vec![
-        (text("id"), Value::bytes(id)),
-        (text("type"), text("public-key")),
-    ])
-}
-
-fn client_data_hash(tag: &str) -> Vec<u8> {
-    sha256(tag.as_bytes()).to_vec()
-}
-
-fn mc_request(rp: &str, user_id: &[u8], rk: bool) -> Vec<(Value, Value)> {
-    vec![
-        (int(1), Value::bytes(client_data_hash("register"))),
-        (
-            int(2),
-            map(vec![
-                (text("id"), text(rp)),
-                (text("name"), text("Example")),
-            ]),
-        ),
-        (
-            int(3),
-            map(vec![
-                (text("id"), Value::bytes(user_id)),
-                (text("name"), text("alice@example.com")),
-                (text("displayName"), text("Alice")),
-            ]),
-        ),
-        (int(4), Value::Array(vec![es256()])),
-        (int(7), map(vec![(text("rk"), Value::Bool(rk))])),
-    ]
-}
-
-fn ga_request(rp: &str, allow: &[&[u8]]) -> Vec<(Value, Value)> {
-    let mut req = vec![
-        (int(1), text(rp)),
-        (int(2), Value::bytes(client_data_hash("login"))),
-    ];
-    if !allow.is_empty() {
-        req.push((
-            int(3),
-            Value::Array(allow.iter().map(|id| descriptor(id)).collect()),
-        ));
-    }
-    req
-}
-
-fn with(mut req: Vec<(Value, Value)>, key: i64, value: Value) -> Value {
-    req.retain(|(k, _)| *k != int(key));
-    req.push((int(key), value));
-    Value::Map(req)
-}
-
-fn without(mut req: Vec<(Value, Value)>, key: i64) -> Value {
-    req.retain(|(k, _)| *k != int(key));
-    Value::Map(req)
-}
-
-/// A parsed makeCredential response.
-struct Registration {
-    fmt: String,
-    auth_data: Vec<u8>,
-    att_stmt: Value,
-    credential_id: Vec<u8>,
-    public_key: PublicKey,
-}
-
-impl Registration {
-    fn parse(v: &Value) -> Self {
-        let m = IntMap::new(v).unwrap();
-        let fmt = m.required(1).unwrap().as_text().unwrap().to_owned();
-        let auth_data = m.required(2).unwrap().as_bytes().unwrap().to_vec();
-        let att_stmt = m.required(3).unwrap().clone();
-        assert!(auth_data.len() > 55);
-        let id_len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
-        let credential_id = auth_data[55..55 + id_len].to_vec();
-        let cose = cbor::parse(&auth_data[55 + id_len..]).expect("COSE key is the last item");
-        let cm = IntMap::new(&cose).unwrap();
-        assert_eq!(cm.required(1).unwrap(), &int(2), "kty EC2");
-        assert_eq!(cm.required(3).unwrap(), &int(-7), "alg ES256");
-        let coord = |k: i64| -> [u8; 32] {
-            let entries = cose.as_map().unwrap();
-            let v = &entries.iter().find(|(key, _)| *key == int(k)).unwrap().1;
-            v.as_bytes().unwrap().try_into().unwrap()
-        };
-        let public_key = PublicKey::from_coordinates(&coord(-2), &coord(-3)).expect("point");
-        Self {
-            fmt,
-            auth_data,
-            att_stmt,
-            credential_id,
-            public_key,
-        }
-    }
-
-    fn flags(&self) -> u8 {
-        self.auth_data[32]
-    }
-
-    fn sign_count(&self) -> u32 {
-        u32::from_be_bytes(self.auth_data[33..37].try_into().unwrap())
-    }
-}
-
-/// A parsed getAssertion / getNextAssertion response.
-struct Assertion {
-    credential_id: Vec<u8>,
-    auth_data: Vec<u8>,
-    signature: Vec<u8>,
-    user: Option<Value>,
-    number_of_credentials: Option<u64>,
-}
-
-impl Assertion {
-    fn parse(v: &Value) -> Self {
-        let m = IntMap::new(v).unwrap();
-        let cred = TextMap::new(m.required(1).unwrap()).unwrap();
-        assert_eq!(cred.required("type").unwrap(), &text("public-key"));
-        Self {
-            credential_id: cred.required("id").unwrap().as_bytes().unwrap().to_vec(),
-            auth_data: m.required(2).unwrap().as_bytes().unwrap().to_vec(),
-            signature: m.required(3).unwrap().as_bytes().unwrap().to_vec(),
-            user: m.get(4).cloned(),
-            number_of_credentials: m.get(5).map(|n| n.as_unsigned().unwrap()),
-        }
-    }
-
-    fn flags(&self) -> u8 {
-        self.auth_data[32]
-    }
-
-    fn sign_count(&self) -> u32 {
-        u32::from_be_bytes(self.auth_data[33..37].try_into().unwrap())
-    }
-
-    fn user_id(&self) -> Vec<u8> {
-        let user = TextMap::new(self.user.as_ref().expect("user")).unwrap();
-        user.required("id").unwrap().as_bytes().unwrap().to_vec()
-    }
-
-    fn verifies(&self, key: &PublicKey, cdh: &[u8]) -> bool {
-        let mut signed = self.auth_data.clone();
-        signed.extend_from_slice(cdh);
-        key.verify(&signed, &self.signature)
-    }
+/// A new card object on the same persistent memory (the process restarted).
+fn reload(t: &Tester, seed: u64) -> Tester {
+    tester_on(
+        Profile::generic(),
+        PresencePolicy::Auto,
+        t.storage().clone(),
+        seed,
+    )
 }
 
 // --- getInfo -------------------------------------------------------------------------------
 
 #[test]
 fn get_info_declares_what_the_card_does() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let profile = Profile::generic();
     let info = t.get_info();
     let m = IntMap::new(&info).unwrap();
@@ -460,9 +153,9 @@ fn get_info_declares_what_the_card_does() {
 #[test]
 fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
     use der::Decode;
-    let mut t = Tester::new();
+    let mut t = tester();
     let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"user-1", false)))
+        .make_credential(mc("example.com", b"user-1", false))
         .unwrap();
     assert_eq!(reg.fmt, "packed");
     assert_eq!(&reg.auth_data[..32], &sha256(b"example.com"));
@@ -484,7 +177,7 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
     let spki = cert.tbs_certificate().subject_public_key_info();
     let batch_key = PublicKey::from_sec1(spki.subject_public_key.raw_bytes()).expect("P-256 key");
     let mut signed = reg.auth_data.clone();
-    signed.extend_from_slice(&client_data_hash("register"));
+    signed.extend_from_slice(&cdh("register"));
     assert!(
         batch_key.verify(&signed, sig),
         "attestation signature over authData || cdh"
@@ -505,7 +198,7 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
     // The root is not in x5c but is available for trust stores.
     let applet_root = fido_applet::FidoApplet::new(
         Profile::generic(),
-        Box::new(t.storage.clone()),
+        Box::new(t.storage().clone()),
         Platform::seeded(1),
     )
     .unwrap()
@@ -515,9 +208,9 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
 
 #[test]
 fn make_credential_honours_attestation_format_none() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let req = with(
-        mc_request("example.com", b"u", false),
+        mc("example.com", b"u", false),
         0x0B,
         Value::Array(vec![text("none")]),
     );
@@ -526,7 +219,7 @@ fn make_credential_honours_attestation_format_none() {
     assert_eq!(reg.att_stmt, map(vec![]));
     // An unknown format falls back to packed.
     let req = with(
-        mc_request("example.com", b"u", false),
+        mc("example.com", b"u", false),
         0x0B,
         Value::Array(vec![text("tpm")]),
     );
@@ -535,25 +228,23 @@ fn make_credential_honours_attestation_format_none() {
 
 #[test]
 fn exclude_list_with_a_credential_of_this_rp_is_credential_excluded() {
-    let mut t = Tester::new();
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
+    let mut t = tester();
+    let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();
     let excl = Value::Array(vec![descriptor(&[1; 62]), descriptor(&reg.credential_id)]);
-    let req = with(mc_request("example.com", b"u", false), 5, excl.clone());
+    let req = with(mc("example.com", b"u", false), 5, excl.clone());
     assert_eq!(t.make_credential(&req).err(), Some(CREDENTIAL_EXCLUDED));
     // The same id for another RP does not match.
-    let req = with(mc_request("other.example", b"u", false), 5, excl);
+    let req = with(mc("other.example", b"u", false), 5, excl);
     assert!(t.make_credential(&req).is_ok());
     // Excluded even when presence is refused (§6.1.2 step 11).
-    let mut deny = Tester::on_storage(
+    let mut deny = tester_on(
         Profile::generic(),
         PresencePolicy::Deny,
-        t.storage.clone(),
+        t.storage().clone(),
         3,
     );
     let req = with(
-        mc_request("example.com", b"u", false),
+        mc("example.com", b"u", false),
         5,
         Value::Array(vec![descriptor(&reg.credential_id)]),
     );
@@ -562,43 +253,34 @@ fn exclude_list_with_a_credential_of_this_rp_is_credential_excluded() {
 
 #[test]
 fn pub_key_cred_params_pick_es256_or_fail_exactly() {
-    let mut t = Tester::new();
-    let params = |entries: Vec<Value>| {
-        with(
-            mc_request("example.com", b"u", false),
-            4,
-            Value::Array(entries),
-        )
-    };
+    let mut t = tester();
+    let params =
+        |entries: Vec<Value>| with(mc("example.com", b"u", false), 4, Value::Array(entries));
     let alg = |a: i64, ty: &str| map(vec![(text("alg"), int(a)), (text("type"), text(ty))]);
     // EdDSA and RS256 only: unsupported.
     assert_eq!(
-        t.make_credential(&params(vec![
-            alg(-8, "public-key"),
-            alg(-257, "public-key")
-        ]))
-        .err(),
+        t.make_credential(params(vec![alg(-8, "public-key"), alg(-257, "public-key")]))
+            .err(),
         Some(UNSUPPORTED_ALGORITHM)
     );
     assert_eq!(
-        t.make_credential(&params(vec![])).err(),
+        t.make_credential(params(vec![])).err(),
         Some(UNSUPPORTED_ALGORITHM)
     );
     // ES256 with an unknown type does not count.
     assert_eq!(
-        t.make_credential(&params(vec![alg(-7, "future-key")]))
-            .err(),
+        t.make_credential(params(vec![alg(-7, "future-key")])).err(),
         Some(UNSUPPORTED_ALGORITHM)
     );
     // ES256 after unsupported ones is chosen.
     assert!(
-        t.make_credential(&params(vec![alg(-8, "public-key"), alg(-7, "public-key")]))
+        t.make_credential(params(vec![alg(-8, "public-key"), alg(-7, "public-key")]))
             .is_ok()
     );
     // Malformed entries.
     let no_type = map(vec![(text("alg"), int(-7))]);
     assert_eq!(
-        t.make_credential(&params(vec![no_type])).err(),
+        t.make_credential(params(vec![no_type])).err(),
         Some(MISSING_PARAMETER)
     );
     let text_alg = map(vec![
@@ -606,18 +288,18 @@ fn pub_key_cred_params_pick_es256_or_fail_exactly() {
         (text("type"), text("public-key")),
     ]);
     assert_eq!(
-        t.make_credential(&params(vec![text_alg])).err(),
+        t.make_credential(params(vec![text_alg])).err(),
         Some(CBOR_UNEXPECTED_TYPE)
     );
     assert_eq!(
-        t.make_credential(&params(vec![int(-7)])).err(),
+        t.make_credential(params(vec![int(-7)])).err(),
         Some(CBOR_UNEXPECTED_TYPE)
     );
 }
 
 #[test]
 fn algorithms_come_from_the_profile() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let info = t.get_info();
     let algorithms = IntMap::new(&info).unwrap().required(0x0A).unwrap().clone();
     let expected: Vec<Value> = Profile::generic()
@@ -636,11 +318,7 @@ fn algorithms_come_from_the_profile() {
         (text("alg"), Value::Unsigned(u64::MAX)),
         (text("type"), text("public-key")),
     ]);
-    let req = with(
-        mc_request("example.com", b"u", false),
-        4,
-        Value::Array(vec![huge]),
-    );
+    let req = with(mc("example.com", b"u", false), 4, Value::Array(vec![huge]));
     assert_eq!(t.make_credential(&req).err(), Some(UNSUPPORTED_ALGORITHM));
 }
 
@@ -648,7 +326,7 @@ fn algorithms_come_from_the_profile() {
 fn rk_option_off_refuses_discoverable_credentials() {
     let mut profile = Profile::generic();
     profile.options.rk = false;
-    let mut t = Tester::with(profile, PresencePolicy::Auto);
+    let mut t = tester_with(profile, PresencePolicy::Auto);
     let info = t.get_info();
     let options = TextMap::new(IntMap::new(&info).unwrap().required(4).unwrap())
         .unwrap()
@@ -656,18 +334,14 @@ fn rk_option_off_refuses_discoverable_credentials() {
         .cloned();
     assert_eq!(options, Some(Value::Bool(false)));
     assert_eq!(
-        t.make_credential(&Value::Map(mc_request("example.com", b"u", true)))
-            .err(),
+        t.make_credential(mc("example.com", b"u", true)).err(),
         Some(UNSUPPORTED_OPTION)
     );
-    let r = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
-    t.get_assertion(&Value::Map(ga_request("example.com", &[&r.credential_id])))
+    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    t.get_assertion(ga("example.com", &[&r.credential_id]))
         .unwrap();
     assert_eq!(
-        t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-            .err(),
+        t.get_assertion(ga("example.com", &[])).err(),
         Some(NO_CREDENTIALS)
     );
 }
@@ -680,30 +354,25 @@ fn credential_lists_longer_than_max_credential_count_in_list_exceed_the_limit() 
     ] {
         let max = profile.max_credential_count_in_list;
         let id = profile.id.clone();
-        let mut t = Tester::with(profile, PresencePolicy::Auto);
-        let r = t
-            .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-            .unwrap();
+        let mut t = tester_with(profile, PresencePolicy::Auto);
+        let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
         let foreign: Vec<Vec<u8>> = (0..max).map(|i| vec![i as u8; 62]).collect();
         // Exactly the limit, the real id last: processed.
         let mut ids: Vec<&[u8]> = foreign[..max - 1].iter().map(Vec::as_slice).collect();
         ids.push(&r.credential_id);
-        let a = t
-            .get_assertion(&Value::Map(ga_request("example.com", &ids)))
-            .unwrap();
+        let a = t.get_assertion(ga("example.com", &ids)).unwrap();
         assert_eq!(a.credential_id, r.credential_id, "{id}");
         let list = |ids: &[&[u8]]| Value::Array(ids.iter().map(|i| descriptor(i)).collect());
-        let exclude = with(mc_request("example.com", b"v", false), 5, list(&ids));
+        let exclude = with(mc("example.com", b"v", false), 5, list(&ids));
         assert_eq!(t.make_credential(&exclude).err(), Some(CREDENTIAL_EXCLUDED));
         // One more: CTAP2_ERR_LIMIT_EXCEEDED, before anything else is looked at.
         ids.insert(0, &foreign[max - 1]);
         assert_eq!(
-            t.get_assertion(&Value::Map(ga_request("example.com", &ids)))
-                .err(),
+            t.get_assertion(ga("example.com", &ids)).err(),
             Some(LIMIT_EXCEEDED),
             "{id}"
         );
-        let exclude = with(mc_request("example.com", b"v", false), 5, list(&ids));
+        let exclude = with(mc("example.com", b"v", false), 5, list(&ids));
         assert_eq!(
             t.make_credential(&exclude).err(),
             Some(LIMIT_EXCEEDED),
@@ -718,45 +387,35 @@ fn an_undeclared_list_limit_is_not_enforced() {
     let profile = Profile::builtin("hid-crescendo-c2300").unwrap();
     assert_eq!(profile.info_keys(), [1, 2, 3, 4, 5, 6]);
     let max = profile.max_credential_count_in_list;
-    let mut t = Tester::with(profile, PresencePolicy::Auto);
+    let mut t = tester_with(profile, PresencePolicy::Auto);
     let info = t.get_info();
     assert_eq!(IntMap::new(&info).unwrap().get(0x07), None);
-    let r = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
+    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
     let foreign: Vec<Vec<u8>> = (0..2 * max).map(|i| vec![i as u8; 62]).collect();
     let mut ids: Vec<&[u8]> = foreign.iter().map(Vec::as_slice).collect();
     ids.push(&r.credential_id);
-    let a = t
-        .get_assertion(&Value::Map(ga_request("example.com", &ids)))
-        .unwrap();
+    let a = t.get_assertion(ga("example.com", &ids)).unwrap();
     assert_eq!(a.credential_id, r.credential_id);
 }
 
 #[test]
 fn credential_ids_longer_than_max_credential_id_length_are_not_ours() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let max = Profile::generic().max_credential_id_length;
-    let r = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
+    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
     // The card's own id with trailing bytes: too long, skipped without being read.
     let mut long = r.credential_id.clone();
     long.resize(max + 1, 0);
     assert_eq!(
-        t.get_assertion(&Value::Map(ga_request("example.com", &[&long])))
-            .err(),
+        t.get_assertion(ga("example.com", &[&long])).err(),
         Some(NO_CREDENTIALS)
     );
     let a = t
-        .get_assertion(&Value::Map(ga_request(
-            "example.com",
-            &[&long, &r.credential_id],
-        )))
+        .get_assertion(ga("example.com", &[&long, &r.credential_id]))
         .unwrap();
     assert_eq!(a.credential_id, r.credential_id);
     let exclude = with(
-        mc_request("example.com", b"v", false),
+        mc("example.com", b"v", false),
         5,
         Value::Array(vec![descriptor(&long)]),
     );
@@ -765,40 +424,36 @@ fn credential_ids_longer_than_max_credential_id_length_are_not_ours() {
 
 #[test]
 fn malformed_requests_get_the_exact_cbor_errors() {
-    let mut t = Tester::new();
+    let mut t = tester();
     // Truncated map.
     assert_eq!(t.ctap_raw(&hex("01A301")).0, INVALID_CBOR);
     // Trailing garbage after a valid map.
     let mut msg = vec![0x01];
-    msg.extend_from_slice(&Value::Map(mc_request("example.com", b"u", false)).to_vec());
+    msg.extend_from_slice(&Value::Map(mc("example.com", b"u", false)).to_vec());
     msg.push(0x00);
     assert_eq!(t.ctap_raw(&msg).0, INVALID_CBOR);
     // Not a map.
     assert_eq!(t.ctap_raw(&hex("0180")).0, CBOR_UNEXPECTED_TYPE);
     assert_eq!(t.ctap_raw(&hex("0280")).0, CBOR_UNEXPECTED_TYPE);
     // Wrong types of parameters.
-    let req = with(mc_request("example.com", b"u", false), 1, text("not bytes"));
+    let req = with(mc("example.com", b"u", false), 1, text("not bytes"));
+    assert_eq!(t.make_credential(&req).err(), Some(CBOR_UNEXPECTED_TYPE));
+    let req = with(mc("example.com", b"u", false), 2, text("example.com"));
     assert_eq!(t.make_credential(&req).err(), Some(CBOR_UNEXPECTED_TYPE));
     let req = with(
-        mc_request("example.com", b"u", false),
-        2,
-        text("example.com"),
-    );
-    assert_eq!(t.make_credential(&req).err(), Some(CBOR_UNEXPECTED_TYPE));
-    let req = with(
-        mc_request("example.com", b"u", false),
+        mc("example.com", b"u", false),
         7,
         map(vec![(text("rk"), int(1))]),
     );
     assert_eq!(t.make_credential(&req).err(), Some(CBOR_UNEXPECTED_TYPE));
     let user = map(vec![(text("id"), text("user"))]);
-    let req = with(mc_request("example.com", b"u", false), 3, user);
+    let req = with(mc("example.com", b"u", false), 3, user);
     assert_eq!(t.make_credential(&req).err(), Some(CBOR_UNEXPECTED_TYPE));
-    let req = with(ga_request("example.com", &[]), 3, map(vec![]));
+    let req = with(ga("example.com", &[]), 3, map(vec![]));
     assert_eq!(t.get_assertion(&req).err(), Some(CBOR_UNEXPECTED_TYPE));
     // Missing required parameters.
     for key in 1..=4 {
-        let req = without(mc_request("example.com", b"u", false), key);
+        let req = without(mc("example.com", b"u", false), key);
         assert_eq!(
             t.make_credential(&req).err(),
             Some(MISSING_PARAMETER),
@@ -806,13 +461,13 @@ fn malformed_requests_get_the_exact_cbor_errors() {
         );
     }
     let req = with(
-        mc_request("example.com", b"u", false),
+        mc("example.com", b"u", false),
         2,
         map(vec![(text("name"), text("x"))]),
     );
     assert_eq!(t.make_credential(&req).err(), Some(MISSING_PARAMETER));
     for key in 1..=2 {
-        let req = without(ga_request("example.com", &[]), key);
+        let req = without(ga("example.com", &[]), key);
         assert_eq!(
             t.get_assertion(&req).err(),
             Some(MISSING_PARAMETER),
@@ -821,57 +476,54 @@ fn malformed_requests_get_the_exact_cbor_errors() {
     }
     assert_eq!(t.ctap_raw(&[0x01]).0, INVALID_CBOR, "no parameters at all");
     // Unknown keys are ignored.
-    let req = with(mc_request("example.com", b"u", false), 0x42, text("future"));
+    let req = with(mc("example.com", b"u", false), 0x42, text("future"));
     assert!(t.make_credential(&req).is_ok());
 }
 
 #[test]
 fn options_up_uv_rk_are_checked() {
-    let mut t = Tester::new();
-    let opts = |o: Vec<(Value, Value)>| with(mc_request("example.com", b"u", false), 7, map(o));
+    let mut t = tester();
+    let opts = |o: Vec<(Value, Value)>| with(mc("example.com", b"u", false), 7, map(o));
     assert_eq!(
-        t.make_credential(&opts(vec![(text("up"), Value::Bool(false))]))
+        t.make_credential(opts(vec![(text("up"), Value::Bool(false))]))
             .err(),
         Some(INVALID_OPTION)
     );
     assert_eq!(
-        t.make_credential(&opts(vec![(text("uv"), Value::Bool(true))]))
+        t.make_credential(opts(vec![(text("uv"), Value::Bool(true))]))
             .err(),
         Some(INVALID_OPTION)
     );
     assert!(
-        t.make_credential(&opts(vec![
+        t.make_credential(opts(vec![
             (text("uv"), Value::Bool(false)),
             (text("up"), Value::Bool(true))
         ]))
         .is_ok()
     );
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
-    let ga =
-        |o: Vec<(Value, Value)>| with(ga_request("example.com", &[&reg.credential_id]), 5, map(o));
+    let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let ga = |o: Vec<(Value, Value)>| with(ga("example.com", &[&reg.credential_id]), 5, map(o));
     assert_eq!(
-        t.get_assertion(&ga(vec![(text("rk"), Value::Bool(true))]))
+        t.get_assertion(ga(vec![(text("rk"), Value::Bool(true))]))
             .err(),
         Some(UNSUPPORTED_OPTION)
     );
     assert_eq!(
-        t.get_assertion(&ga(vec![(text("uv"), Value::Bool(true))]))
+        t.get_assertion(ga(vec![(text("uv"), Value::Bool(true))]))
             .err(),
         Some(INVALID_OPTION)
     );
     // up = false: a silent probe without the UP flag.
     let silent = t
-        .get_assertion(&ga(vec![(text("up"), Value::Bool(false))]))
+        .get_assertion(ga(vec![(text("up"), Value::Bool(false))]))
         .unwrap();
     assert_eq!(silent.flags() & 0x01, 0);
-    assert!(silent.verifies(&reg.public_key, &client_data_hash("login")));
+    assert!(silent.verifies(&reg.public_key, &cdh("login")));
     // A CTAP 2.0-only profile answers uv = true with UNSUPPORTED_OPTION.
     let profile = Profile::generic().restricted_to_ctap20();
-    let mut t20 = Tester::with(profile, PresencePolicy::Auto);
+    let mut t20 = tester_with(profile, PresencePolicy::Auto);
     let req = with(
-        mc_request("example.com", b"u", false),
+        mc("example.com", b"u", false),
         7,
         map(vec![(text("uv"), Value::Bool(true))]),
     );
@@ -880,36 +532,28 @@ fn options_up_uv_rk_are_checked() {
 
 #[test]
 fn pin_uv_auth_param_without_a_pin_set() {
-    let mut t = Tester::new();
-    let req = with(
-        mc_request("example.com", b"u", false),
-        8,
-        Value::bytes(vec![]),
-    );
+    let mut t = tester();
+    let req = with(mc("example.com", b"u", false), 8, Value::bytes(vec![]));
     assert_eq!(
         t.make_credential(&req).err(),
         Some(PIN_NOT_SET),
         "touch probe"
     );
-    let req = with(
-        mc_request("example.com", b"u", false),
-        8,
-        Value::bytes(vec![1; 16]),
-    );
+    let req = with(mc("example.com", b"u", false), 8, Value::bytes(vec![1; 16]));
     assert_eq!(t.make_credential(&req).err(), Some(MISSING_PARAMETER));
-    let mut r = mc_request("example.com", b"u", false);
+    let mut r = mc("example.com", b"u", false);
     r.push((int(8), Value::bytes(vec![1; 16])));
     assert_eq!(
-        t.make_credential(&with(r.clone(), 9, int(3))).err(),
+        t.make_credential(with(r.clone(), 9, int(3))).err(),
         Some(INVALID_PARAMETER),
         "no PIN/UV auth protocol 3"
     );
     // Protocol 1 exists, but no token was ever handed out (tests/client_pin.rs has the rest).
     assert_eq!(
-        t.make_credential(&with(r, 9, int(1))).err(),
+        t.make_credential(with(r, 9, int(1))).err(),
         Some(PIN_AUTH_INVALID)
     );
-    let req = with(mc_request("example.com", b"u", false), 0x0A, int(1));
+    let req = with(mc("example.com", b"u", false), 0x0A, int(1));
     assert_eq!(
         t.make_credential(&req).err(),
         Some(INVALID_PARAMETER),
@@ -921,24 +565,19 @@ fn pin_uv_auth_param_without_a_pin_set() {
 
 #[test]
 fn get_assertion_with_allow_list_signs_and_counts() {
-    let mut t = Tester::new();
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
-    let cdh = client_data_hash("login");
+    let mut t = tester();
+    let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let login = cdh("login");
     let mut last = reg.sign_count();
     for _ in 0..3 {
-        let req = Value::Map(ga_request(
-            "example.com",
-            &[&[0xAB; 62], &reg.credential_id],
-        ));
+        let req = Value::Map(ga("example.com", &[&[0xAB; 62], &reg.credential_id]));
         let a = t.get_assertion(&req).unwrap();
         assert_eq!(a.credential_id, reg.credential_id);
         assert_eq!(&a.auth_data[..32], &sha256(b"example.com"));
         assert_eq!(a.auth_data.len(), 37);
         assert_eq!(a.flags(), 0x01, "UP only");
-        assert!(a.verifies(&reg.public_key, &cdh));
-        assert!(!a.verifies(&reg.public_key, &client_data_hash("other")));
+        assert!(a.verifies(&reg.public_key, &login));
+        assert!(!a.verifies(&reg.public_key, &cdh("other")));
         assert!(a.sign_count() > last, "counter increases");
         last = a.sign_count();
         assert!(a.user.is_none(), "non-discoverable: no user");
@@ -948,20 +587,17 @@ fn get_assertion_with_allow_list_signs_and_counts() {
 
 #[test]
 fn forged_or_foreign_credential_ids_are_not_found() {
-    let mut t = Tester::new();
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"u", false)))
-        .unwrap();
-    let req = Value::Map(ga_request("other.example", &[&reg.credential_id]));
+    let mut t = tester();
+    let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let req = Value::Map(ga("other.example", &[&reg.credential_id]));
     assert_eq!(t.get_assertion(&req).err(), Some(NO_CREDENTIALS));
     let mut forged = reg.credential_id.clone();
     forged[20] ^= 1;
-    let req = Value::Map(ga_request("example.com", &[&forged, &[], &[0; 1000]]));
+    let req = Value::Map(ga("example.com", &[&forged, &[], &[0; 1000]]));
     assert_eq!(t.get_assertion(&req).err(), Some(NO_CREDENTIALS));
     // No discoverable credentials for the RP either.
     assert_eq!(
-        t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-            .err(),
+        t.get_assertion(ga("example.com", &[])).err(),
         Some(NO_CREDENTIALS)
     );
     // getNextAssertion without a getAssertion before it.
@@ -970,21 +606,16 @@ fn forged_or_foreign_credential_ids_are_not_found() {
 
 #[test]
 fn discoverable_credentials_come_newest_first_then_through_get_next_assertion() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let mut regs = Vec::new();
     for user in [b"alice", b"bobby", b"carol"] {
-        regs.push(
-            t.make_credential(&Value::Map(mc_request("example.com", user, true)))
-                .unwrap(),
-        );
+        regs.push(t.make_credential(mc("example.com", user, true)).unwrap());
     }
-    t.make_credential(&Value::Map(mc_request("other.example", b"zed", true)))
+    t.make_credential(mc("other.example", b"zed", true))
         .unwrap();
-    let cdh = client_data_hash("login");
+    let cdh = cdh("login");
 
-    let first = t
-        .get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    let first = t.get_assertion(ga("example.com", &[])).unwrap();
     assert_eq!(first.number_of_credentials, Some(3));
     assert_eq!(first.user_id(), b"carol");
     assert_eq!(first.credential_id, regs[2].credential_id);
@@ -1009,45 +640,37 @@ fn discoverable_credentials_come_newest_first_then_through_get_next_assertion() 
     assert_eq!(t.get_next_assertion().err(), Some(NOT_ALLOWED));
 
     // Any other command ends the continuation.
-    t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    t.get_assertion(ga("example.com", &[])).unwrap();
     t.get_info();
     assert_eq!(t.get_next_assertion().err(), Some(NOT_ALLOWED));
     // So does re-selecting the applet.
-    t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    t.get_assertion(ga("example.com", &[])).unwrap();
     t.select();
     assert_eq!(t.get_next_assertion().err(), Some(NOT_ALLOWED));
     // And 30 seconds of silence.
-    t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    t.get_assertion(ga("example.com", &[])).unwrap();
     t.clock.advance(30_001);
     assert_eq!(t.get_next_assertion().err(), Some(NOT_ALLOWED));
 
     // A single account: no numberOfCredentials, user id present.
-    let only = t
-        .get_assertion(&Value::Map(ga_request("other.example", &[])))
-        .unwrap();
+    let only = t.get_assertion(ga("other.example", &[])).unwrap();
     assert_eq!(only.number_of_credentials, None);
     assert_eq!(only.user_id(), b"zed");
     // A resident credential named in an allowList also returns its user.
     let listed = t
-        .get_assertion(&Value::Map(ga_request(
-            "example.com",
-            &[&regs[0].credential_id],
-        )))
+        .get_assertion(ga("example.com", &[&regs[0].credential_id]))
         .unwrap();
     assert_eq!(listed.user_id(), b"alice");
 }
 
 #[test]
 fn same_user_id_overwrites_and_the_old_id_stops_working() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let old = t
-        .make_credential(&Value::Map(mc_request("example.com", b"alice", true)))
+        .make_credential(mc("example.com", b"alice", true))
         .unwrap();
     let new = t
-        .make_credential(&Value::Map(mc_request("example.com", b"alice", true)))
+        .make_credential(mc("example.com", b"alice", true))
         .unwrap();
     assert_ne!(old.credential_id, new.credential_id);
     let info = t.get_info();
@@ -1061,12 +684,10 @@ fn same_user_id_overwrites_and_the_old_id_stops_working() {
         remaining,
         Profile::generic().max_resident_credentials as u64 - 1
     );
-    let a = t
-        .get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    let a = t.get_assertion(ga("example.com", &[])).unwrap();
     assert_eq!(a.number_of_credentials, None);
     assert_eq!(a.credential_id, new.credential_id);
-    let req = Value::Map(ga_request("example.com", &[&old.credential_id]));
+    let req = Value::Map(ga("example.com", &[&old.credential_id]));
     assert_eq!(t.get_assertion(&req).err(), Some(NO_CREDENTIALS));
 }
 
@@ -1074,23 +695,22 @@ fn same_user_id_overwrites_and_the_old_id_stops_working() {
 fn key_store_full_at_capacity() {
     let mut profile = Profile::generic();
     profile.max_resident_credentials = 2;
-    let mut t = Tester::with(profile, PresencePolicy::Auto);
-    t.make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-        .unwrap();
-    t.make_credential(&Value::Map(mc_request("example.com", b"b", true)))
-        .unwrap();
-    let image = t.storage.image();
+    let mut t = tester_with(profile, PresencePolicy::Auto);
+    t.make_credential(mc("example.com", b"a", true)).unwrap();
+    t.make_credential(mc("example.com", b"b", true)).unwrap();
+    let image = t.storage().image();
     assert_eq!(
-        t.make_credential(&Value::Map(mc_request("example.com", b"c", true)))
-            .err(),
+        t.make_credential(mc("example.com", b"c", true)).err(),
         Some(KEY_STORE_FULL)
     );
-    assert_eq!(t.storage.image(), image, "a failed command changes nothing");
+    assert_eq!(
+        t.storage().image(),
+        image,
+        "a failed command changes nothing"
+    );
     // Overwriting and non-resident credentials still work.
-    t.make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-        .unwrap();
-    t.make_credential(&Value::Map(mc_request("example.com", b"c", false)))
-        .unwrap();
+    t.make_credential(mc("example.com", b"a", true)).unwrap();
+    t.make_credential(mc("example.com", b"c", false)).unwrap();
     let info = t.get_info();
     assert_eq!(IntMap::new(&info).unwrap().required(20).unwrap(), &int(0));
 }
@@ -1099,27 +719,20 @@ fn key_store_full_at_capacity() {
 
 #[test]
 fn reset_within_ten_seconds_wipes_everything() {
-    let mut t = Tester::new();
-    let resident = t
-        .make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-        .unwrap();
-    let plain = t
-        .make_credential(&Value::Map(mc_request("example.com", b"b", false)))
-        .unwrap();
+    let mut t = tester();
+    let resident = t.make_credential(mc("example.com", b"a", true)).unwrap();
+    let plain = t.make_credential(mc("example.com", b"b", false)).unwrap();
     t.clock.advance(9_000);
     assert_eq!(t.reset(), Ok(()));
     for id in [&resident.credential_id, &plain.credential_id] {
-        let req = Value::Map(ga_request("example.com", &[id]));
+        let req = Value::Map(ga("example.com", &[id]));
         assert_eq!(t.get_assertion(&req).err(), Some(NO_CREDENTIALS));
     }
     assert_eq!(
-        t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-            .err(),
+        t.get_assertion(ga("example.com", &[])).err(),
         Some(NO_CREDENTIALS)
     );
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"a", false)))
-        .unwrap();
+    let reg = t.make_credential(mc("example.com", b"a", false)).unwrap();
     assert_eq!(reg.sign_count(), 1, "counter restarted");
     // The attestation material is kept: same batch certificate.
     let x5c = |r: &Registration| {
@@ -1134,13 +747,11 @@ fn reset_within_ten_seconds_wipes_everything() {
 
 #[test]
 fn reset_after_ten_seconds_is_not_allowed_until_the_next_power_up() {
-    let mut t = Tester::new();
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"a", false)))
-        .unwrap();
+    let mut t = tester();
+    let reg = t.make_credential(mc("example.com", b"a", false)).unwrap();
     t.clock.advance(10_001);
     assert_eq!(t.reset(), Err(NOT_ALLOWED));
-    let req = Value::Map(ga_request("example.com", &[&reg.credential_id]));
+    let req = Value::Map(ga("example.com", &[&reg.credential_id]));
     assert!(t.get_assertion(&req).is_ok(), "nothing was wiped");
     // A new tap (power cycle) opens the window again.
     t.card.power_off();
@@ -1152,22 +763,19 @@ fn reset_after_ten_seconds_is_not_allowed_until_the_next_power_up() {
 
 #[test]
 fn presence_denied_is_operation_denied() {
-    let mut ok = Tester::new();
-    let reg = ok
-        .make_credential(&Value::Map(mc_request("example.com", b"a", false)))
-        .unwrap();
-    let mut t = Tester::on_storage(
+    let mut ok = tester();
+    let reg = ok.make_credential(mc("example.com", b"a", false)).unwrap();
+    let mut t = tester_on(
         Profile::generic(),
         PresencePolicy::Deny,
-        ok.storage.clone(),
+        ok.storage().clone(),
         9,
     );
     assert_eq!(
-        t.make_credential(&Value::Map(mc_request("example.com", b"b", true)))
-            .err(),
+        t.make_credential(mc("example.com", b"b", true)).err(),
         Some(OPERATION_DENIED)
     );
-    let req = Value::Map(ga_request("example.com", &[&reg.credential_id]));
+    let req = Value::Map(ga("example.com", &[&reg.credential_id]));
     assert_eq!(t.get_assertion(&req).err(), Some(OPERATION_DENIED));
     assert_eq!(t.reset(), Err(OPERATION_DENIED));
     assert_eq!(
@@ -1177,7 +785,7 @@ fn presence_denied_is_operation_denied() {
     );
     // A silent probe needs no presence.
     let req = with(
-        ga_request("example.com", &[&reg.credential_id]),
+        ga("example.com", &[&reg.credential_id]),
         5,
         map(vec![(text("up"), Value::Bool(false))]),
     );
@@ -1187,31 +795,20 @@ fn presence_denied_is_operation_denied() {
 
 #[test]
 fn state_survives_recreating_the_card_from_the_same_storage() {
-    let mut t = Tester::new();
-    let resident = t
-        .make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-        .unwrap();
-    let plain = t
-        .make_credential(&Value::Map(mc_request("example.com", b"b", false)))
-        .unwrap();
+    let mut t = tester();
+    let resident = t.make_credential(mc("example.com", b"a", true)).unwrap();
+    let plain = t.make_credential(mc("example.com", b"b", false)).unwrap();
     let count = plain.sign_count();
-    let mut t2 = t.reload(99);
+    let mut t2 = reload(&t, 99);
     drop(t);
     let a = t2
-        .get_assertion(&Value::Map(ga_request(
-            "example.com",
-            &[&plain.credential_id],
-        )))
+        .get_assertion(ga("example.com", &[&plain.credential_id]))
         .unwrap();
-    assert!(a.verifies(&plain.public_key, &client_data_hash("login")));
+    assert!(a.verifies(&plain.public_key, &cdh("login")));
     assert_eq!(a.sign_count(), count + 1, "counter persisted");
-    let d = t2
-        .get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    let d = t2.get_assertion(ga("example.com", &[])).unwrap();
     assert_eq!(d.credential_id, resident.credential_id);
-    let again = t2
-        .make_credential(&Value::Map(mc_request("example.com", b"c", false)))
-        .unwrap();
+    let again = t2.make_credential(mc("example.com", b"c", false)).unwrap();
     assert_eq!(again.att_stmt.as_map().unwrap().len(), 3);
     let x5c = |r: &Registration| {
         TextMap::new(&r.att_stmt)
@@ -1231,8 +828,8 @@ fn state_survives_recreating_the_card_from_the_same_storage() {
 
 #[test]
 fn ctap_errors_travel_inside_9000_and_iso_errors_as_status_words() {
-    let mut t = Tester::new();
-    assert_eq!(&hex(SELECT)[5..13], &FIDO_AID);
+    let mut t = tester();
+    assert_eq!(&SELECT[5..13], &FIDO_AID);
     assert_eq!(
         t.transmit(&hex("801000000155")),
         (vec![INVALID_COMMAND], 0x9000)
@@ -1271,13 +868,10 @@ fn ctap_errors_travel_inside_9000_and_iso_errors_as_status_words() {
 
 #[test]
 fn nfcctap_control_end_stops_ctap_until_reselected() {
-    let mut t = Tester::new();
-    t.make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-        .unwrap();
-    t.make_credential(&Value::Map(mc_request("example.com", b"b", true)))
-        .unwrap();
-    t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-        .unwrap();
+    let mut t = tester();
+    t.make_credential(mc("example.com", b"a", true)).unwrap();
+    t.make_credential(mc("example.com", b"b", true)).unwrap();
+    t.get_assertion(ga("example.com", &[])).unwrap();
     assert_eq!(t.transmit(&hex("80120100")), (vec![], 0x9000));
     assert_eq!(t.transmit(&hex("80100000010400")).1, 0x6985);
     assert_eq!(t.transmit(&hex("80120200")).1, 0x6A86);
@@ -1292,7 +886,7 @@ fn nfcctap_control_end_stops_ctap_until_reselected() {
 
 #[test]
 fn request_larger_than_max_msg_size_is_request_too_large() {
-    let mut t = Tester::new();
+    let mut t = tester();
     let max = Profile::generic().max_msg_size;
     let mut msg = vec![0x01];
     msg.resize(max + 1, 0);
@@ -1304,35 +898,25 @@ fn request_larger_than_max_msg_size_is_request_too_large() {
 #[test]
 fn chained_short_and_extended_apdus_work_end_to_end() {
     for framing in [Framing::ShortChained, Framing::Extended] {
-        let mut t = Tester::new();
+        let mut t = tester();
         t.framing = framing;
         // A request over 255 bytes (long excludeList) and a response over 256 bytes (packed
         // attestation with its certificate).
         let excl: Vec<Value> = (0..6u8).map(|i| descriptor(&[i; 62])).collect();
-        let req = with(
-            mc_request("example.com", b"u", false),
-            5,
-            Value::Array(excl),
-        );
+        let req = with(mc("example.com", b"u", false), 5, Value::Array(excl));
         assert!(req.to_vec().len() > 255);
         let reg = t.make_credential(&req).unwrap();
         assert_eq!(reg.fmt, "packed");
         let a = t
-            .get_assertion(&Value::Map(ga_request(
-                "example.com",
-                &[&reg.credential_id],
-            )))
+            .get_assertion(ga("example.com", &[&reg.credential_id]))
             .unwrap();
-        assert!(
-            a.verifies(&reg.public_key, &client_data_hash("login")),
-            "{framing:?}"
-        );
+        assert!(a.verifies(&reg.public_key, &cdh("login")), "{framing:?}");
     }
     // libfido2 / Windows style: P1 = 00, GET RESPONSE with CLA 80.
-    let mut t = Tester::new();
+    let mut t = tester();
     let msg = {
         let mut m = vec![0x01];
-        m.extend_from_slice(&Value::Map(mc_request("example.com", b"u", false)).to_vec());
+        m.extend_from_slice(&Value::Map(mc("example.com", b"u", false)).to_vec());
         m
     };
     let mut apdu = vec![0x80, 0x10, 0x00, 0x00, msg.len() as u8];
@@ -1363,7 +947,7 @@ proptest! {
         command in prop::sample::select(vec![0x01u8, 0x02, 0x04, 0x07, 0x08, 0x0B, 0x06, 0x99]),
         body in prop::collection::vec(any::<u8>(), 0..600),
     ) {
-        let mut t = Tester::new();
+        let mut t = tester();
         let mut msg = vec![command];
         msg.extend_from_slice(&body);
         let (data, sw) = t.nfcctap_msg(&msg);
@@ -1385,12 +969,12 @@ proptest! {
         flips in prop::collection::vec((0usize..400, any::<u8>()), 1..6),
         command in prop::sample::select(vec![0x01u8, 0x02]),
     ) {
-        let mut t = Tester::new();
-        let reg = t.make_credential(&Value::Map(mc_request("example.com", b"u", true))).unwrap();
+        let mut t = tester();
+        let reg = t.make_credential(mc("example.com", b"u", true)).unwrap();
         let req = if command == 0x01 {
-            with(mc_request("example.com", b"u", true), 5, Value::Array(vec![descriptor(&[3; 62])]))
+            with(mc("example.com", b"u", true), 5, Value::Array(vec![descriptor(&[3; 62])]))
         } else {
-            Value::Map(ga_request("example.com", &[&reg.credential_id]))
+            Value::Map(ga("example.com", &[&reg.credential_id]))
         };
         let mut msg = vec![command];
         msg.extend_from_slice(&req.to_vec());
@@ -1412,34 +996,23 @@ fn a_failed_write_changes_nothing_and_is_ctap1_err_other() {
     // Writes: 1 = fresh state, 2 = attestation material, 3 = the first makeCredential.
     let memory = MemoryStorage::new();
     let faulty = FaultyStorage::new(memory.clone(), Some(3));
-    let (platform, clock) = Platform::seeded_with_clock(11);
-    let profile = Profile::generic();
-    let version: &'static [u8] = if profile.u2f { b"U2F_V2" } else { b"FIDO_2_0" };
-    let card = virtual_card(profile, Box::new(faulty), platform).unwrap();
-    let mut t = Tester {
-        card,
-        clock,
-        storage: memory.clone(),
-        framing: Framing::ShortChained,
-        version,
-    };
-    t.select();
+    let mut t = Tester::on_storage_with(
+        setup(Profile::generic(), PresencePolicy::Auto, 11),
+        memory.clone(),
+        Box::new(move |_| Box::new(faulty)),
+    );
     let before = memory.image();
     assert_eq!(
-        t.make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-            .err(),
+        t.make_credential(mc("example.com", b"a", true)).err(),
         Some(0x7F)
     );
     assert_eq!(memory.image(), before);
     assert_eq!(
-        t.get_assertion(&Value::Map(ga_request("example.com", &[])))
-            .err(),
+        t.get_assertion(ga("example.com", &[])).err(),
         Some(NO_CREDENTIALS)
     );
     // The next write succeeds, and the counter starts where it was.
-    let reg = t
-        .make_credential(&Value::Map(mc_request("example.com", b"a", true)))
-        .unwrap();
+    let reg = t.make_credential(mc("example.com", b"a", true)).unwrap();
     assert_eq!(reg.sign_count(), 1);
 }
 

@@ -16,7 +16,8 @@
 //! The case counts are kept moderate (CI runs everything in a few minutes); raise them with
 //! `PROPTEST_CASES=N` for a longer local run.
 
-mod reliability_host;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,8 +25,9 @@ use apdu::storage::{FaultyStorage, MemoryStorage};
 use fido_applet::ctap::cbor::Value;
 use fido_applet::platform::Clock;
 use fido_applet::profile::Profile;
+use host::storage::*;
+use host::*;
 use proptest::prelude::*;
-use reliability_host::*;
 
 const SEED: u64 = 5;
 const RPS: [&str; 3] = ["example.com", "other.org", "evil.example"];
@@ -142,7 +144,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// What the host knows, to check the card's answers.
 struct World {
     mem: MemoryStorage,
-    host: Host,
+    host: Tester,
     /// Credential ids the card handed out, with the RP each was made for.
     issued: HashMap<Vec<u8>, usize>,
     /// In issue order, for allow/exclude lists.
@@ -164,7 +166,7 @@ impl World {
     fn new() -> Self {
         let mem = MemoryStorage::new();
         mem.set_image(Some(fresh_image(SEED)));
-        let host = Host::boot(Box::new(mem.clone()), SEED).unwrap();
+        let host = Tester::boot(Box::new(mem.clone()), SEED).unwrap();
         Self {
             mem,
             host,
@@ -187,7 +189,7 @@ impl World {
     fn reload(&mut self) {
         let clock = self.host.clock.clone();
         self.boots += 1;
-        self.host = Host::boot(Box::new(self.mem.clone()), SEED + self.boots).unwrap();
+        self.host = Tester::boot(Box::new(self.mem.clone()), SEED + self.boots).unwrap();
         // Time goes on for the new card object.
         self.host.clock.set(clock.now_ms());
         self.token = None;
@@ -270,7 +272,7 @@ impl World {
             RPS[rp],
             owner.map(|&o| RPS[o])
         );
-        if let Some(user) = &a.user_id {
+        if let Some(user) = &a.user_id_opt() {
             assert!(
                 self.users_by_rp.get(&rp).is_some_and(|u| u.contains(user)),
                 "a user of another RP"
@@ -399,7 +401,7 @@ impl World {
             },
             Op::SetPin(p) => {
                 self.next_rp = None;
-                answer = self.host.set_pin(PINS[p].as_bytes());
+                answer = self.host.set_pin(2, PINS[p].as_bytes());
                 if answer.is_ok() {
                     assert!(self.pin.is_none(), "setPIN over a set PIN");
                     self.pin = Some(p);
@@ -409,7 +411,7 @@ impl World {
             Op::ChangePin(cur, new) => {
                 self.next_rp = None;
                 let current = self.pin.map_or(cur, |p| if cur == 0 { p } else { cur });
-                answer = self.host.change_pin(PINS[current], PINS[new].as_bytes());
+                answer = self.host.change_pin(2, PINS[current], PINS[new].as_bytes());
                 // A right PIN restores the retries even when the new PIN's write is cut.
                 right_pin_ok = Some(current) == self.pin;
                 if answer.is_ok() {
@@ -427,7 +429,10 @@ impl World {
                 self.next_rp = None;
                 let pin = self.pin.map_or(pin, |p| if pin == 0 { p } else { pin });
                 right_pin_ok = Some(pin) == self.pin;
-                match self.host.token(PINS[pin], permissions, rp.map(|r| RPS[r])) {
+                match self
+                    .host
+                    .token(2, PINS[pin], permissions, rp.map(|r| RPS[r]))
+                {
                     Ok(t) => {
                         assert_eq!(Some(pin), self.pin, "a token for a wrong PIN");
                         self.token = Some(t);
@@ -486,7 +491,7 @@ impl World {
                 let clock = self.host.clock.clone();
                 let storage = FaultyStorage::new(self.mem.clone(), Some(usize::from(n)));
                 self.boots += 1;
-                self.host = Host::boot(Box::new(storage), SEED + self.boots).unwrap();
+                self.host = Tester::boot(Box::new(storage), SEED + self.boots).unwrap();
                 self.host.clock.set(clock.now_ms());
                 self.token = None;
                 self.next_rp = None;

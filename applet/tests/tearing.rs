@@ -15,7 +15,8 @@
 //! - a PIN attempt never reveals whether the PIN was right without its retry being committed;
 //! - the card still works (getInfo, a new credential, the PIN state answers).
 
-mod reliability_host;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,17 +24,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apdu::storage::{FaultyStorage, FileStorage, MemoryStorage, Storage};
 use fido_applet::ctap::cbor::Value;
-use reliability_host::*;
+use host::storage::*;
+use host::*;
 
 const SEED: u64 = 11;
 
 /// What a scenario's run reports: the status of its last (state-changing) command.
-type Run = fn(&mut Host) -> Result<(), u8>;
+type Run = fn(&mut Tester) -> Result<(), u8>;
 
 struct Scenario {
     name: &'static str,
     /// Brings a fresh card into the state before the command (not cut).
-    setup: fn(&mut Host),
+    setup: fn(&mut Tester),
     /// The command, with whatever it needs first (a token, a key agreement). Cut at every write.
     run: Run,
     /// The transactions the command commits; pins down "before or after" for one-write ones.
@@ -45,57 +47,45 @@ struct Scenario {
     pin_attempt: bool,
 }
 
-fn nothing(_: &mut Host) {}
+fn nothing(_: &mut Tester) {}
 
-fn with_pin(h: &mut Host) {
-    h.set_pin(PIN.as_bytes()).unwrap();
+fn with_pin(h: &mut Tester) {
+    h.set_pin(2, PIN.as_bytes()).unwrap();
 }
 
-fn with_pin_and_credentials(h: &mut Host) {
-    h.set_pin(PIN.as_bytes()).unwrap();
+fn with_pin_and_credentials(h: &mut Tester) {
+    h.set_pin(2, PIN.as_bytes()).unwrap();
     for user in [&b"u1"[..], b"u2"] {
         // A token's permissions are spent by the makeCredential it authorizes (§6.1.2 step 14).
-        let t = h.token(PIN, PERM_MC, None).unwrap();
+        let t = h.token(2, PIN, MC, None).unwrap();
         h.make_credential(with_token(mc("example.com", user, true), &t, 8))
             .unwrap();
     }
 }
 
-fn with_credentials(h: &mut Host) {
+fn with_credentials(h: &mut Tester) {
     for (rp, user) in [("example.com", &b"u1"[..]), ("other.org", b"u2")] {
         h.make_credential(mc(rp, user, true)).unwrap();
     }
 }
 
-const PERM_CM: u64 = 0x04;
-const PERM_LBW: u64 = 0x10;
-const PERM_ACFG: u64 = 0x20;
-
 /// A request `{1: subCommand, 2: params, 3: protocol, 4: pinUvAuthParam}` authorized with the
 /// MAC over `prefix || params` (credentialManagement: prefix = subCommand).
 fn authorized(
-    h: &mut Host,
+    h: &mut Tester,
     command: u8,
     token: &Token,
     prefix: &[u8],
     sub: u64,
     params: Option<Value>,
 ) -> Result<(), u8> {
-    let mut message = prefix.to_vec();
-    let mut req = vec![(int(1), Value::Unsigned(sub)), (int(3), int(2))];
-    if let Some(p) = params {
-        message.extend_from_slice(&p.to_vec());
-        req.push((int(2), p));
-    }
-    req.push((int(4), Value::bytes(token.param(&message))));
-    h.ctap(command, Some(&Value::Map(req))).map(drop)
+    let req = subcommand(sub, params, Some((token, prefix)));
+    h.ctap_map(command, req).map(drop)
 }
 
 /// authenticatorConfig: the MAC is over `32×0xFF || 0x0D || subCommand || params` (§6.11).
-fn config(h: &mut Host, token: &Token, sub: u64, params: Option<Value>) -> Result<(), u8> {
-    let mut prefix = vec![0xFF; 32];
-    prefix.extend_from_slice(&[0x0D, sub as u8]);
-    authorized(h, 0x0D, token, &prefix, sub, params)
+fn config(h: &mut Tester, token: &Token, sub: u64, params: Option<Value>) -> Result<(), u8> {
+    authorized(h, 0x0D, token, &config_prefix(sub), sub, params)
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -136,7 +126,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "makeCredential rk with a PIN token",
             setup: with_pin,
             run: |h| {
-                let t = h.token(PIN, PERM_MC, Some("example.com"))?;
+                let t = h.token(2, PIN, MC, Some("example.com"))?;
                 h.make_credential(with_token(mc("example.com", b"u1", true), &t, 8))
                     .map(drop)
             },
@@ -148,7 +138,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "setPIN",
             setup: with_credentials,
-            run: |h| h.set_pin(PIN.as_bytes()),
+            run: |h| h.set_pin(2, PIN.as_bytes()),
             writes: 1,
             expect: Ok(()),
             pin_attempt: false,
@@ -156,7 +146,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "changePIN",
             setup: with_pin_and_credentials,
-            run: |h| h.change_pin(PIN, b"87654321"),
+            run: |h| h.change_pin(2, PIN, b"87654321"),
             // decrement, restore, new PIN.
             writes: 3,
             expect: Ok(()),
@@ -165,7 +155,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "wrong PIN",
             setup: with_pin,
-            run: |h| h.token("9999", PERM_GA, None).map(drop),
+            run: |h| h.token(2, "9999", GA, None).map(drop),
             writes: 1,
             expect: Err(PIN_INVALID),
             pin_attempt: true,
@@ -173,7 +163,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "right PIN (token)",
             setup: with_pin,
-            run: |h| h.token(PIN, PERM_GA, None).map(drop),
+            run: |h| h.token(2, PIN, GA, None).map(drop),
             writes: 2,
             expect: Ok(()),
             pin_attempt: true,
@@ -183,7 +173,7 @@ fn scenarios() -> Vec<Scenario> {
             setup: with_pin_and_credentials,
             run: |h| {
                 let id = h.get_assertion(ga("example.com", &[]))?.credential_id;
-                let t = h.token(PIN, PERM_CM, None)?;
+                let t = h.token(2, PIN, CM, None)?;
                 let params = Value::Map(vec![(
                     int(2),
                     Value::Map(vec![
@@ -202,13 +192,10 @@ fn scenarios() -> Vec<Scenario> {
             name: "largeBlobs write",
             setup: with_pin,
             run: |h| {
-                let t = h.token(PIN, PERM_LBW, None)?;
+                let t = h.token(2, PIN, LBW, None)?;
                 let mut array = Value::Array(vec![Value::bytes(vec![0xAB; 300])]).to_vec();
                 array.extend_from_slice(&fido_applet::crypto::sha256(&array)[..16]);
-                let mut message = vec![0xFF; 32];
-                message.extend_from_slice(&[0x0C, 0x00]);
-                message.extend_from_slice(&0u32.to_le_bytes());
-                message.extend_from_slice(&fido_applet::crypto::sha256(&array));
+                let message = large_blob_message(0, &array);
                 let req = vec![
                     (int(2), Value::bytes(array.clone())),
                     (int(3), int(0)),
@@ -226,7 +213,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "authenticatorConfig toggleAlwaysUv",
             setup: with_pin,
             run: |h| {
-                let t = h.token(PIN, PERM_ACFG, None)?;
+                let t = h.token(2, PIN, ACFG, None)?;
                 config(h, &t, 0x02, None)
             },
             writes: 3,
@@ -237,7 +224,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "authenticatorConfig setMinPINLength",
             setup: with_pin,
             run: |h| {
-                let t = h.token(PIN, PERM_ACFG, None)?;
+                let t = h.token(2, PIN, ACFG, None)?;
                 config(h, &t, 0x03, Some(Value::Map(vec![(int(1), int(6))])))
             },
             writes: 3,
@@ -265,7 +252,7 @@ struct Clean {
 fn prepare(s: &Scenario) -> Clean {
     let mem = MemoryStorage::new();
     mem.set_image(Some(fresh_image(SEED)));
-    let mut h = Host::boot(Box::new(mem.clone()), SEED).unwrap();
+    let mut h = Tester::boot(Box::new(mem.clone()), SEED).unwrap();
     (s.setup)(&mut h);
     drop(h);
     let before = mem.image().unwrap();
@@ -275,7 +262,7 @@ fn prepare(s: &Scenario) -> Clean {
         inner: mem.clone(),
         recorder: recorder.clone(),
     };
-    let mut h = Host::boot(Box::new(storage), SEED).unwrap();
+    let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
     let result = (s.run)(&mut h);
     assert_eq!(
         result, s.expect,
@@ -348,7 +335,7 @@ fn check_after_cut(
         );
     }
     // Power-up: the state loads and the card works.
-    let mut h = Host::boot(reboot(), SEED)
+    let mut h = Tester::boot(reboot(), SEED)
         .unwrap_or_else(|e| panic!("{}: cut at {point}: the state does not load: {e}", s.name));
     let info = h.get_info();
     assert!(matches!(info, fido_applet::ctap::cbor::Value::Map(_)));
@@ -370,7 +357,7 @@ fn every_write_point_of_every_command_over_memory() {
             let mem = MemoryStorage::new();
             mem.set_image(Some(clean.before.clone()));
             let storage = FaultyStorage::new(mem.clone(), Some(k));
-            let mut h = Host::boot(Box::new(storage), SEED).unwrap();
+            let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
             let answer = (s.run)(&mut h);
             drop(h); // the card leaves the field
             let image = mem.image().unwrap();
@@ -382,7 +369,7 @@ fn every_write_point_of_every_command_over_memory() {
         // No cut at all: the answer is OK and the state is the final one.
         let mem = MemoryStorage::new();
         mem.set_image(Some(clean.before.clone()));
-        let mut h = Host::boot(Box::new(FaultyStorage::new(mem.clone(), None)), SEED).unwrap();
+        let mut h = Tester::boot(Box::new(FaultyStorage::new(mem.clone(), None)), SEED).unwrap();
         assert_eq!((s.run)(&mut h), s.expect);
         assert_eq!(mem.image().as_ref(), clean.boundaries.last());
     }
@@ -418,7 +405,7 @@ fn every_write_step_of_every_command_over_a_state_file() {
         let clean = prepare(&s);
         for step in 1..=4 * s.writes {
             std::fs::write(&path, &clean.before).unwrap();
-            let mut h = Host::boot(Box::new(cutting_file(&path, step)), SEED).unwrap();
+            let mut h = Tester::boot(Box::new(cutting_file(&path, step)), SEED).unwrap();
             let answer = (s.run)(&mut h);
             drop(h);
             let image = std::fs::read(&path).unwrap();
@@ -447,18 +434,19 @@ fn a_wrong_pin_always_costs_its_retry_once_compared() {
     // committed. No sequence of cuts lets an attacker learn a comparison for free.
     let mem = MemoryStorage::new();
     mem.set_image(Some(fresh_image(SEED)));
-    let mut h = Host::boot(Box::new(mem.clone()), SEED).unwrap();
+    let mut h = Tester::boot(Box::new(mem.clone()), SEED).unwrap();
     with_pin(&mut h);
     drop(h);
     for attempt in 0..3u8 {
         let before = summary(&mem.image().unwrap()).retries;
-        let mut cut = Host::boot(Box::new(FaultyStorage::new(mem.clone(), Some(1))), SEED).unwrap();
-        assert_eq!(cut.token("0000", PERM_GA, None).err(), Some(OTHER));
+        let mut cut =
+            Tester::boot(Box::new(FaultyStorage::new(mem.clone(), Some(1))), SEED).unwrap();
+        assert_eq!(cut.token(2, "0000", GA, None).err(), Some(OTHER));
         drop(cut);
         assert_eq!(summary(&mem.image().unwrap()).retries, before);
-        let mut h = Host::boot(Box::new(mem.clone()), SEED).unwrap();
+        let mut h = Tester::boot(Box::new(mem.clone()), SEED).unwrap();
         assert_eq!(
-            h.token("0000", PERM_GA, None).err(),
+            h.token(2, "0000", GA, None).err(),
             Some(PIN_INVALID),
             "attempt {attempt}"
         );
@@ -472,12 +460,12 @@ fn the_state_file_is_private_and_holds_no_plaintext_pin() {
     let dir = scratch_dir("secret");
     let path = dir.join("state.bin");
     let pin = "correct horse 42";
-    let mut h = Host::boot(Box::new(FileStorage::new(&path)), SEED).unwrap();
-    h.set_pin(pin.as_bytes()).unwrap();
-    let t = h.token(pin, PERM_MC, None).unwrap();
+    let mut h = Tester::boot(Box::new(FileStorage::new(&path)), SEED).unwrap();
+    h.set_pin(2, pin.as_bytes()).unwrap();
+    let t = h.token(2, pin, MC, None).unwrap();
     h.make_credential(with_token(mc("example.com", b"u1", true), &t, 8))
         .unwrap();
-    h.change_pin(pin, b"another secret 7").unwrap();
+    h.change_pin(2, pin, b"another secret 7").unwrap();
     drop(h);
     let bytes = std::fs::read(&path).unwrap();
     for secret in [&b"correct horse 42"[..], b"another secret 7"] {

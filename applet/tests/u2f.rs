@@ -3,14 +3,15 @@
 //! enforce, don't-enforce) / VERSION with their status words, and key handles shared with
 //! CTAP2 in both directions.
 
-mod mgmt_host;
+#[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
+mod host;
 
 use der::Decode;
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::platform::PresencePolicy;
 use fido_applet::profile::Profile;
-use mgmt_host::*;
+use host::*;
 
 const CHALLENGE: [u8; 32] = [0xC4; 32];
 
@@ -258,7 +259,10 @@ fn ctap2_credentials_work_with_u2f_authenticate() {
     let a = app("example.com");
     // Non-discoverable, and discoverable.
     for rk in [false, true] {
-        let (id, v) = t.make_credential(mc("example.com", b"u", rk)).unwrap();
+        let (id, v) = t
+            .make_credential(mc("example.com", b"u", rk))
+            .unwrap()
+            .parts();
         let auth_data = IntMap::new(&v)
             .unwrap()
             .required(2)
@@ -282,11 +286,14 @@ fn ctap2_credentials_work_with_u2f_authenticate() {
     // credProtect userVerificationRequired: U2F cannot verify the user, so it is not there.
     let mut req = mc("example.com", b"v", false);
     req.push((int(6), Value::Map(vec![(text("credProtect"), int(3))])));
-    let (id, _) = t.make_credential(req).unwrap();
+    let (id, _) = t.make_credential(req).unwrap().parts();
     assert_eq!(authenticate(&mut t, 0x07, &a, &id, None), Err(0x6A80));
     assert_eq!(authenticate(&mut t, 0x03, &a, &id, None), Err(0x6A80));
     // A discoverable credential that was overwritten stops working.
-    let (old, _) = t.make_credential(mc("example.com", b"w", true)).unwrap();
+    let (old, _) = t
+        .make_credential(mc("example.com", b"w", true))
+        .unwrap()
+        .parts();
     t.make_credential(mc("example.com", b"w", true)).unwrap();
     assert_eq!(authenticate(&mut t, 0x07, &a, &old, None), Err(0x6A80));
 }
@@ -321,7 +328,7 @@ fn u2f_works_after_nfcctap_control_end() {
     let mut t = Tester::with_profile(u2f_profile());
     let (_, sw) = t.transmit(&hex("80120100"));
     assert_eq!(sw, 0x9000);
-    assert_eq!(t.nfcctap_msg(0, &[0x04]).1, 0x6985, "CTAP is off");
+    assert_eq!(t.nfcctap_msg_p1(0, &[0x04]).1, 0x6985, "CTAP is off");
     let reg = register(&mut t, &app("example.com"));
     authenticate(
         &mut t,

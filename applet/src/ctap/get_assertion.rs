@@ -174,18 +174,18 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
                 .find(|c| visible(c, true));
             (found, Vec::new())
         }
+        // The RP's discoverable credentials come from the resident index, newest first; only
+        // the first is unsealed now, the rest wait for getNextAssertion.
         None => {
             let mut ids = auth
-                .discoverable_credentials(&req.rp_id)
+                .state()
+                .resident_for_rp(&req.rp_id)
                 .into_iter()
-                .filter(|id| {
-                    auth.resident_credential(&req.rp_id, id)
-                        .is_some_and(|c| visible(&c, false))
-                });
-            let first = ids
-                .next()
-                .and_then(|id| auth.resident_credential(&req.rp_id, &id));
+                .filter(|c| cred_protect::allows(protect_level(c.flags), uv, false))
+                .map(|c| c.credential_id.clone());
+            let first = ids.next();
             let rest: Vec<Vec<u8>> = ids.collect();
+            let first = first.and_then(|id| auth.resident_credential(&req.rp_id, &id));
             (first, rest)
         }
     };
@@ -282,7 +282,12 @@ pub fn process_next(auth: &mut Authenticator) -> CtapResult<Value> {
 
 /// The credProtect level of a found credential (0 when none was requested, which acts as 1).
 fn cred_protect_level(credential: &FoundCredential) -> u8 {
-    (credential.flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
+    protect_level(credential.flags)
+}
+
+/// The credProtect level in credential flags.
+fn protect_level(flags: u8) -> u8 {
+    (flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
         >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT
 }
 
@@ -297,11 +302,9 @@ fn assertion_response(
     extensions: &AssertionExtensions,
 ) -> CtapResult<Value> {
     let uv = flags & FLAG_UV != 0;
+    // A resident credential's credBlob and largeBlobKey came with it (no search of the stored
+    // credentials here: a non-resident credential has neither).
     let state = auth.store.get();
-    let resident = state.resident.iter().find(|c| {
-        crypto::ct_eq(&c.credential_id, &credential.id)
-            && crypto::sha256(c.rp_id.as_bytes()) == *rp_id_hash
-    });
     let mut outputs = Outputs::default();
     if let Some(salts) = &extensions.hmac_secret {
         if credential.flags & WrappedCredential::FLAG_HMAC_SECRET != 0 {
@@ -316,11 +319,11 @@ fn assertion_response(
     if extensions.cred_blob {
         outputs.push(
             cred_blob::ID,
-            cred_blob::get_assertion_output(resident.and_then(|r| r.cred_blob.as_deref())),
+            cred_blob::get_assertion_output(credential.cred_blob.as_deref()),
         );
     }
     let large_blob_key = if extensions.large_blob_key {
-        resident.and_then(|r| r.large_blob_key)
+        credential.large_blob_key
     } else {
         None
     };

@@ -9,7 +9,8 @@
 //! Requests move fragments of at most `maxFragmentLength = maxMsgSize - 64` bytes (§6.10.2):
 //!
 //! - **get** `{1: get, 3: offset}` returns `{1: config}`, the bytes `offset..offset+get` (fewer at
-//!   the end). Reading needs no authorization.
+//!   the end). Reading needs no authorization, and a get that carries `pinUvAuthParam` or
+//!   `pinUvAuthProtocol` is CTAP1_ERR_INVALID_PARAMETER.
 //! - **set** `{2: set, 3: offset, 4: length}` writes a fragment. The first (`offset` 0) declares
 //!   the total `length` (at least 17, at most the profile's `maxSerializedLargeBlobArray`:
 //!   CTAP2_ERR_LARGE_BLOB_STORAGE_FULL beyond); the next ones must continue exactly where the
@@ -116,10 +117,12 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Option<Val
     }
 }
 
-/// get (§6.10.2): `length` must be absent, `get` at most maxFragmentLength
-/// (CTAP1_ERR_INVALID_LENGTH), `offset` within the array (CTAP1_ERR_INVALID_PARAMETER).
+/// get (§6.10.2): `length`, `pinUvAuthParam` and `pinUvAuthProtocol` must be absent
+/// (CTAP1_ERR_INVALID_PARAMETER), `get` at most maxFragmentLength (CTAP1_ERR_INVALID_LENGTH),
+/// `offset` within the array (CTAP1_ERR_INVALID_PARAMETER).
 fn get_fragment(auth: &Authenticator, req: &LargeBlobsRequest, get: u64) -> CtapResult<Value> {
-    if req.length.is_some() {
+    if req.length.is_some() || req.pin_uv_auth_param.is_some() || req.pin_uv_auth_protocol.is_some()
+    {
         return Err(CtapError::InvalidParameter);
     }
     if to_usize(get) > max_fragment_length(auth) {

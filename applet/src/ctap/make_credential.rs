@@ -408,8 +408,7 @@ fn store_resident(
     state.next_creation_order = state.next_creation_order.saturating_add(1);
     let existing = state
         .resident
-        .iter()
-        .position(|c| c.rp_id == cred.rp_id && c.user_id == cred.user_id);
+        .position_in_rp(&cred.rp_id, |c| c.user_id == cred.user_id);
     match existing {
         Some(i) => {
             if let Some(slot) = state.resident.get_mut(i) {

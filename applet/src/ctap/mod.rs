@@ -75,6 +75,28 @@ pub(crate) struct FoundCredential {
     /// level, hmac-secret.
     pub flags: u8,
     pub user: Option<StoredUser>,
+    /// A resident credential's credBlob (CTAP 2.1 §12.2); `None` for non-resident ones.
+    pub cred_blob: Option<Vec<u8>>,
+    /// A resident credential's largeBlobKey (CTAP 2.1 §12.3); `None` for non-resident ones.
+    pub large_blob_key: Option<[u8; 32]>,
+}
+
+impl FoundCredential {
+    /// A stored resident credential with its key.
+    fn resident(stored: &crate::state::ResidentCredential, key: PrivateKey) -> Self {
+        Self {
+            id: stored.credential_id.clone(),
+            key,
+            flags: stored.flags,
+            user: Some(StoredUser {
+                id: stored.user_id.clone(),
+                name: stored.user_name.clone(),
+                display_name: stored.user_display_name.clone(),
+            }),
+            cred_blob: stored.cred_blob.clone(),
+            large_blob_key: stored.large_blob_key,
+        }
+    }
 }
 
 /// The user entity stored with a resident credential.
@@ -331,54 +353,19 @@ impl Authenticator {
                 key: wrapped.private_key,
                 flags: wrapped.flags,
                 user: None,
+                cred_blob: None,
+                large_blob_key: None,
             });
         }
-        let stored = state
-            .resident
-            .iter()
-            .find(|c| c.rp_id == rp_id && crypto::ct_eq(&c.credential_id, id))?;
-        Some(FoundCredential {
-            id: id.to_vec(),
-            key: wrapped.private_key,
-            flags: stored.flags,
-            user: Some(StoredUser {
-                id: stored.user_id.clone(),
-                name: stored.user_name.clone(),
-                display_name: stored.user_display_name.clone(),
-            }),
-        })
-    }
-
-    /// The discoverable credentials of `rp_id`, newest first (§6.2.2 step 7.2 orders them by
-    /// creation so the account used last comes first).
-    pub(crate) fn discoverable_credentials(&self, rp_id: &str) -> Vec<Vec<u8>> {
-        self.store
-            .get()
-            .resident_for_rp(rp_id)
-            .into_iter()
-            .map(|c| c.credential_id.clone())
-            .collect()
+        let stored = state.find_resident(rp_id, id)?;
+        Some(FoundCredential::resident(stored, wrapped.private_key))
     }
 
     /// A resident credential by id, with its key.
     pub(crate) fn resident_credential(&self, rp_id: &str, id: &[u8]) -> Option<FoundCredential> {
-        let stored = self
-            .store
-            .get()
-            .resident
-            .iter()
-            .find(|c| c.rp_id == rp_id && crypto::ct_eq(&c.credential_id, id))?;
+        let stored = self.store.get().find_resident(rp_id, id)?;
         let key = PrivateKey::from_bytes(&stored.private_key)?;
-        Some(FoundCredential {
-            id: stored.credential_id.clone(),
-            key,
-            flags: stored.flags,
-            user: Some(StoredUser {
-                id: stored.user_id.clone(),
-                name: stored.user_name.clone(),
-                display_name: stored.user_display_name.clone(),
-            }),
-        })
+        Some(FoundCredential::resident(stored, key))
     }
 
     /// Advances and persists the global signature counter.

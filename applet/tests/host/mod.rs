@@ -1,0 +1,588 @@
+//! The one in-process test host of the applet's integration tests: the platform side of CTAP
+//! over the NFC binding, driving a virtual card only through APDU bytes.
+//!
+//! - this module: status codes, APDU framing (extended APDUs, or short APDUs chained with
+//!   CLA 90; answers collected with GET RESPONSE), the [`Tester`] and its CTAP commands;
+//! - [`pin`]: the platform side of PIN/UV auth protocols 1 and 2 (§6.5.6, §6.5.7), written with
+//!   RustCrypto directly, independent of the card's `pin_protocol` module;
+//! - [`cbor`]: request builders and response parsers;
+//! - [`storage`]: write recording, fresh images and state summaries for the reliability suites.
+//!
+//! Every test file is its own crate and uses a different part of this module, so each declares
+//! it with `#[allow(dead_code)]`.
+
+pub mod cbor;
+pub mod pin;
+pub mod storage;
+
+pub use cbor::*;
+pub use pin::*;
+
+use apdu::Card;
+use apdu::storage::{MemoryStorage, Storage, decode_image, encode_image};
+use fido_applet::ctap::cbor::{self as card_cbor, IntMap, Value};
+use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
+use fido_applet::profile::Profile;
+use fido_applet::state::State;
+use fido_applet::{AppletError, virtual_card};
+
+/// SELECT the FIDO applet by AID (A0000006472F0001).
+pub const SELECT: [u8; 14] = [
+    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01, 0x00,
+];
+
+// CTAP status codes (CTAP 2.1 §8.2).
+pub const OK: u8 = 0x00;
+pub const INVALID_COMMAND: u8 = 0x01;
+pub const INVALID_PARAMETER: u8 = 0x02;
+pub const INVALID_LENGTH: u8 = 0x03;
+pub const INVALID_SEQ: u8 = 0x04;
+pub const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
+pub const INVALID_CBOR: u8 = 0x12;
+pub const MISSING_PARAMETER: u8 = 0x14;
+pub const LIMIT_EXCEEDED: u8 = 0x15;
+pub const LARGE_BLOB_STORAGE_FULL: u8 = 0x18;
+pub const CREDENTIAL_EXCLUDED: u8 = 0x19;
+pub const UNSUPPORTED_ALGORITHM: u8 = 0x26;
+pub const OPERATION_DENIED: u8 = 0x27;
+pub const KEY_STORE_FULL: u8 = 0x28;
+pub const UNSUPPORTED_OPTION: u8 = 0x2B;
+pub const INVALID_OPTION: u8 = 0x2C;
+pub const KEEPALIVE_CANCEL: u8 = 0x2D;
+pub const NO_CREDENTIALS: u8 = 0x2E;
+pub const NOT_ALLOWED: u8 = 0x30;
+pub const PIN_INVALID: u8 = 0x31;
+pub const PIN_BLOCKED: u8 = 0x32;
+pub const PIN_AUTH_INVALID: u8 = 0x33;
+pub const PIN_AUTH_BLOCKED: u8 = 0x34;
+pub const PIN_NOT_SET: u8 = 0x35;
+pub const PUAT_REQUIRED: u8 = 0x36;
+pub const PIN_POLICY_VIOLATION: u8 = 0x37;
+pub const REQUEST_TOO_LARGE: u8 = 0x39;
+pub const INTEGRITY_FAILURE: u8 = 0x3D;
+pub const INVALID_SUBCOMMAND: u8 = 0x3E;
+pub const UNAUTHORIZED_PERMISSION: u8 = 0x40;
+pub const OTHER: u8 = 0x7F;
+
+// Authenticator-data flags.
+pub const FLAG_UP: u8 = 0x01;
+pub const FLAG_UV: u8 = 0x04;
+pub const FLAG_ED: u8 = 0x80;
+
+// pinUvAuthToken permissions (§6.5.5.7).
+pub const MC: u64 = 0x01;
+pub const GA: u64 = 0x02;
+pub const CM: u64 = 0x04;
+pub const LBW: u64 = 0x10;
+pub const ACFG: u64 = 0x20;
+
+pub const PIN: &str = "1234";
+
+pub fn hex(s: &str) -> Vec<u8> {
+    apdu::hex_decode(s).expect("test hex")
+}
+
+/// A clock that advances `step_ms` every time it is read: a card whose every operation takes
+/// time, to reach the NFCCTAP_GETRESPONSE path deterministically. With `step_ms` 0 it is the
+/// plain [`ManualClock`].
+#[derive(Clone)]
+pub struct TickingClock {
+    pub inner: ManualClock,
+    pub step_ms: u64,
+}
+
+impl Clock for TickingClock {
+    fn now_ms(&self) -> u64 {
+        self.inner.advance(self.step_ms);
+        self.inner.now_ms()
+    }
+}
+
+/// How the host frames CTAP messages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Framing {
+    /// python-fido2: short APDUs, 250-byte chaining with CLA 90 (NFCCTAP_MSG P1 80), GET
+    /// RESPONSE with CLA 00.
+    ShortChained,
+    /// One extended-length APDU each way (NFCCTAP_MSG P1 00).
+    Extended,
+}
+
+/// How a [`Tester`]'s card is built.
+#[derive(Clone)]
+pub struct Setup {
+    pub profile: Profile,
+    pub presence: PresencePolicy,
+    /// The card's random seed.
+    pub seed: u64,
+    /// See [`TickingClock`].
+    pub step_ms: u64,
+    /// `None`: extended APDUs when the profile allows them, else short chaining.
+    pub framing: Option<Framing>,
+    /// The exact SELECT answer expected, when the test pins it down (any FIDO answer otherwise).
+    pub select_answer: Option<&'static [u8]>,
+}
+
+impl Setup {
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            presence: PresencePolicy::Auto,
+            seed: 42,
+            step_ms: 0,
+            framing: None,
+            select_answer: None,
+        }
+    }
+}
+
+/// A card and the host talking to it.
+pub struct Tester {
+    pub card: Card,
+    pub clock: ManualClock,
+    /// The card's persistent memory, when the card lives in a [`MemoryStorage`].
+    memory: Option<MemoryStorage>,
+    pub setup: Setup,
+    pub profile: Profile,
+    pub framing: Framing,
+    /// Every APDU sent through [`Tester::transmit`], for fuzz corpus seeds.
+    pub trace: Vec<Vec<u8>>,
+    host_seed: u8,
+}
+
+impl Tester {
+    pub fn new() -> Self {
+        Self::with_profile(Profile::generic())
+    }
+
+    pub fn with_profile(profile: Profile) -> Self {
+        Self::start(Setup::new(profile), MemoryStorage::new())
+    }
+
+    pub fn with_presence(profile: Profile, presence: PresencePolicy) -> Self {
+        Self::start(
+            Setup {
+                presence,
+                ..Setup::new(profile)
+            },
+            MemoryStorage::new(),
+        )
+    }
+
+    /// A card whose clock advances `step_ms` at every reading (see [`TickingClock`]).
+    pub fn with_ticking_clock(profile: Profile, step_ms: u64) -> Self {
+        Self::with_ticking_clock_and_presence(profile, step_ms, PresencePolicy::Auto)
+    }
+
+    /// A ticking clock and a presence policy.
+    pub fn with_ticking_clock_and_presence(
+        profile: Profile,
+        step_ms: u64,
+        presence: PresencePolicy,
+    ) -> Self {
+        Self::start(
+            Setup {
+                presence,
+                step_ms,
+                ..Setup::new(profile)
+            },
+            MemoryStorage::new(),
+        )
+    }
+
+    /// A card on `storage`.
+    pub fn start(setup: Setup, storage: MemoryStorage) -> Self {
+        Self::on_storage_with(setup, storage, Box::new(|s| Box::new(s)))
+    }
+
+    /// A card on `storage`, seen through `wrap` (fault injection).
+    pub fn on_storage_with(
+        setup: Setup,
+        storage: MemoryStorage,
+        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>,
+    ) -> Self {
+        Self::build(setup, Some(storage.clone()), wrap(storage)).expect("card")
+    }
+
+    /// A card of profile `profile` on `storage`, seen through `wrap` (fault injection).
+    pub fn on_storage(
+        profile: Profile,
+        storage: MemoryStorage,
+        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>,
+    ) -> Self {
+        Self::on_storage_with(Setup::new(profile), storage, wrap)
+    }
+
+    /// Builds the generic card on any `storage` (loading its state: the power-up), powers it
+    /// and selects the FIDO applet.
+    pub fn boot(storage: Box<dyn Storage>, seed: u64) -> Result<Tester, AppletError> {
+        Self::build(
+            Setup {
+                seed,
+                ..Setup::new(Profile::generic())
+            },
+            None,
+            storage,
+        )
+    }
+
+    fn build(
+        setup: Setup,
+        memory: Option<MemoryStorage>,
+        storage: Box<dyn Storage>,
+    ) -> Result<Tester, AppletError> {
+        let clock = ManualClock::new(0);
+        let platform = Platform {
+            rng: Box::new(SeededRng::new(setup.seed)),
+            clock: Box::new(TickingClock {
+                inner: clock.clone(),
+                step_ms: setup.step_ms,
+            }),
+            presence: setup.presence,
+        };
+        let card = virtual_card(setup.profile.clone(), storage, platform)?;
+        let framing = setup.framing.unwrap_or(if setup.profile.extended_length {
+            Framing::Extended
+        } else {
+            Framing::ShortChained
+        });
+        let mut t = Tester {
+            card,
+            clock,
+            memory,
+            profile: setup.profile.clone(),
+            setup,
+            framing,
+            trace: Vec::new(),
+            host_seed: 0,
+        };
+        t.select();
+        Ok(t)
+    }
+
+    /// The card's [`MemoryStorage`].
+    pub fn storage(&self) -> &MemoryStorage {
+        self.memory.as_ref().expect("a card in memory")
+    }
+
+    /// A new card object on the same persistent memory (the process restarted), seen through
+    /// `wrap`; presence Auto, a clock that does not tick.
+    pub fn reload_with(&self, wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>) -> Tester {
+        let setup = Setup {
+            presence: PresencePolicy::Auto,
+            step_ms: 0,
+            ..self.setup.clone()
+        };
+        Self::on_storage_with(setup, self.storage().clone(), wrap)
+    }
+
+    /// A new card object on the same persistent memory (the process restarted).
+    pub fn reload(&self) -> Tester {
+        self.reload_with(Box::new(|s| Box::new(s)))
+    }
+
+    /// As [`Tester::reload`], with another presence policy.
+    pub fn reload_with_presence(&self, presence: PresencePolicy) -> Tester {
+        let setup = Setup {
+            presence,
+            step_ms: 0,
+            ..self.setup.clone()
+        };
+        Self::start(setup, self.storage().clone())
+    }
+
+    /// The committed persistent state, read from the storage image.
+    pub fn state(&self) -> State {
+        decode_image(&self.storage().image().expect("image"), "memory").expect("state decodes")
+    }
+
+    /// Rewrites the persistent state and reloads the card.
+    pub fn edit_state(&self, f: impl FnOnce(&mut State)) -> Tester {
+        let mut state = self.state();
+        f(&mut state);
+        self.storage()
+            .set_image(Some(encode_image(&state).unwrap()));
+        self.reload()
+    }
+
+    /// Sends one APDU and collects a long answer with GET RESPONSE; returns data and SW.
+    pub fn transmit(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
+        let mut out = Vec::new();
+        self.trace.push(apdu.to_vec());
+        let mut resp = self.card.transmit(apdu);
+        loop {
+            let split = resp.len() - 2;
+            let sw = u16::from_be_bytes([resp[split], resp[split + 1]]);
+            out.extend_from_slice(&resp[..split]);
+            if sw >> 8 != 0x61 {
+                return (out, sw);
+            }
+            let get_response = [0x00, 0xC0, 0x00, 0x00, (sw & 0xFF) as u8];
+            self.trace.push(get_response.to_vec());
+            resp = self.card.transmit(&get_response);
+        }
+    }
+
+    /// SELECTs the FIDO applet; returns the answer ("U2F_V2" on a card that speaks U2F,
+    /// "FIDO_2_0" otherwise, CTAP 2.1 §11.3, also with alwaysUv on, §6.11.2).
+    pub fn select(&mut self) -> Vec<u8> {
+        let (data, sw) = self.transmit(&SELECT);
+        assert_eq!(sw, 0x9000);
+        assert!(
+            data == b"U2F_V2" || data == b"FIDO_2_0",
+            "SELECT answered {data:02X?}"
+        );
+        if let Some(want) = self.setup.select_answer {
+            assert_eq!(data.as_slice(), want);
+        }
+        data
+    }
+
+    pub fn power_cycle(&mut self) {
+        self.card.power_off();
+        self.card.power_on();
+        self.select();
+    }
+
+    /// One extended-length NFCCTAP_MSG with P1 `p1`.
+    pub fn nfcctap_msg_p1(&mut self, p1: u8, message: &[u8]) -> (Vec<u8>, u16) {
+        let mut apdu = vec![0x80, 0x10, p1, 0x00, 0x00];
+        apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
+        apdu.extend_from_slice(message);
+        apdu.extend_from_slice(&[0x00, 0x00]);
+        self.transmit(&apdu)
+    }
+
+    /// Sends one NFCCTAP_MSG with the tester's framing; returns response data and SW.
+    pub fn nfcctap_msg(&mut self, message: &[u8]) -> (Vec<u8>, u16) {
+        match self.framing {
+            Framing::Extended => self.nfcctap_msg_p1(0x00, message),
+            Framing::ShortChained => {
+                let chunks: Vec<&[u8]> = message.chunks(250).collect();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let last = i + 1 == chunks.len();
+                    let cla = if last { 0x80 } else { 0x90 };
+                    let mut apdu = vec![cla, 0x10, 0x80, 0x00, chunk.len() as u8];
+                    apdu.extend_from_slice(chunk);
+                    if last {
+                        apdu.push(0x00);
+                        return self.transmit(&apdu);
+                    }
+                    let (data, sw) = self.transmit(&apdu);
+                    assert_eq!((data.len(), sw), (0, 0x9000), "chained part {i}");
+                }
+                unreachable!("a message has at least one byte")
+            }
+        }
+    }
+
+    /// Parses `status || CBOR`: the status and the CBOR body, if any (canonical; none on an
+    /// error).
+    pub fn parse_answer(data: &[u8]) -> (u8, Option<Value>) {
+        let (&status, body) = data.split_first().expect("status byte");
+        let body = (!body.is_empty()).then(|| {
+            let value = card_cbor::parse(body).expect("response is CBOR");
+            assert_eq!(value.to_vec(), body, "response CBOR is canonical");
+            value
+        });
+        if status != OK {
+            assert!(body.is_none(), "errors carry no CBOR");
+        }
+        (status, body)
+    }
+
+    /// Parses `status || CBOR` into the CBOR body or the status.
+    pub fn ctap_answer(data: &[u8]) -> Result<Value, u8> {
+        match Self::parse_answer(data) {
+            (OK, Some(v)) => Ok(v),
+            (OK, None) => Ok(Value::Null),
+            (status, _) => Err(status),
+        }
+    }
+
+    /// Sends a CTAP message; returns the status byte and the decoded CBOR body (if any).
+    pub fn ctap_raw(&mut self, message: &[u8]) -> (u8, Option<Value>) {
+        let (data, sw) = self.nfcctap_msg(message);
+        assert_eq!(sw, 0x9000, "CTAP answers travel in 9000");
+        Self::parse_answer(&data)
+    }
+
+    pub fn ctap(&mut self, command: u8, params: Option<&Value>) -> Result<Value, u8> {
+        let mut message = vec![command];
+        if let Some(p) = params {
+            message.extend_from_slice(&p.to_vec());
+        }
+        match self.ctap_raw(&message) {
+            (OK, Some(v)) => Ok(v),
+            (OK, None) => Ok(Value::Null),
+            (status, _) => Err(status),
+        }
+    }
+
+    pub fn ctap_map(&mut self, command: u8, entries: Vec<(Value, Value)>) -> Result<Value, u8> {
+        self.ctap(command, Some(&Value::Map(entries)))
+    }
+
+    pub fn get_info(&mut self) -> Value {
+        self.ctap(0x04, None).expect("getInfo")
+    }
+
+    /// getInfo option `name`, if declared.
+    pub fn option(&mut self, name: &str) -> Option<bool> {
+        let info = self.get_info();
+        option(&info, name)
+    }
+
+    /// getInfo member `key`.
+    pub fn info(&mut self, key: u64) -> Option<Value> {
+        let info = self.get_info();
+        IntMap::new(&info).unwrap().get(key).cloned()
+    }
+
+    pub fn client_pin(&mut self, entries: Vec<(Value, Value)>) -> Result<Value, u8> {
+        self.ctap_map(0x06, entries)
+    }
+
+    /// getPINRetries: (pinRetries, powerCycleState).
+    pub fn retries(&mut self) -> (u64, bool) {
+        let v = self
+            .client_pin(vec![(int(1), int(2)), (int(2), int(1))])
+            .expect("getPINRetries");
+        let m = IntMap::new(&v).unwrap();
+        (
+            m.required(3).unwrap().as_unsigned().unwrap(),
+            m.required(4).unwrap().as_bool().unwrap(),
+        )
+    }
+
+    /// getKeyAgreement: the card's COSE_Key.
+    pub fn key_agreement(&mut self, protocol: u8) -> Value {
+        let v = self
+            .client_pin(vec![(int(1), int(protocol.into())), (int(2), int(2))])
+            .expect("getKeyAgreement");
+        IntMap::new(&v).unwrap().required(1).unwrap().clone()
+    }
+
+    /// A fresh shared secret with the card (a new platform key each time).
+    pub fn secret(&mut self, protocol: u8) -> HostSecret {
+        let card_key = self.key_agreement(protocol);
+        self.host_seed = self.host_seed.wrapping_add(1);
+        HostSecret::agree(protocol, &card_key, self.host_seed)
+    }
+
+    pub fn set_pin(&mut self, protocol: u8, pin: impl AsRef<[u8]>) -> Result<(), u8> {
+        let mut s = self.secret(protocol);
+        let new_pin_enc = s.padded_pin(pin.as_ref());
+        let param = s.authenticate(&new_pin_enc);
+        self.client_pin(vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(3)),
+            (int(3), s.cose.clone()),
+            (int(4), Value::bytes(param)),
+            (int(5), Value::bytes(new_pin_enc)),
+        ])
+        .map(|_| ())
+    }
+
+    pub fn change_pin(
+        &mut self,
+        protocol: u8,
+        current: &str,
+        new: impl AsRef<[u8]>,
+    ) -> Result<(), u8> {
+        let mut s = self.secret(protocol);
+        let new_pin_enc = s.padded_pin(new.as_ref());
+        let pin_hash_enc = s.pin_hash_enc(current);
+        let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
+        self.client_pin(vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(4)),
+            (int(3), s.cose.clone()),
+            (int(4), Value::bytes(param)),
+            (int(5), Value::bytes(new_pin_enc)),
+            (int(6), Value::bytes(pin_hash_enc)),
+        ])
+        .map(|_| ())
+    }
+
+    /// getPinUvAuthTokenUsingPinWithPermissions.
+    pub fn token(
+        &mut self,
+        protocol: u8,
+        pin: &str,
+        permissions: u64,
+        rp_id: Option<&str>,
+    ) -> Result<Token, u8> {
+        self.get_token(protocol, pin, Some(permissions), rp_id)
+    }
+
+    /// getPinToken (the CTAP 2.0 subcommand, no permissions).
+    pub fn pin_token(&mut self, protocol: u8, pin: &str) -> Result<Token, u8> {
+        self.get_token(protocol, pin, None, None)
+    }
+
+    /// getPinUvAuthTokenUsingPinWithPermissions (`permissions: Some`) or getPinToken; an
+    /// rpId goes with either, so tests can send it where it does not belong.
+    pub fn get_token(
+        &mut self,
+        protocol: u8,
+        pin: &str,
+        permissions: Option<u64>,
+        rp_id: Option<&str>,
+    ) -> Result<Token, u8> {
+        let mut s = self.secret(protocol);
+        let mut req = vec![
+            (int(1), int(protocol.into())),
+            (int(2), int(if permissions.is_some() { 9 } else { 5 })),
+            (int(3), s.cose.clone()),
+            (int(6), Value::bytes(s.pin_hash_enc(pin))),
+        ];
+        if let Some(p) = permissions {
+            req.push((int(9), Value::Unsigned(p)));
+        }
+        if let Some(rp) = rp_id {
+            req.push((int(10), text(rp)));
+        }
+        let v = self.client_pin(req)?;
+        let enc = IntMap::new(&v)
+            .unwrap()
+            .required(2)
+            .unwrap()
+            .as_bytes()
+            .unwrap()
+            .to_vec();
+        assert_eq!(enc.len(), if protocol == 1 { 32 } else { 48 });
+        let bytes = s.decrypt(&enc);
+        assert_eq!(bytes.len(), 32);
+        Ok(Token { protocol, bytes })
+    }
+
+    pub fn make_credential(&mut self, req: impl IntoRequest) -> Result<Registration, u8> {
+        self.ctap(0x01, Some(&req.into_request()))
+            .map(|v| Registration::parse(&v))
+    }
+
+    pub fn get_assertion(&mut self, req: impl IntoRequest) -> Result<Assertion, u8> {
+        self.ctap(0x02, Some(&req.into_request()))
+            .map(|v| Assertion::parse(&v))
+    }
+
+    pub fn get_next_assertion(&mut self) -> Result<Assertion, u8> {
+        self.ctap(0x08, None).map(|v| Assertion::parse(&v))
+    }
+
+    pub fn reset(&mut self) -> Result<(), u8> {
+        self.ctap(0x07, None).map(|_| ())
+    }
+
+    /// A discoverable credential for `rp` / `user` (the card has no PIN, or `token` is given).
+    pub fn register(&mut self, rp: &str, user: &[u8], token: Option<&Token>) -> Vec<u8> {
+        let mut req = mc(rp, user, true);
+        if let Some(t) = token {
+            req = with_token(req, t, 8);
+        }
+        self.make_credential(req)
+            .expect("makeCredential")
+            .credential_id
+    }
+}
