@@ -120,9 +120,40 @@ pub struct Profile {
     /// 0x01-0x06, some also 0x07 / 0x08.
     #[serde(default)]
     pub get_info_keys: Option<Vec<u8>>,
+    /// Which attestation statement makeCredential returns (WebAuthn §6.5.3 attestation types):
+    /// `basic` (default: 'packed' with the batch certificate in x5c), `self` ('packed' signed by
+    /// the new credential's own key, no x5c) or `none`. A request may still ask for "none".
+    #[serde(default)]
+    pub attestation_type: AttestationType,
     /// Free text: where the values come from and which are guesses.
     #[serde(default)]
     pub notes: String,
+}
+
+/// The attestation a card model gives (WebAuthn §6.5.3, FIDO MDS3 `attestationTypes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttestationType {
+    /// Basic attestation: 'packed' with the batch certificate chain (MDS3 `basic_full`).
+    #[default]
+    Basic,
+    /// Self attestation: 'packed' signed with the credential key, no certificate (MDS3
+    /// `basic_surrogate`).
+    #[serde(rename = "self")]
+    SelfAttestation,
+    /// No attestation statement at all: fmt "none".
+    None,
+}
+
+impl AttestationType {
+    /// The FIDO MDS3 `attestationTypes` value.
+    pub fn mds_name(self) -> &'static str {
+        match self {
+            Self::Basic => "basic_full",
+            Self::SelfAttestation => "basic_surrogate",
+            Self::None => "none",
+        }
+    }
 }
 
 /// getInfo `options` (CTAP 2.1 §6.4, 0x04) as features of the card model. Keys in a profile file
@@ -1508,6 +1539,29 @@ mod tests {
         let long = MINIMAL.replace("\"4D 59\"", &format!("\"{}\"", "41 ".repeat(16)));
         let err = Profile::from_toml_str(&long).expect_err("too long");
         assert!(err.to_string().contains("at most 15"), "{err}");
+    }
+
+    #[test]
+    fn attestation_type_defaults_to_basic_and_reads_self_and_none() {
+        assert_eq!(
+            Profile::from_toml_str(MINIMAL)
+                .expect("minimal")
+                .attestation_type,
+            AttestationType::Basic
+        );
+        for (name, want, mds) in [
+            ("self", AttestationType::SelfAttestation, "basic_surrogate"),
+            ("none", AttestationType::None, "none"),
+            ("basic", AttestationType::Basic, "basic_full"),
+        ] {
+            let text = format!("attestation_type = \"{name}\"\n{MINIMAL}");
+            let p = Profile::from_toml_str(&text).expect(name);
+            assert_eq!(p.attestation_type, want);
+            assert_eq!(p.attestation_type.mds_name(), mds);
+        }
+        assert!(
+            Profile::from_toml_str(&format!("attestation_type = \"attca\"\n{MINIMAL}")).is_err()
+        );
     }
 
     #[test]

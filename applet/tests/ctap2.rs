@@ -227,6 +227,43 @@ fn make_credential_honours_attestation_format_none() {
 }
 
 #[test]
+fn a_profile_chooses_self_attestation_or_none() {
+    use fido_applet::profile::AttestationType;
+    // Self attestation (WebAuthn §8.2): 'packed', signed by the new credential's own key, no x5c.
+    let mut profile = Profile::generic();
+    profile.attestation_type = AttestationType::SelfAttestation;
+    let mut t = tester_with(profile, PresencePolicy::Auto);
+    let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    assert_eq!(reg.fmt, "packed");
+    let stmt = TextMap::new(&reg.att_stmt).unwrap();
+    assert_eq!(stmt.required("alg").unwrap(), &int(-7));
+    assert!(
+        stmt.get("x5c").is_none(),
+        "self attestation carries no certificate"
+    );
+    let mut signed = reg.auth_data.clone();
+    signed.extend_from_slice(&cdh("register"));
+    let sig = stmt.required("sig").unwrap().as_bytes().unwrap();
+    assert!(
+        reg.public_key.verify(&signed, sig),
+        "signed by the credential key"
+    );
+
+    // A profile with no attestation answers "none" whatever the request prefers.
+    let mut profile = Profile::generic();
+    profile.attestation_type = AttestationType::None;
+    let mut t = tester_with(profile, PresencePolicy::Auto);
+    let req = with(
+        mc("example.com", b"u", false),
+        0x0B,
+        Value::Array(vec![text("packed")]),
+    );
+    let reg = t.make_credential(&req).unwrap();
+    assert_eq!(reg.fmt, "none");
+    assert_eq!(reg.att_stmt, map(vec![]));
+}
+
+#[test]
 fn exclude_list_with_a_credential_of_this_rp_is_credential_excluded() {
     let mut t = tester();
     let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();

@@ -32,7 +32,7 @@ pub fn statement(profile: &Profile, root_cert_der: &[u8]) -> Value {
         "upv": upv(profile),
         "authenticationAlgorithms": ["secp256r1_ecdsa_sha256_raw"],
         "publicKeyAlgAndEncodings": ["cose"],
-        "attestationTypes": ["basic_full"],
+        "attestationTypes": [profile.attestation_type.mds_name()],
         "userVerificationDetails": user_verification_details(profile),
         "keyProtection": ["hardware", "secure_element"],
         "matcherProtection": ["on_chip"],

@@ -22,6 +22,7 @@ use crate::extensions::{
     MakeCredentialExtensions, Outputs, cred_blob, cred_protect, hmac_secret, large_blob_key,
     min_pin_length,
 };
+use crate::profile::AttestationType;
 use crate::state::{ResidentCredential, State};
 
 /// A decoded authenticatorMakeCredential request (§6.1 parameter table).
@@ -369,13 +370,22 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     );
 
     // Step 19: the attestation statement.
-    let format = AttestationFormat::choose(req.attestation_formats_preference.as_deref());
+    // The request's preference, then the card model's attestation type (profile).
+    let attestation_type = auth.profile().attestation_type;
+    let format = match attestation_type {
+        AttestationType::None => AttestationFormat::None,
+        _ => AttestationFormat::choose(req.attestation_formats_preference.as_deref()),
+    };
     let (fmt, att_stmt) = match format {
         AttestationFormat::None => ("none", Value::Map(Vec::new())),
         AttestationFormat::Packed => {
             let mut signed = auth_data.clone();
             signed.extend_from_slice(&req.client_data_hash);
-            ("packed", packed_statement(auth, &private_key, &signed)?)
+            let batch = match attestation_type {
+                AttestationType::Basic => auth.attestation(),
+                _ => None,
+            };
+            ("packed", packed_statement(batch, &private_key, &signed)?)
         }
     };
     let mut response = vec![
@@ -384,7 +394,11 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         (Value::Unsigned(key::ATT_STMT), att_stmt),
     ];
     // epAtt (§6.1 0x04): an enterprise attestation is a full ("packed" with x5c) statement.
-    if enterprise && format == AttestationFormat::Packed && auth.attestation().is_some() {
+    if enterprise
+        && format == AttestationFormat::Packed
+        && attestation_type == AttestationType::Basic
+        && auth.attestation().is_some()
+    {
         response.push((Value::Unsigned(key::EP_ATT), Value::Bool(true)));
     }
     if let Some(key) = large_blob_key {
@@ -424,13 +438,15 @@ fn store_resident(
 /// "packed" attestation (WebAuthn §8.2): signed with the batch attestation key and carrying its
 /// certificate chain without the root, or — when the profile has no attestation chain — self
 /// attestation signed with the credential key.
+/// The 'packed' statement (WebAuthn §8.2): basic attestation with the batch certificate when
+/// `batch` is given, self attestation (signed by the credential key, no x5c) otherwise.
 fn packed_statement(
-    auth: &Authenticator,
+    batch: Option<&AttestationMaterial>,
     credential_key: &PrivateKey,
     signed: &[u8],
 ) -> CtapResult<Value> {
     let alg = (Value::text("alg"), Value::int(ES256 as i64));
-    Ok(match auth.attestation() {
+    Ok(match batch {
         Some(material) => Value::Map(vec![
             alg,
             (
