@@ -17,10 +17,11 @@
 //! **Enterprise attestation capability** (CTAP 2.1 §7.1) is the profile's `ep` option; it needs
 //! authenticatorConfig, since enableEnterpriseAttestation is the only way to switch it on.
 
-use super::cbor::{self, IntMap, Value};
+use super::cbor::{self, Value};
 use super::client_pin::{self, MIN_PIN_LENGTH};
 use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth_token::permission;
+use super::types::SubcommandRequest;
 use super::{Authenticator, to_usize};
 use crate::profile::command;
 use crate::state::State;
@@ -31,14 +32,6 @@ pub mod subcommand {
     pub const TOGGLE_ALWAYS_UV: u64 = 0x02;
     pub const SET_MIN_PIN_LENGTH: u64 = 0x03;
     pub const VENDOR_PROTOTYPE: u64 = 0xFF;
-}
-
-/// Request parameter keys (§6.11).
-mod key {
-    pub const SUB_COMMAND: u64 = 0x01;
-    pub const SUB_COMMAND_PARAMS: u64 = 0x02;
-    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x03;
-    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
 }
 
 /// setMinPINLength's `subCommandParams` keys (§6.11.4).
@@ -86,49 +79,37 @@ impl ConfigRequest {
     /// Decodes the CBOR parameters (wrong types: CTAP2_ERR_CBOR_UNEXPECTED_TYPE).
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
         let value = cbor::parse(params)?;
-        let map = IntMap::new(&value)?;
-        let sub_command = map.required(key::SUB_COMMAND)?.as_unsigned()?;
+        let envelope = SubcommandRequest::decode(&value)?;
         let mut set_min_pin_length = SetMinPinLength::default();
-        let params_cbor = match map.get(key::SUB_COMMAND_PARAMS) {
-            Some(v) => {
-                let p = IntMap::new(v)?;
-                if sub_command == subcommand::SET_MIN_PIN_LENGTH {
-                    set_min_pin_length = SetMinPinLength {
-                        new_min_pin_length: p
-                            .get(param::NEW_MIN_PIN_LENGTH)
-                            .map(Value::as_unsigned)
-                            .transpose()?,
-                        rp_ids: p
-                            .get(param::MIN_PIN_LENGTH_RP_IDS)
-                            .map(|v| {
-                                v.as_array()?
-                                    .iter()
-                                    .map(|id| id.as_text().map(str::to_owned))
-                                    .collect::<CtapResult<Vec<_>>>()
-                            })
-                            .transpose()?,
-                        force_change_pin: p
-                            .get(param::FORCE_CHANGE_PIN)
-                            .map(Value::as_bool)
-                            .transpose()?,
-                    };
-                }
-                Some(v.to_vec())
+        if let Some(p) = envelope.params.as_ref() {
+            if envelope.sub_command == subcommand::SET_MIN_PIN_LENGTH {
+                set_min_pin_length = SetMinPinLength {
+                    new_min_pin_length: p
+                        .get(param::NEW_MIN_PIN_LENGTH)
+                        .map(Value::as_unsigned)
+                        .transpose()?,
+                    rp_ids: p
+                        .get(param::MIN_PIN_LENGTH_RP_IDS)
+                        .map(|v| {
+                            v.as_array()?
+                                .iter()
+                                .map(|id| id.as_text().map(str::to_owned))
+                                .collect::<CtapResult<Vec<_>>>()
+                        })
+                        .transpose()?,
+                    force_change_pin: p
+                        .get(param::FORCE_CHANGE_PIN)
+                        .map(Value::as_bool)
+                        .transpose()?,
+                };
             }
-            None => None,
-        };
+        }
         Ok(Self {
-            sub_command,
-            params_cbor,
+            sub_command: envelope.sub_command,
+            params_cbor: envelope.params_cbor,
             set_min_pin_length,
-            pin_uv_auth_protocol: map
-                .get(key::PIN_UV_AUTH_PROTOCOL)
-                .map(Value::as_unsigned)
-                .transpose()?,
-            pin_uv_auth_param: map
-                .get(key::PIN_UV_AUTH_PARAM)
-                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                .transpose()?,
+            pin_uv_auth_protocol: envelope.pin_uv_auth_protocol,
+            pin_uv_auth_param: envelope.pin_uv_auth_param,
         })
     }
 }

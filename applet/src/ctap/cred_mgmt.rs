@@ -29,11 +29,13 @@
 
 use std::collections::VecDeque;
 
-use super::cbor::{self, IntMap, Value};
+use super::cbor::{self, Value};
 use super::client_pin;
 use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth_token::permission;
-use super::types::{CredentialDescriptor, MAX_STORED_NAME_LEN, UserEntity, truncate_utf8};
+use super::types::{
+    CredentialDescriptor, MAX_STORED_NAME_LEN, SubcommandRequest, UserEntity, truncate_utf8,
+};
 use super::{Authenticator, to_usize, uint};
 use crate::crypto::{self, PrivateKey, WrappedCredential};
 use crate::state::{ResidentCredential, State};
@@ -47,14 +49,6 @@ pub mod subcommand {
     pub const ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL: u64 = 0x05;
     pub const DELETE_CREDENTIAL: u64 = 0x06;
     pub const UPDATE_USER_INFORMATION: u64 = 0x07;
-}
-
-/// Request parameter keys (§6.8).
-mod key {
-    pub const SUB_COMMAND: u64 = 0x01;
-    pub const SUB_COMMAND_PARAMS: u64 = 0x02;
-    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x03;
-    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
 }
 
 /// `subCommandParams` keys (§6.8).
@@ -110,38 +104,27 @@ impl CredMgmtRequest {
     /// subcommand parameters later, per subcommand.
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
         let value = cbor::parse(params)?;
-        let map = IntMap::new(&value)?;
-        let sub_command = map.required(key::SUB_COMMAND)?.as_unsigned()?;
-        let (params, params_cbor) = match map.get(key::SUB_COMMAND_PARAMS) {
-            Some(v) => {
-                let p = IntMap::new(v)?;
-                let decoded = SubCommandParams {
-                    rp_id_hash: p
-                        .get(param::RP_ID_HASH)
-                        .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                        .transpose()?,
-                    credential_id: p
-                        .get(param::CREDENTIAL_ID)
-                        .map(CredentialDescriptor::decode)
-                        .transpose()?,
-                    user: p.get(param::USER).map(UserEntity::decode).transpose()?,
-                };
-                (decoded, Some(v.to_vec()))
-            }
-            None => (SubCommandParams::default(), None),
+        let envelope = SubcommandRequest::decode(&value)?;
+        let params = match envelope.params.as_ref() {
+            Some(p) => SubCommandParams {
+                rp_id_hash: p
+                    .get(param::RP_ID_HASH)
+                    .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+                    .transpose()?,
+                credential_id: p
+                    .get(param::CREDENTIAL_ID)
+                    .map(CredentialDescriptor::decode)
+                    .transpose()?,
+                user: p.get(param::USER).map(UserEntity::decode).transpose()?,
+            },
+            None => SubCommandParams::default(),
         };
         Ok(Self {
-            sub_command,
+            sub_command: envelope.sub_command,
             params,
-            params_cbor,
-            pin_uv_auth_protocol: map
-                .get(key::PIN_UV_AUTH_PROTOCOL)
-                .map(Value::as_unsigned)
-                .transpose()?,
-            pin_uv_auth_param: map
-                .get(key::PIN_UV_AUTH_PARAM)
-                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                .transpose()?,
+            params_cbor: envelope.params_cbor,
+            pin_uv_auth_protocol: envelope.pin_uv_auth_protocol,
+            pin_uv_auth_param: envelope.pin_uv_auth_param,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The WebAuthn dictionaries CTAP2 requests carry (CTAP 2.1 §6.1 and §6.2, WebAuthn §5.4), decoded
 //! into types with the exact status codes of [`super::cbor`].
 
-use super::cbor::{TextMap, Value};
+use super::cbor::{IntMap, TextMap, Value};
 use super::error::CtapResult;
 
 /// The only credential type WebAuthn defines.
@@ -155,6 +155,45 @@ pub fn opt_unsigned(value: Option<&Value>) -> CtapResult<Option<u64>> {
 /// Optional byte-string parameter (pinUvAuthParam).
 pub fn opt_bytes(value: Option<&Value>) -> CtapResult<Option<Vec<u8>>> {
     value.map(|v| v.as_bytes().map(<[u8]>::to_vec)).transpose()
+}
+
+/// The envelope of the subcommand-style commands, authenticatorCredentialManagement (CTAP 2.1
+/// §6.8) and authenticatorConfig (§6.11): `{1: subCommand, 2: subCommandParams,
+/// 3: pinUvAuthProtocol, 4: pinUvAuthParam}`. Each command reads its own `subCommandParams`.
+pub struct SubcommandRequest<'a> {
+    /// 0x01 subCommand.
+    pub sub_command: u64,
+    /// 0x02 subCommandParams, when present (a map).
+    pub params: Option<IntMap<'a>>,
+    /// 0x02 as the canonical CBOR the pinUvAuthParam covers (`None` when absent).
+    pub params_cbor: Option<Vec<u8>>,
+    /// 0x03 pinUvAuthProtocol.
+    pub pin_uv_auth_protocol: Option<u64>,
+    /// 0x04 pinUvAuthParam.
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+}
+
+impl<'a> SubcommandRequest<'a> {
+    /// Reads the envelope out of a parsed request (wrong types: CTAP2_ERR_CBOR_UNEXPECTED_TYPE,
+    /// no subCommand: CTAP2_ERR_MISSING_PARAMETER).
+    pub fn decode(value: &'a Value) -> CtapResult<Self> {
+        let map = IntMap::new(value)?;
+        let sub_command = map.required(0x01)?.as_unsigned()?;
+        let (params, params_cbor) = match map.get(0x02) {
+            Some(v) => (Some(IntMap::new(v)?), Some(v.to_vec())),
+            None => (None, None),
+        };
+        Ok(Self {
+            sub_command,
+            params,
+            params_cbor,
+            pin_uv_auth_protocol: map.get(0x03).map(Value::as_unsigned).transpose()?,
+            pin_uv_auth_param: map
+                .get(0x04)
+                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+                .transpose()?,
+        })
+    }
 }
 
 #[cfg(test)]
