@@ -3,8 +3,8 @@
 //! This crate knows nothing of FIDO: it decodes and encodes command and response APDUs
 //! (ISO/IEC 7816-4 §5), reassembles command chains and serves long responses with 61xx +
 //! GET RESPONSE (§5.3.3, §7.6.1), routes SELECT by AID to the installed [`Applet`]s, models
-//! power-up / warm reset / deselect with transient memory, and keeps persistent memory with
-//! Java Card transaction semantics behind one [`storage::Storage`] trait.
+//! power-up / warm reset / deselect and keeps Java Card transient memory (Java Card 3 RE §6.1) for
+//! applets. Persistent memory is the `card-storage` crate's business.
 //!
 //! It is sans-IO: [`Card::transmit`] takes the bytes of one command APDU and returns the bytes
 //! of its response APDU. Sockets, files and clocks belong to the caller.
@@ -15,7 +15,6 @@ pub mod chaining;
 pub mod command;
 pub mod response;
 pub mod status;
-pub mod storage;
 pub mod transient;
 
 pub use card::{Applet, Card, CardConfig, PowerEvent};

@@ -1,4 +1,4 @@
-//! ISO/IEC 7816-4 §5.6 status words, plus the CTAP NFC binding's 9100 (CTAP 2.1 §11.3.9).
+//! ISO/IEC 7816-4 §5.6 status words.
 
 use std::fmt;
 
@@ -39,9 +39,6 @@ impl StatusWord {
     pub const CLA_NOT_SUPPORTED: Self = Self(0x6E00);
     /// 6F00: no precise diagnosis.
     pub const UNKNOWN: Self = Self(0x6F00);
-    /// 9100: CTAP status update; the data byte says processing / user presence needed
-    /// (CTAP 2.1 §11.3.9, NFCCTAP_GETRESPONSE).
-    pub const CTAP_STATUS_UPDATE: Self = Self(0x9100);
 
     /// 61XX: `remaining` more bytes wait for GET RESPONSE; XX = 00 means 256 or more.
     pub fn more_data(remaining: usize) -> Self {
@@ -98,7 +95,6 @@ impl StatusWord {
             0x6D00 => "instruction not supported",
             0x6E00 => "class not supported",
             0x6F00 => "no precise diagnosis",
-            0x9100 => "CTAP status update",
             sw if sw >> 8 == 0x61 => "more data available",
             _ => "unknown status",
         }

@@ -12,7 +12,7 @@ use fido_applet::platform::SeededRng;
 use std::hint::black_box;
 
 fn get_info(c: &mut Criterion) {
-    let storage = apdu::storage::MemoryStorage::new();
+    let storage = card_storage::MemoryStorage::new();
     let mut card = card(profile(0), &storage);
     let apdus = frame(&[GET_INFO]);
     c.bench_function("ctap/get_info", |b| {
@@ -23,7 +23,7 @@ fn get_info(c: &mut Criterion) {
 fn make_credential(c: &mut Criterion) {
     let mut group = c.benchmark_group("ctap/make_credential");
     for (name, rk) in [("non_resident", false), ("resident", true)] {
-        let storage = apdu::storage::MemoryStorage::new();
+        let storage = card_storage::MemoryStorage::new();
         let mut card = card(profile(0), &storage);
         // The same user every time: a resident credential overwrites the previous one, so the
         // state does not grow during the measurement.
@@ -40,7 +40,7 @@ fn make_credential(c: &mut Criterion) {
 }
 
 fn get_assertion(c: &mut Criterion) {
-    let storage = apdu::storage::MemoryStorage::new();
+    let storage = card_storage::MemoryStorage::new();
     let mut card = card(profile(0), &storage);
     let registration = ctap(
         &mut card,
@@ -80,7 +80,7 @@ fn get_assertion_rk(c: &mut Criterion) {
 }
 
 fn client_pin_token(c: &mut Criterion) {
-    let storage = apdu::storage::MemoryStorage::new();
+    let storage = card_storage::MemoryStorage::new();
     let mut card = card(profile(0), &storage);
     let protocol = PinProtocol::V2;
     let mut rng = SeededRng::new(99);

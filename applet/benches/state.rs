@@ -13,7 +13,7 @@
 
 mod common;
 
-use apdu::storage::{FileStorage, MemoryStorage, Persistent, StorageError, encode_image};
+use card_storage::{FileStorage, MemoryStorage, Persistent, StorageError, encode_image};
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fido_applet::platform::SeededRng;

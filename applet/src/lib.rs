@@ -4,7 +4,7 @@
 //! The applet is sans-IO. [`FidoApplet`] implements [`apdu::Applet`]: the `apdu` runtime hands it
 //! whole command APDUs (chaining and GET RESPONSE are the runtime's job) and it answers with
 //! response APDUs. Randomness, time and user presence come in through [`platform::Platform`];
-//! persistent memory through [`apdu::storage::Storage`].
+//! persistent memory through [`card_storage::Storage`].
 //!
 //! - [`nfc`]: the CTAP NFC binding (CTAP 2.1 §11.3): SELECT, NFCCTAP_MSG, NFCCTAP_GETRESPONSE
 //!   (status updates), NFCCTAP_CONTROL.
@@ -29,8 +29,8 @@ pub mod profile;
 pub mod state;
 pub mod u2f;
 
-use apdu::storage::{Storage, StorageError};
 use apdu::{Card, CardConfig};
+use card_storage::{Storage, StorageError};
 
 use crate::ctap::Authenticator;
 use crate::platform::Platform;

@@ -67,6 +67,11 @@ pub const GETRESPONSE_POLL: u8 = 0x00;
 /// NFCCTAP_GETRESPONSE P1: cancel the operation.
 pub const GETRESPONSE_CANCEL: u8 = 0x11;
 
+/// 9100: CTAP status update; the data byte says processing / user presence needed
+/// (CTAP 2.1 §11.3.9, NFCCTAP_GETRESPONSE). Not an ISO 7816-4 status word, so it lives with
+/// the binding that defines it rather than in `apdu`.
+pub const CTAP_STATUS_UPDATE: StatusWord = StatusWord(0x9100);
+
 /// The status byte of a `91 00` answer (the CTAPHID keepalive codes, §11.2.9.1.4).
 pub mod status {
     /// The card is still working.
@@ -155,7 +160,7 @@ impl FidoApplet {
             };
             tracing::debug!(elapsed, budget, status, "holding the answer behind 9100");
             self.held = Some(HeldResponse { data });
-            return Response::new(vec![status], StatusWord::CTAP_STATUS_UPDATE);
+            return Response::new(vec![status], CTAP_STATUS_UPDATE);
         }
         Response::ok(data)
     }

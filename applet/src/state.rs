@@ -1,7 +1,7 @@
 //! The card's persistent memory: everything that must survive the card leaving the field.
 //!
 //! One versioned struct ([`State`], schema [`State::VERSION`]) stored through
-//! [`apdu::storage::Persistent`], so every change is one atomic transaction (Java Card
+//! [`card_storage::Persistent`], so every change is one atomic transaction (Java Card
 //! `beginTransaction` / `commitTransaction`): a command either commits all of its changes — new
 //! resident credential *and* advanced signature counter — or, if it fails or the card is pulled
 //! mid-write, none of them.
@@ -370,7 +370,7 @@ struct Tail<'a> {
     enterprise_attestation: bool,
 }
 
-impl apdu::storage::Schema for State {
+impl card_storage::Schema for State {
     const VERSION: u16 = 2;
 
     /// A commit that left the resident credentials alone (the signature counter bump of every
@@ -382,8 +382,8 @@ impl apdu::storage::Schema for State {
         &self,
         committed: Option<&[u8]>,
         out: &mut Vec<u8>,
-    ) -> Result<(), apdu::storage::StorageError> {
-        use apdu::storage::encode_postcard;
+    ) -> Result<(), card_storage::StorageError> {
+        use card_storage::encode_postcard;
         let Some(committed) = committed else {
             return encode_postcard(self, out);
         };
@@ -456,7 +456,7 @@ impl apdu::storage::Schema for State {
 mod tests {
     use super::*;
     use crate::platform::SeededRng;
-    use apdu::storage::{MemoryStorage, Persistent};
+    use card_storage::{MemoryStorage, Persistent};
 
     fn credential(rp_id: &str, user: &[u8], order: u64) -> ResidentCredential {
         ResidentCredential {
@@ -610,8 +610,8 @@ mod tests {
         // ...and this build writes exactly the same bytes.
         assert_eq!(postcard::to_allocvec(&state).unwrap(), old_payload);
         // The same through the versioned, checksummed image.
-        let image = apdu::storage::encode_image(&state).unwrap();
-        let again: State = apdu::storage::decode_image(&image, "test").unwrap();
+        let image = card_storage::encode_image(&state).unwrap();
+        let again: State = card_storage::decode_image(&image, "test").unwrap();
         assert_eq!(postcard::to_allocvec(&again).unwrap(), old_payload);
         assert_eq!(again.resident_for_rp("a.example").len(), 2);
     }
@@ -654,23 +654,23 @@ mod tests {
         for (i, edit) in edits.iter().enumerate() {
             p.transaction(|s: &mut State| {
                 edit(s);
-                Ok::<_, apdu::storage::StorageError>(())
+                Ok::<_, card_storage::StorageError>(())
             })
             .unwrap();
-            let full = apdu::storage::encode_image(p.get()).unwrap();
+            let full = card_storage::encode_image(p.get()).unwrap();
             assert_eq!(storage.image().unwrap(), full, "edit {i}");
         }
         // An aborted transaction, then a counter bump: still exact.
         let _ = p.transaction(|s: &mut State| {
             s.resident.clear();
-            Err::<(), _>(apdu::storage::StorageError::Encode("abort".into()))
+            Err::<(), _>(card_storage::StorageError::Encode("abort".into()))
         });
         assert_eq!(p.get().resident.len(), 1);
-        p.transaction(|s: &mut State| Ok::<_, apdu::storage::StorageError>(s.next_sign_count()))
+        p.transaction(|s: &mut State| Ok::<_, card_storage::StorageError>(s.next_sign_count()))
             .unwrap();
         assert_eq!(
             storage.image().unwrap(),
-            apdu::storage::encode_image(p.get()).unwrap()
+            card_storage::encode_image(p.get()).unwrap()
         );
         let again = Persistent::<State>::open(Box::new(storage), || unreachable!()).unwrap();
         assert_eq!(again.get().pin.retries, 3);
@@ -690,10 +690,10 @@ mod tests {
         /// A schema-version-1 card, as the previous build wrote it.
         #[derive(Clone, Serialize, Deserialize)]
         struct V1(StateV1);
-        impl apdu::storage::Schema for V1 {
+        impl card_storage::Schema for V1 {
             const VERSION: u16 = 1;
         }
-        use apdu::storage::Schema;
+        use card_storage::Schema;
         let key = WrappingKey::generate(&mut SeededRng::new(3));
         let mut pin = PinState::default();
         pin.retries = 6;
@@ -705,8 +705,8 @@ mod tests {
             next_creation_order: 5,
             pin,
         });
-        let image = apdu::storage::encode_image(&old).unwrap();
-        let state: State = apdu::storage::decode_image(&image, "test").unwrap();
+        let image = card_storage::encode_image(&old).unwrap();
+        let state: State = card_storage::decode_image(&image, "test").unwrap();
         assert!(state.wrapping_key == key);
         assert_eq!(state.resident.len(), 1);
         assert_eq!(state.sign_count, 17);
@@ -741,7 +741,7 @@ mod tests {
         p.transaction(|s: &mut State| {
             s.resident.push(credential("a.example", b"1", 0));
             s.sign_count = 42;
-            Ok::<(), apdu::storage::StorageError>(())
+            Ok::<(), card_storage::StorageError>(())
         })
         .unwrap();
         let again = Persistent::<State>::open(Box::new(storage), || unreachable!()).unwrap();

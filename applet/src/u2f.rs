@@ -220,7 +220,7 @@ impl U2fBackend for Authenticator {
     fn next_counter(&mut self) -> Result<u32, StatusWord> {
         self.store
             .transaction(|state: &mut State| {
-                Ok::<u32, apdu::storage::StorageError>(state.next_sign_count())
+                Ok::<u32, card_storage::StorageError>(state.next_sign_count())
             })
             .map_err(|err| {
                 tracing::error!(%err, "U2F: the signature counter could not be written");

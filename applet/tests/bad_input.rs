@@ -25,7 +25,7 @@ mod host;
 
 use std::time::{Duration, Instant};
 
-use apdu::storage::MemoryStorage;
+use card_storage::MemoryStorage;
 use fido_applet::ctap::cbor::Value;
 use host::storage::*;
 use host::*;

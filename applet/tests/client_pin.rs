@@ -11,7 +11,7 @@
 #[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
 mod host;
 
-use apdu::storage::FaultyStorage;
+use card_storage::FaultyStorage;
 use fido_applet::crypto::{derive_cred_random, sha256};
 use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::profile::Profile;

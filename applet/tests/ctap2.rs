@@ -5,7 +5,7 @@
 #[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
 mod host;
 
-use apdu::storage::MemoryStorage;
+use card_storage::MemoryStorage;
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
 use fido_applet::platform::{Platform, PresencePolicy};
@@ -1029,7 +1029,7 @@ proptest! {
 
 #[test]
 fn a_failed_write_changes_nothing_and_is_ctap1_err_other() {
-    use apdu::storage::FaultyStorage;
+    use card_storage::FaultyStorage;
     // Writes: 1 = fresh state, 2 = attestation material, 3 = the first makeCredential.
     let memory = MemoryStorage::new();
     let faulty = FaultyStorage::new(memory.clone(), Some(3));

@@ -21,7 +21,7 @@ mod host;
 
 use std::collections::{HashMap, HashSet};
 
-use apdu::storage::{FaultyStorage, MemoryStorage};
+use card_storage::{FaultyStorage, MemoryStorage};
 use fido_applet::ctap::cbor::Value;
 use fido_applet::platform::Clock;
 use fido_applet::profile::Profile;

@@ -4,7 +4,7 @@
 //! For each scenario the harness first runs the command on a recording storage, which counts
 //! the writes and keeps every image committed (the transaction boundaries). Then, for every
 //! write point k, it re-runs the same deterministic scenario (same image, same RNG seed) with
-//! the power cut at k — `apdu::storage::FaultyStorage` over memory (one step per write) and
+//! the power cut at k — `card_storage::FaultyStorage` over memory (one step per write) and
 //! `FileStorage`'s fault hook over a real directory (four steps per write: temp file, fsync,
 //! rename, directory fsync) — drops the card, builds a new one from the same storage (the
 //! power-up) and checks that:
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use apdu::storage::{FaultyStorage, FileStorage, MemoryStorage, Storage};
+use card_storage::{FaultyStorage, FileStorage, MemoryStorage, Storage};
 use fido_applet::ctap::cbor::Value;
 use host::storage::*;
 use host::*;

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use apdu::Card;
-use apdu::storage::MemoryStorage;
+use card_storage::MemoryStorage;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;
 

@@ -4,7 +4,7 @@
 //! behind them). Never panics; a state that loads re-encodes into an image that loads again.
 #![no_main]
 
-use apdu::storage::{MemoryStorage, Schema, decode_image, encode_image};
+use card_storage::{MemoryStorage, Schema, decode_image, encode_image};
 use fido_applet::crypto::sha256;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;

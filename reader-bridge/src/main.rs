@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use apdu::storage::FileStorage;
+use card_storage::FileStorage;
 use clap::Parser;
 use fido_applet::profile::Profile;
 use reader_bridge::cli::{Action, AttestationArgs, Cli, ExportArgs, RunArgs};

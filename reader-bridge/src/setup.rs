@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use apdu::storage::{FileStorage, Storage};
+use card_storage::{FileStorage, Storage};
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
 use fido_applet::{FIDO_AID, FidoApplet};
@@ -113,7 +113,7 @@ pub fn open_card(profile: Profile, state: &Path, platform: Platform) -> Result<a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apdu::storage::MemoryStorage;
+    use card_storage::MemoryStorage;
 
     #[test]
     fn profiles_by_id_or_file() {

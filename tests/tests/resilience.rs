@@ -15,7 +15,7 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apdu::storage::decode_image;
+use card_storage::decode_image;
 use fido_applet::crypto::sha256;
 use fido_applet::ctap::cbor::{self, IntMap, Value};
 use fido_applet::state::State;
@@ -331,7 +331,7 @@ fn a_bad_state_file_is_refused_naming_it_and_left_alone() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state.bin");
     // A real image: start the bridge's card logic once through the library.
-    let storage = apdu::storage::FileStorage::new(&state);
+    let storage = card_storage::FileStorage::new(&state);
     fido_applet::virtual_card(
         fido_applet::profile::Profile::generic(),
         Box::new(storage),

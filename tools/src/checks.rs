@@ -1334,7 +1334,7 @@ fn check_canonical(ctx: &mut Ctx) -> Verdict {
 mod tests {
     use super::*;
     use crate::ctap_client::{Link, VirtualLink};
-    use apdu::storage::MemoryStorage;
+    use card_storage::MemoryStorage;
     use fido_applet::platform::Platform;
     use fido_applet::profile::Profile;
 

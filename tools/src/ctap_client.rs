@@ -91,9 +91,16 @@ pub fn ctap_status_name(code: u8) -> &'static str {
     }
 }
 
-/// A status word with its ISO 7816-4 meaning: "6D00 (INS not supported)".
+/// A status word with its ISO 7816-4 meaning: "6D00 (INS not supported)", or the CTAP NFC
+/// binding's for 9100 (CTAP 2.1 §11.3.9).
 pub fn sw_name(sw: u16) -> String {
-    format!("{sw:04X} ({})", apdu::StatusWord(sw).description())
+    let sw = apdu::StatusWord(sw);
+    let meaning = if sw == fido_applet::nfc::CTAP_STATUS_UPDATE {
+        "CTAP status update"
+    } else {
+        sw.description()
+    };
+    format!("{:04X} ({meaning})", sw.0)
 }
 
 /// How a card is reached: APDUs, its ATR, and taking it out of the field and back.

@@ -124,7 +124,7 @@ pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
 /// would differ.)
 pub fn unpowered_card(
     profile: fido_applet::profile::Profile,
-    storage: Box<dyn apdu::storage::Storage>,
+    storage: Box<dyn card_storage::Storage>,
     platform: fido_applet::platform::Platform,
 ) -> Result<apdu::Card, String> {
     let config = profile.card_config();

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use apdu::storage::MemoryStorage;
+use card_storage::MemoryStorage;
 use fido_applet::FidoApplet;
 use fido_applet::platform::{ManualClock, Platform, PresencePolicy};
 use fido_applet::profile::Profile;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use apdu::Card;
-use apdu::storage::{MemoryStorage, decode_image, encode_image};
+use card_storage::{MemoryStorage, decode_image, encode_image};
 use fido_applet::crypto::{self, PrivateKey, WrappedCredential};
 use fido_applet::ctap::cbor::{self, IntMap, Value};
 use fido_applet::platform::{Platform, SeededRng};

@@ -4,7 +4,7 @@
 //! first byte of the response data inside SW 9000, so this is the only place that knows the
 //! numbers. ISO status words belong to [`apdu::StatusWord`] and are chosen in `nfc`.
 
-use apdu::storage::StorageError;
+use card_storage::StorageError;
 
 /// A CTAP status code other than `CTAP2_OK` (CTAP 2.1 §8.2).
 ///

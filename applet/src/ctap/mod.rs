@@ -21,9 +21,9 @@ pub mod reset;
 pub mod selection;
 pub mod types;
 
-use apdu::storage::{Persistent, Storage};
 use apdu::transient::TransientEvent;
 use apdu::{ClearOn, PowerEvent, Transient};
+use card_storage::{Persistent, Storage};
 
 use crate::AppletError;
 use crate::attestation::{self, AttestationMaterial};

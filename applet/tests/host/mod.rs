@@ -19,7 +19,7 @@ pub use cbor::*;
 pub use pin::*;
 
 use apdu::Card;
-use apdu::storage::{MemoryStorage, Storage, decode_image, encode_image};
+use card_storage::{MemoryStorage, Storage, decode_image, encode_image};
 use fido_applet::ctap::cbor::{self as card_cbor, IntMap, Value};
 use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
 use fido_applet::profile::Profile;

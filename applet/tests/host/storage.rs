@@ -1,6 +1,6 @@
 //! Storage helpers for the reliability suites: recording writes, fresh images, state summaries.
 
-use apdu::storage::{MemoryStorage, Storage, StorageError, decode_image};
+use card_storage::{MemoryStorage, Storage, StorageError, decode_image};
 use fido_applet::state::State;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use apdu::storage::MemoryStorage;
+use card_storage::MemoryStorage;
 use clap::Parser;
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;

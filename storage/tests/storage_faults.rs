@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use apdu::storage::{
+use card_storage::{
     FaultyStorage, FileStorage, MemoryStorage, Persistent, Schema, StorageError, decode_image,
     encode_image,
 };
@@ -35,7 +35,7 @@ impl Schema for Future {
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
-        "apdu-storage-faults-{name}-{}-{:?}",
+        "card-storage-faults-{name}-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
     ));

@@ -1,0 +1,105 @@
+//! A card's persistent memory: where the state is kept, how it is written atomically, and the
+//! Java Card transaction semantics on top (JCRE 3 §7: atomicity and transactions).
+//!
+//! One module per concern:
+//!
+//! - [`backend`]: the [`Storage`] trait, a place that keeps one image atomically.
+//! - [`memory`]: [`MemoryStorage`], shared in-memory images for tests and benches.
+//! - [`file`]: [`FileStorage`], a state file replaced atomically (temporary file, fsync, rename,
+//!   directory fsync) with a fault-injection hook at each of those steps; the platform-specific
+//!   part (a file only its owner may read) lives in `private_file`.
+//! - [`fault`]: [`FaultyStorage`], a power cut at the n-th write over any storage.
+//! - [`schema`]: [`Schema`], the card's state as one versioned struct, and its postcard encoding.
+//! - [`image`]: the image format (magic, versions, length, payload, SHA-256) and its loader.
+//! - [`transaction`]: [`Persistent`], the committed state and its begin / commit / abort.
+//!
+//! A write that fails (the card was pulled) leaves the previous state, in memory and in the
+//! storage. That is what "a pulled card loses nothing that was acknowledged" means: the applet
+//! answers only after [`Persistent::transaction`] returned.
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod fault;
+pub mod file;
+pub mod image;
+pub mod memory;
+mod private_file;
+pub mod schema;
+pub mod transaction;
+
+pub use backend::Storage;
+pub use fault::FaultyStorage;
+pub use file::{FaultHook, FileStorage, WriteStep};
+pub use image::{decode_image, encode_image};
+pub use memory::MemoryStorage;
+pub use schema::{Schema, encode_postcard};
+pub use transaction::Persistent;
+
+/// Why persistent memory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{storage}: {source}")]
+    Io {
+        storage: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{storage}: not a card state image ({reason})")]
+    Corrupt { storage: String, reason: String },
+    #[error(
+        "{storage}: schema version {found} cannot be loaded by this build (it reads version {supported}): {reason}"
+    )]
+    Version {
+        storage: String,
+        found: u16,
+        supported: u16,
+        reason: String,
+    },
+    #[error("{storage}: power cut at write step {step} (fault injection)")]
+    PowerCut { storage: String, step: usize },
+    #[error("state could not be serialized: {0}")]
+    Encode(String),
+}
+
+/// Schemas shared by the unit tests of several modules.
+#[cfg(test)]
+mod test_schema {
+    use serde::{Deserialize, Serialize};
+
+    use crate::Schema;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+    pub struct V2 {
+        pub counter: u32,
+        pub names: Vec<String>,
+    }
+
+    impl Schema for V2 {
+        const VERSION: u16 = 2;
+        fn migrate(version: u16, payload: &[u8]) -> Result<Self, String> {
+            match version {
+                // Version 1 held only the counter.
+                1 => postcard::from_bytes::<u32>(payload)
+                    .map(|counter| V2 {
+                        counter,
+                        names: Vec::new(),
+                    })
+                    .map_err(|e| e.to_string()),
+                v => Err(format!("no upgrade path from version {v}")),
+            }
+        }
+    }
+
+    #[derive(Clone, Serialize, Deserialize)]
+    pub struct V1(pub u32);
+    impl Schema for V1 {
+        const VERSION: u16 = 1;
+    }
+
+    pub fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("card-storage-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

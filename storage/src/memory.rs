@@ -1,0 +1,83 @@
+//! In-memory storage: the card's memory for tests, benches, fuzzing and trace replay.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use crate::StorageError;
+use crate::backend::Storage;
+use crate::image::CHECKSUM_LEN;
+
+/// In-memory storage. Clones share the image, so a test can drop a card and build a new one
+/// from the same memory, as if the card had been pulled and tapped again.
+#[derive(Clone, Default)]
+pub struct MemoryStorage {
+    image: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current image, for tests that corrupt or inspect it.
+    pub fn image(&self) -> Option<Vec<u8>> {
+        self.image
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the image directly (tests: corrupt or truncate it).
+    pub fn set_image(&self, image: Option<Vec<u8>>) {
+        match self.image.lock() {
+            Ok(mut g) => *g = image,
+            Err(p) => *p.into_inner() = image,
+        }
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.image())
+    }
+    fn write(&mut self, image: &[u8]) -> Result<(), StorageError> {
+        self.set_image(Some(image.to_vec()));
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "memory".to_string()
+    }
+    /// Copies only the changed bytes, when the memory still holds `previous` (same length and
+    /// checksum: an image's last 32 bytes are the SHA-256 of the rest); otherwise (a test
+    /// replaced the image meanwhile) writes the whole image.
+    fn update(
+        &mut self,
+        previous: &[u8],
+        image: &[u8],
+        changed: &[Range<usize>],
+    ) -> Result<(), StorageError> {
+        let mut guard = self.image.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(stored) if same_image(stored, previous) => {
+                stored.resize(image.len(), 0);
+                for range in changed {
+                    if let (Some(dst), Some(src)) =
+                        (stored.get_mut(range.clone()), image.get(range.clone()))
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                debug_assert!(stored.as_slice() == image, "patched image differs");
+            }
+            _ => *guard = Some(image.to_vec()),
+        }
+        Ok(())
+    }
+}
+
+/// Whether `stored` is the image `previous`, judged by length and trailing checksum.
+fn same_image(stored: &[u8], previous: &[u8]) -> bool {
+    stored.len() == previous.len()
+        && stored.len() >= CHECKSUM_LEN
+        && stored[stored.len() - CHECKSUM_LEN..] == previous[previous.len() - CHECKSUM_LEN..]
+}
