@@ -125,6 +125,13 @@ pub struct Profile {
     /// the new credential's own key, no x5c) or `none`. A request may still ask for "none".
     #[serde(default)]
     pub attestation_type: AttestationType,
+    /// The RP IDs a vendor-facilitated enterprise attestation is given to (CTAP 2.1 §7.1.1: the
+    /// vendor's list, "burnt into" the authenticator). makeCredential with
+    /// `enterpriseAttestation = 1` attests (`epAtt: true`) for an RP in this list and gives
+    /// regular attestation for any other; empty (the default) means mode 1 never attests.
+    /// Needs the `ep` option.
+    #[serde(default)]
+    pub enterprise_attestation_rp_ids: Vec<String>,
     /// Free text: where the values come from and which are guesses.
     #[serde(default)]
     pub notes: String,
@@ -433,6 +440,7 @@ impl Profile {
         o.always_uv = false;
         o.authnr_cfg = false;
         o.ep = false;
+        self.enterprise_attestation_rp_ids.clear();
         self.extensions
             .retain(|e| e == "hmac-secret" || e == "credProtect");
         self.large_blob_size = 0;
@@ -792,6 +800,9 @@ impl Profile {
         if let Err(reason) = self.check_info_keys() {
             return fail("get_info_keys", reason);
         }
+        if let Err(reason) = self.check_enterprise_attestation_rp_ids() {
+            return fail("enterprise_attestation_rp_ids", reason);
+        }
         if let Err(err) = self.attestation.validate() {
             return fail("attestation", err.to_string());
         }
@@ -955,6 +966,38 @@ impl Profile {
             ));
         }
         Ok(())
+    }
+
+    /// The vendor-facilitated list (§7.1.1) needs an enterprise-attestation capable card, and
+    /// holds RP IDs as makeCredential compares them: valid domain strings (WebAuthn §4 "RP ID"),
+    /// lower case (so that a mixed-case entry cannot silently never match), each once.
+    fn check_enterprise_attestation_rp_ids(&self) -> Result<(), String> {
+        let ids = &self.enterprise_attestation_rp_ids;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if !self.options.ep {
+            return Err("vendor-facilitated enterprise attestation needs the ep option".into());
+        }
+        if has_duplicates(ids) {
+            return Err("lists an RP ID twice".into());
+        }
+        let valid = |id: &str| {
+            !id.is_empty()
+                && id.len() <= 253
+                && !id.starts_with('.')
+                && !id.ends_with('.')
+                && !id.contains("..")
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        };
+        match ids.iter().find(|id| !valid(id)) {
+            Some(bad) => Err(format!(
+                "{bad:?} is not an RP ID (a lower-case domain: letters, digits, '-', '.')"
+            )),
+            None => Ok(()),
+        }
     }
 
     fn check_info_keys(&self) -> Result<(), String> {
@@ -1565,6 +1608,25 @@ mod tests {
     }
 
     #[test]
+    fn enterprise_attestation_rp_ids_default_empty_and_load() {
+        assert!(minimal().enterprise_attestation_rp_ids.is_empty());
+        let generic = Profile::builtin_source("generic").expect("generic");
+        let text = generic.replacen(
+            "\n[options]",
+            "\nenterprise_attestation_rp_ids = [\"corp.example\", \"login.corp.example\"]\n[options]",
+            1,
+        );
+        let p = Profile::from_toml_str(&text).expect("loads");
+        assert_eq!(
+            p.enterprise_attestation_rp_ids,
+            ["corp.example", "login.corp.example"]
+        );
+        for p in Profile::all() {
+            p.validate().expect("built-in");
+        }
+    }
+
+    #[test]
     fn parse_errors_say_where() {
         let err = Profile::from_toml_str(&format!("{MINIMAL}\nfrobnicate = 1\n"))
             .expect_err("unknown key");
@@ -1695,6 +1757,22 @@ mod tests {
             ("get_info_keys", |p| p.get_info_keys = Some(vec![1, 3, 21])),
             ("get_info_keys", |p| {
                 p.get_info_keys = Some(vec![1, 3, 0x11])
+            }),
+            ("enterprise_attestation_rp_ids", |p| {
+                p.options.ep = false;
+                p.enterprise_attestation_rp_ids = vec!["corp.example".into()];
+            }),
+            ("enterprise_attestation_rp_ids", |p| {
+                p.enterprise_attestation_rp_ids = vec!["a.example".into(), "a.example".into()];
+            }),
+            ("enterprise_attestation_rp_ids", |p| {
+                p.enterprise_attestation_rp_ids = vec!["Corp.Example".into()];
+            }),
+            ("enterprise_attestation_rp_ids", |p| {
+                p.enterprise_attestation_rp_ids = vec!["".into()];
+            }),
+            ("enterprise_attestation_rp_ids", |p| {
+                p.enterprise_attestation_rp_ids = vec!["corp example".into()];
             }),
         ];
         for (field, breaker) in broken {

@@ -185,7 +185,9 @@ impl U2fBackend for Authenticator {
     ) -> Result<(Vec<u8>, PrivateKey), StatusWord> {
         let wrapped = WrappedCredential {
             private_key: PrivateKey::generate(&mut *self.platform.rng),
-            flags: WrappedCredential::pack_flags(false, 0, false),
+            // A U2F key handle is a non-discoverable credential without extensions:
+            // userVerificationOptional like any other (CTAP 2.1 §12.1).
+            flags: WrappedCredential::pack_flags(false, cred_protect::DEFAULT_LEVEL, false),
         };
         let key_handle = crypto::wrap_credential(
             &self.store.get().wrapping_key,
@@ -211,8 +213,7 @@ impl U2fBackend for Authenticator {
         } else {
             wrapped.flags
         };
-        let level = (flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
-            >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT;
+        let level = cred_protect::level_of(flags);
         // U2F names the key handle (like an allowList) and never verifies the user.
         cred_protect::allows(level, false, true).then_some(wrapped.private_key)
     }

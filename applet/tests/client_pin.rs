@@ -141,11 +141,15 @@ fn set_pin_both_protocols_and_only_once() {
     for protocol in [1, 2] {
         let mut t = Tester::new();
         t.set_pin(protocol, PIN.as_bytes()).unwrap();
+        // CTAP 2.1 §6.5.5.5 step 3: "If a PIN has already been set, authenticator returns
+        // CTAP2_ERR_PIN_AUTH_INVALID error." (This test used to expect NOT_ALLOWED, a code
+        // the step does not name.)
         assert_eq!(
             t.set_pin(protocol, b"5678"),
-            Err(NOT_ALLOWED),
+            Err(PIN_AUTH_INVALID),
             "a PIN is already set"
         );
+        assert_eq!(t.retries(), (8, false), "no retry is spent on it");
         let state = t.state();
         let expected: [u8; 16] = sha256(PIN.as_bytes())[..16].try_into().unwrap();
         assert_eq!(

@@ -82,11 +82,20 @@ fn without_a_pin_no_token_is_needed() {
         Some(PUAT_REQUIRED)
     );
     assert_eq!(t.ctap_map(0x02, ga("a.example", &[])), Err(PUAT_REQUIRED));
-    // The other subcommands now need one (alwaysUv protects the card) ...
+    // Every subcommand now needs one (alwaysUv protects the card, §6.11) ...
     assert_eq!(config(&mut t, None, ENABLE_EP, None), Err(PUAT_REQUIRED));
-    // ... but alwaysUv itself can be switched off again without a PIN.
-    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+    // ... toggleAlwaysUv included; the way back is a PIN and an acfg token.
+    assert_eq!(
+        config(&mut t, None, TOGGLE_ALWAYS_UV, None),
+        Err(PUAT_REQUIRED)
+    );
+    assert_eq!(t.option("alwaysUv"), Some(true), "unchanged");
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    config(&mut t, Some(&token), TOGGLE_ALWAYS_UV, None).unwrap();
     assert_eq!(t.option("alwaysUv"), Some(false));
+    // Without a PIN and without alwaysUv, no token is needed.
+    t.ctap(0x07, None).unwrap();
     assert_eq!(t.option("makeCredUvNotRqd"), Some(true));
     config(
         &mut t,
@@ -250,7 +259,8 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
             SET_MIN_PIN_LENGTH,
             Some(min_pin_params(None, Some(&ids), None))
         ),
-        Err(INVALID_PARAMETER)
+        Err(KEY_STORE_FULL),
+        "§6.11.4: more RP IDs than maxRPIDsForSetMinPINLength"
     );
     // The minPinLength extension answers the listed RP only.
     for (rp, expected) in [("example.com", Some(int(6))), ("other.example", None)] {
@@ -348,17 +358,18 @@ fn enterprise_attestation() {
     assert_eq!(m.required(1).unwrap(), &text("packed"));
     let att = TextMap::new(m.required(3).unwrap()).unwrap();
     assert!(att.get("x5c").is_some(), "a full attestation");
-    // Mode 1 (vendor-facilitated): no RP is configured, so regular attestation.
+    // Mode 1 (vendor-facilitated): the generic profile configures no RP, so regular
+    // attestation (vendor_facilitated_enterprise_attestation covers a configured list).
     let v = mc_with(&mut t, Some(1)).unwrap();
     assert_eq!(IntMap::new(&v).unwrap().get(4), None);
     // Without the parameter: regular attestation.
     let v = mc_with(&mut t, None).unwrap();
     assert_eq!(IntMap::new(&v).unwrap().get(4), None);
-    // Other modes.
-    for mode in [0, 3] {
+    // §6.1.2 step 9.2: enabled, but a value other than 1 or 2.
+    for mode in [0, 3, 255] {
         assert_eq!(
             mc_with(&mut t, Some(mode)).err(),
-            Some(INVALID_PARAMETER),
+            Some(INVALID_OPTION),
             "{mode}"
         );
     }
@@ -452,8 +463,16 @@ fn a_fresh_card_and_reset_start_with_the_profiles_always_uv() {
         t.make_credential(mc("example.com", b"u", false)).err(),
         Some(PUAT_REQUIRED)
     );
-    // Switched off (no PIN: no token needed), it stays off across power cycles ...
-    config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
+    // alwaysUv on protects the card even without a PIN (§6.11): switching it off takes a PIN
+    // and an acfg token.
+    assert_eq!(
+        config(&mut t, None, TOGGLE_ALWAYS_UV, None),
+        Err(PUAT_REQUIRED)
+    );
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    config(&mut t, Some(&token), TOGGLE_ALWAYS_UV, None).unwrap();
+    // Switched off, it stays off across power cycles ...
     assert_eq!(t.reload().option("alwaysUv"), Some(false));
     t.power_cycle();
     assert_eq!(t.option("alwaysUv"), Some(false));
@@ -467,4 +486,116 @@ fn a_fresh_card_and_reset_start_with_the_profiles_always_uv() {
     assert_eq!(t.option("alwaysUv"), Some(true));
     t.ctap(0x07, None).unwrap();
     assert_eq!(t.option("alwaysUv"), Some(false));
+}
+
+/// §6.11: with alwaysUv on and no PIN set, an authenticatorConfig request without
+/// pinUvAuthParam is CTAP2_ERR_PUAT_REQUIRED for every subcommand, toggleAlwaysUv included,
+/// and changes nothing.
+#[test]
+fn always_uv_without_a_pin_requires_a_token_for_toggle_always_uv() {
+    let mut profile = Profile::generic();
+    profile.options.always_uv = true;
+    let mut t = Tester::with_profile(profile);
+    assert_eq!(t.option("clientPin"), Some(false));
+    for (sub, params) in [
+        (TOGGLE_ALWAYS_UV, None),
+        (ENABLE_EP, None),
+        (
+            SET_MIN_PIN_LENGTH,
+            Some(min_pin_params(Some(6), None, None)),
+        ),
+    ] {
+        assert_eq!(
+            config(&mut t, None, sub, params),
+            Err(PUAT_REQUIRED),
+            "{sub}"
+        );
+    }
+    assert_eq!(t.option("alwaysUv"), Some(true));
+    assert_eq!(t.option("ep"), Some(false));
+    assert_eq!(t.info(0x0D), Some(int(4)));
+}
+
+/// §6.11.4: a minPinLengthRPIDs list the card cannot hold is CTAP2_ERR_KEY_STORE_FULL, and
+/// nothing of the request is applied; a list of exactly maxRPIDsForSetMinPINLength fits.
+#[test]
+fn set_min_pin_length_with_too_many_rp_ids_is_key_store_full() {
+    let mut t = Tester::new();
+    let max = t.profile.max_rp_ids_for_set_min_pin_length;
+    let ids: Vec<String> = (0..=max).map(|i| format!("rp{i}.example")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(
+        config(
+            &mut t,
+            None,
+            SET_MIN_PIN_LENGTH,
+            Some(min_pin_params(Some(8), Some(&ids), None))
+        ),
+        Err(KEY_STORE_FULL)
+    );
+    assert_eq!(t.info(0x0D), Some(int(4)), "nothing written");
+    assert!(t.state().pin.min_pin_length_rp_ids.is_empty());
+    config(
+        &mut t,
+        None,
+        SET_MIN_PIN_LENGTH,
+        Some(min_pin_params(None, Some(&ids[..max]), None)),
+    )
+    .unwrap();
+    assert_eq!(t.state().pin.min_pin_length_rp_ids.len(), max);
+}
+
+/// makeCredential with enterpriseAttestation on an enabled card (§6.1.2 step 9, §7.1): mode 1
+/// attests for the profile's RP IDs only, mode 2 for any RP, other values are
+/// CTAP2_ERR_INVALID_OPTION.
+#[test]
+fn vendor_facilitated_enterprise_attestation() {
+    let mut profile = Profile::generic();
+    profile.enterprise_attestation_rp_ids = vec!["corp.example".into()];
+    let mut t = Tester::with_profile(profile);
+    config(&mut t, None, ENABLE_EP, None).unwrap();
+    let mut mc_with = |rp: &str, ep: i64| {
+        let mut req = mc(rp, b"u", false);
+        req.push((int(0x0A), int(ep)));
+        let v = t.make_credential(req).map(|r| r.response)?;
+        let m = IntMap::new(&v).unwrap();
+        let att = TextMap::new(m.required(3).unwrap()).unwrap();
+        assert!(
+            att.get("x5c").is_some(),
+            "{rp} {ep}: packed with the batch chain"
+        );
+        Ok::<_, u8>(m.get(4).cloned())
+    };
+    assert_eq!(
+        mc_with("corp.example", 1),
+        Ok(Some(Value::Bool(true))),
+        "listed"
+    );
+    assert_eq!(mc_with("other.example", 1), Ok(None), "not listed: regular");
+    assert_eq!(mc_with("sub.corp.example", 1), Ok(None), "exact match only");
+    assert_eq!(
+        mc_with("other.example", 2),
+        Ok(Some(Value::Bool(true))),
+        "mode 2"
+    );
+    assert_eq!(mc_with("corp.example", 2), Ok(Some(Value::Bool(true))));
+    for mode in [0, 3] {
+        assert_eq!(mc_with("corp.example", mode), Err(INVALID_OPTION), "{mode}");
+    }
+}
+
+/// §6.1.2 step 9.1 comes before 9.2: on a card where enterprise attestation is not enabled,
+/// any value — valid or not — is CTAP1_ERR_INVALID_PARAMETER.
+#[test]
+fn enterprise_attestation_not_enabled_is_invalid_parameter_for_any_value() {
+    let mut t = Tester::new();
+    for mode in [1, 2, 3] {
+        let mut req = mc("corp.example", b"u", false);
+        req.push((int(0x0A), int(mode)));
+        assert_eq!(
+            t.make_credential(req).err(),
+            Some(INVALID_PARAMETER),
+            "{mode}"
+        );
+    }
 }

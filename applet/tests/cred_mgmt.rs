@@ -269,10 +269,8 @@ fn enumerate_credentials_of_an_rp() {
     assert_eq!(user.get("id"), Some(&Value::bytes(b"bob".to_vec())));
     assert_eq!(user.get("name"), Some(&text("alice")));
     assert_eq!(user.get("displayName"), Some(&text("Alice")));
-    assert!(
-        IntMap::new(&first).unwrap().get(0x0A).is_none(),
-        "no credProtect"
-    );
+    // Made without credProtect: userVerificationOptional (§12.1), reported as such (§6.8.4).
+    assert_eq!(get(&first, 0x0A), int(1), "credProtect default");
     assert!(
         IntMap::new(&first).unwrap().get(0x0B).is_none(),
         "no largeBlobKey"
@@ -323,6 +321,75 @@ fn cred_protect_and_large_blob_key_are_reported() {
     assert_eq!(get(&v, 0x0A), int(3), "userVerificationRequired is listed");
     assert_eq!(get(&v, 0x0B).as_bytes().unwrap().len(), 32);
     assert_eq!(get(&v, 9), int(1));
+}
+
+/// CTAP 2.1 §12.1: a credential made without the credProtect extension is
+/// userVerificationOptional (1). It is stored with that level, and enumerateCredentials
+/// (§6.8.4) returns credProtect (0x0A) for every credential.
+#[test]
+fn every_enumerated_credential_has_cred_protect() {
+    let (mut t, _) = card_with_credentials();
+    for c in t.state().resident.iter() {
+        let level = (c.flags >> 1) & 3;
+        let want = if c.rp_id == "b.example" { 3 } else { 1 };
+        assert_eq!(level, want, "{} stores its level", c.rp_id);
+    }
+    let token = t.token(2, PIN, CM, None).unwrap();
+    for (rp, levels) in [
+        ("a.example", vec![1, 1]),
+        ("b.example", vec![3]),
+        ("c.example", vec![1]),
+    ] {
+        let first = cm(&mut t, CRED_MGMT, Some(&token), 4, Some(rp_hash_params(rp))).unwrap();
+        let mut got = vec![get(&first, 0x0A)];
+        for _ in 1..levels.len() {
+            got.push(get(&cm(&mut t, CRED_MGMT, None, 5, None).unwrap(), 0x0A));
+        }
+        let want: Vec<Value> = levels.into_iter().map(int).collect();
+        assert_eq!(got, want, "{rp}");
+    }
+}
+
+/// Credentials persisted before the default level was stored carry level bits 0: they read as
+/// userVerificationOptional (no state-format change, no migration), for credentialManagement
+/// and for getAssertion alike.
+#[test]
+fn credentials_stored_without_a_level_read_as_level_1() {
+    let (t, ids) = card_with_credentials();
+    let mut t = t.edit_state(|state| {
+        for i in 0..state.resident.len() {
+            if let Some(c) = state.resident.get_mut(i) {
+                if c.rp_id == "a.example" {
+                    c.flags &= !0x06;
+                }
+            }
+        }
+    });
+    assert!(
+        t.state()
+            .resident
+            .iter()
+            .any(|c| c.rp_id == "a.example" && c.flags & 0x06 == 0),
+        "the old layout is on the card"
+    );
+    let token = t.token(2, PIN, CM, None).unwrap();
+    let first = cm(
+        &mut t,
+        CRED_MGMT,
+        Some(&token),
+        4,
+        Some(rp_hash_params("a.example")),
+    )
+    .unwrap();
+    assert_eq!(get(&first, 0x0A), int(1));
+    assert_eq!(
+        get(&cm(&mut t, CRED_MGMT, None, 5, None).unwrap(), 0x0A),
+        int(1)
+    );
+    // Level 1 behaviour: found without UV and without an allowList (a level-2 credential
+    // would not be), and still usable through its id.
+    assert!(t.get_assertion(ga("a.example", &[])).is_ok());
+    assert!(t.get_assertion(ga("a.example", &[&ids[0]])).is_ok());
 }
 
 #[test]

@@ -314,7 +314,14 @@ fn always_uv_turns_u2f_off() {
         Err(0x6986)
     );
     assert_eq!(t.transmit(&hex("0003000000")).1, 0x6986);
-    t.ctap_map(0x0D, vec![(int(1), int(2))]).unwrap();
+    // alwaysUv on protects the card (CTAP 2.1 §6.11): switching it off takes a PIN and a
+    // token with the acfg permission.
+    assert_eq!(t.ctap_map(0x0D, vec![(int(1), int(2))]), Err(PUAT_REQUIRED));
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, ACFG, None).unwrap();
+    let prefix = config_prefix(2);
+    t.ctap_map(0x0D, subcommand(2, None, Some((&token, &prefix[..]))))
+        .unwrap();
     assert_eq!(t.select(), b"U2F_V2");
     assert_eq!(
         authenticate(&mut t, 0x07, &a, &reg.key_handle, None),

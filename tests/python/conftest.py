@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -186,3 +187,48 @@ def bridge(pcsc_context, slot, tmp_path):
         yield started
     finally:
         stop_bridge(pcsc_context, started)
+
+
+def open_device(reader: str):
+    """python-fido2's PC/SC device on the card in `reader` (exactly one)."""
+    from fido2.pcsc import CtapPcscDevice
+
+    devices = list(CtapPcscDevice.list_devices(reader))
+    assert len(devices) == 1, f"{reader}: {devices}"
+    return devices[0]
+
+
+def custom_profile(tmp_path: Path, name: str, **changes) -> Path:
+    """The generic profile with some top-level keys replaced, as a profile file."""
+    text = (REPO / "applet" / "profiles" / "generic.toml").read_text()
+    text = re.sub(r'^id = .*$', f'id = "{name}"', text, count=1, flags=re.M)
+    for key, value in changes.items():
+        line = f"{key} = {value}"
+        text, n = re.subn(rf"^{key} = .*$", line, text, count=1, flags=re.M)
+        if n == 0:
+            # Before the first table: top-level keys must precede [options].
+            text = text.replace("\n[", f"\n{line}\n\n[", 1)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def bridge_with(pcsc_context, slot, tmp_path):
+    """Starts a bridge with extra arguments; stops it (and closes devices first) at the end."""
+    started = []
+    devices = []
+
+    def start(*extra: str):
+        b = start_bridge(pcsc_context, slot, tmp_path / "state.bin", tmp_path / "bridge.log",
+                         "--seed", "13", *extra)
+        started.append(b)
+        d = open_device(b.reader)
+        devices.append(d)
+        return b, d
+
+    yield start
+    for d in devices:
+        d.close()
+    for b in started:
+        stop_bridge(pcsc_context, b)

@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import re
-from pathlib import Path
 
 import pytest
-from conftest import REPO, start_bridge, stop_bridge
+from conftest import custom_profile, open_device
 from fido2 import cbor
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.ctap import STATUS, CtapError
@@ -24,7 +22,6 @@ from fido2.ctap1 import ApduError, Ctap1
 from fido2.ctap2 import Config, Ctap2, CredentialManagement, LargeBlobs
 from fido2.ctap2.extensions import LargeBlobExtension
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
-from fido2.pcsc import CtapPcscDevice
 from fido2.server import Fido2Server
 from fido2.utils import websafe_decode
 from fido2.webauthn import (
@@ -39,12 +36,6 @@ RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
 PIN = "4711"
 ES256 = [{"type": "public-key", "alg": -7}]
 P = ClientPin.PERMISSION
-
-
-def open_device(reader: str) -> CtapPcscDevice:
-    devices = list(CtapPcscDevice.list_devices(reader))
-    assert len(devices) == 1, f"{reader}: {devices}"
-    return devices[0]
 
 
 @pytest.fixture
@@ -63,42 +54,6 @@ def cdh(tag: bytes) -> bytes:
 
 def user(name: str) -> dict:
     return {"id": name.encode(), "name": name, "displayName": name.title()}
-
-
-def custom_profile(tmp_path: Path, name: str, **changes) -> Path:
-    """The generic profile with some top-level keys replaced, as a profile file."""
-    text = (REPO / "applet" / "profiles" / "generic.toml").read_text()
-    text = re.sub(r'^id = .*$', f'id = "{name}"', text, count=1, flags=re.M)
-    for key, value in changes.items():
-        line = f"{key} = {value}"
-        text, n = re.subn(rf"^{key} = .*$", line, text, count=1, flags=re.M)
-        if n == 0:
-            # Before the first table: top-level keys must precede [options].
-            text = text.replace("\n[", f"\n{line}\n\n[", 1)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def bridge_with(pcsc_context, slot, tmp_path):
-    """Starts a bridge with extra arguments; stops it (and closes devices first) at the end."""
-    started = []
-    devices = []
-
-    def start(*extra: str):
-        b = start_bridge(pcsc_context, slot, tmp_path / "state.bin", tmp_path / "bridge.log",
-                         "--seed", "13", *extra)
-        started.append(b)
-        d = open_device(b.reader)
-        devices.append(d)
-        return b, d
-
-    yield start
-    for d in devices:
-        d.close()
-    for b in started:
-        stop_bridge(pcsc_context, b)
 
 
 def pin_token(ctap: Ctap2, permissions, rp_id: str | None = None, protocol=PinProtocolV2):
@@ -204,10 +159,15 @@ def test_config_and_enterprise_attestation(device):
     with pytest.raises(CtapError) as err:
         ctap.make_credential(cdh(b"mc"), {"id": RP.id}, user("x"), ES256)
     assert err.value.code == CtapError.ERR.PUAT_REQUIRED
-    Config(ctap).toggle_always_uv()
+    # alwaysUv on protects the card (§6.11): switching it off takes a PIN and an acfg token.
+    with pytest.raises(CtapError) as err:
+        Config(ctap).toggle_always_uv()
+    assert err.value.code == CtapError.ERR.PUAT_REQUIRED
+    ClientPin(ctap).set_pin(PIN)
+    proto, token = pin_token(ctap, P.AUTHENTICATOR_CFG)
+    Config(ctap, proto, token).toggle_always_uv()
     assert ctap.get_info().options["alwaysUv"] is False
 
-    ClientPin(ctap).set_pin(PIN)
     with pytest.raises(CtapError) as err:
         Config(ctap).toggle_always_uv()
     assert err.value.code == CtapError.ERR.PUAT_REQUIRED

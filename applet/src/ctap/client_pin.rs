@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | 0x01 getPINRetries | 6.5.5.2 | retries left, and whether a power cycle is needed |
 //! | 0x02 getKeyAgreement | 6.5.5.4 | the card's ECDH public key (new at every power-up) |
-//! | 0x03 setPIN | 6.5.5.5 | first PIN, only when none is set |
+//! | 0x03 setPIN | 6.5.5.5 | first PIN, only when none is set (else CTAP2_ERR_PIN_AUTH_INVALID) |
 //! | 0x04 changePIN | 6.5.5.6 | needs the current PIN |
 //! | 0x05 getPinToken | 6.5.5.7.1 | legacy: a token with the mc and ga permissions |
 //! | 0x09 getPinUvAuthTokenUsingPinWithPermissions | 6.5.5.7.2 | a token with chosen permissions |
@@ -391,8 +391,10 @@ fn set_pin(auth: &mut Authenticator, req: &ClientPinRequest) -> CtapResult<()> {
         return Err(CtapError::MissingParameter);
     };
     let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
+    // §6.5.5.5 step 3: "If a PIN has already been set, authenticator returns
+    // CTAP2_ERR_PIN_AUTH_INVALID error." (CTAP 2.0 §5.5.5 has the same step.)
     if auth.store.get().pin.is_set() {
-        return Err(CtapError::NotAllowed);
+        return Err(CtapError::PinAuthInvalid);
     }
     let secret = shared_secret(auth, protocol, key)?;
     if !secret.verify(new_pin_enc, param) {

@@ -10,9 +10,10 @@
 //! **Authorization** (§6.11 steps 3-4). When the card is protected by user verification (a PIN
 //! is set, or alwaysUv is on) the request needs a pinUvAuthToken with the acfg permission, and
 //! `pinUvAuthParam = authenticate(token, 32×0xFF ‖ 0x0D ‖ uint8(subCommand) ‖ subCommandParams)`.
-//! A card without a PIN accepts authenticatorConfig as is: there is nobody to verify yet. The
-//! one exception is toggleAlwaysUv on a card with alwaysUv on but no PIN: it needs no token, or
-//! a card without a PIN could never switch alwaysUv off again.
+//! A card without a PIN and with alwaysUv off accepts authenticatorConfig as is: there is
+//! nobody to verify yet. With alwaysUv on, every subcommand — toggleAlwaysUv too — needs a token
+//! even before a PIN is set (CTAP2_ERR_PUAT_REQUIRED): the owner sets a PIN first (clientPIN
+//! setPIN is never gated by alwaysUv), then switches alwaysUv off with an acfg token.
 //!
 //! **Enterprise attestation capability** (CTAP 2.1 §7.1) is the profile's `ep` option; it needs
 //! authenticatorConfig, since enableEnterpriseAttestation is the only way to switch it on.
@@ -119,16 +120,20 @@ pub const EA_VENDOR_FACILITATED: u64 = 1;
 /// makeCredential `enterpriseAttestation` 2: platform-managed (CTAP 2.1 §7.1.2).
 pub const EA_PLATFORM_MANAGED: u64 = 2;
 
-/// The RP IDs a vendor-facilitated enterprise attestation is given to (§7.1.1: a list the
-/// vendor burns into the authenticator). No vendor configured this virtual card for any
-/// enterprise, so the list is empty and mode 1 always yields regular attestation; mode 2 is
-/// the one that produces an enterprise attestation here.
+/// The RP IDs a vendor-facilitated enterprise attestation (§7.1.1) is given to are profile
+/// data: [`crate::profile::Profile::enterprise_attestation_rp_ids`], the list a vendor burns
+/// into the authenticator. An RP outside it gets regular attestation.
 ///
 /// What an enterprise attestation contains: the same "packed" statement and batch chain as a
 /// regular one, with `epAtt: true`. That chain already identifies the individual card — every
 /// virtual card mints its own root and batch certificate (`attestation.rs`) — which is exactly
 /// the property §7.1 reserves for enterprise attestation.
-pub const VENDOR_FACILITATED_RP_IDS: &[&str] = &[];
+pub fn vendor_facilitated_for(auth: &Authenticator, rp_id: &str) -> bool {
+    auth.profile
+        .enterprise_attestation_rp_ids
+        .iter()
+        .any(|id| id == rp_id)
+}
 
 /// Whether this card model can do enterprise attestation (see the module documentation).
 pub fn ep_capable(auth: &Authenticator) -> bool {
@@ -146,12 +151,11 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
     if !supported {
         return Err(CtapError::InvalidSubcommand);
     }
-    // toggleAlwaysUv is exempt from the alwaysUv half of the rule: on a card without a PIN,
-    // alwaysUv could otherwise never be switched off again.
-    let pin_set = auth.state().pin.is_set();
-    let protected = pin_set
-        || (client_pin::uv_protected(auth) && req.sub_command != subcommand::TOGGLE_ALWAYS_UV);
-    if protected {
+    // §6.11 steps on pinUvAuthParam: when the card "is protected by some form of user
+    // verification or the alwaysUv option ID is present and true", every subcommand needs
+    // one (CTAP2_ERR_PUAT_REQUIRED when absent) — toggleAlwaysUv included. With alwaysUv on
+    // and no PIN the way out is setPIN, then a token with the acfg permission.
+    if client_pin::uv_protected(auth) {
         let mut message = vec![0xFF; AUTH_PREFIX_LEN];
         message.push(command::CONFIG);
         // The supported subcommands are 1-3: they fit a byte.
@@ -195,7 +199,7 @@ fn enable_enterprise_attestation(auth: &mut Authenticator) -> CtapResult<()> {
 ///   CTAP2_ERR_PIN_POLICY_VIOLATION (the minimum never decreases, short of
 ///   authenticatorReset), and so is one above 63 (no PIN could meet it).
 /// - `minPinLengthRPIDs` replaces the list of RPs the minPinLength extension answers; more than
-///   the profile's `maxRPIDsForSetMinPINLength` is CTAP1_ERR_INVALID_PARAMETER.
+///   the profile's `maxRPIDsForSetMinPINLength` is CTAP2_ERR_KEY_STORE_FULL.
 /// - `forceChangePin` without a PIN is CTAP2_ERR_PIN_NOT_SET. A current PIN shorter than the
 ///   new minimum forces a change as well.
 ///
@@ -208,9 +212,11 @@ fn set_min_pin_length(auth: &mut Authenticator, req: &SetMinPinLength) -> CtapRe
     }
     // At most 63: fits a byte.
     let new = u8::try_from(new).map_err(|_| CtapError::PinPolicyViolation)?;
+    // §6.11.4: a minPinLengthRPIDs list longer than the card can hold
+    // (maxRPIDsForSetMinPINLength) is CTAP2_ERR_KEY_STORE_FULL.
     if let Some(ids) = &req.rp_ids {
         if ids.len() > to_usize(auth.profile.max_rp_ids_for_set_min_pin_length) {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::KeyStoreFull);
         }
     }
     let pin = &auth.state().pin;

@@ -37,7 +37,8 @@ use super::types::{
     CredentialDescriptor, MAX_STORED_NAME_LEN, SubcommandRequest, UserEntity, truncate_utf8,
 };
 use super::{Authenticator, to_usize, uint};
-use crate::crypto::{self, PrivateKey, WrappedCredential};
+use crate::crypto::{self, PrivateKey};
+use crate::extensions::cred_protect;
 use crate::state::{ResidentCredential, State};
 
 /// Subcommand numbers (CTAP 2.1 §6.8).
@@ -377,14 +378,12 @@ fn credential_entries(cred: &ResidentCredential) -> CtapResult<Vec<(Value, Value
         ),
         (Value::Unsigned(response::PUBLIC_KEY), public_key),
     ];
-    let level = (cred.flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
-        >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT;
-    if level != 0 {
-        entries.push((
-            Value::Unsigned(response::CRED_PROTECT),
-            Value::Unsigned(u64::from(level)),
-        ));
-    }
+    // §6.8.4: credProtect (0x0A) for every credential; one made without the extension is
+    // userVerificationOptional (§12.1), including those stored before the default was kept.
+    entries.push((
+        Value::Unsigned(response::CRED_PROTECT),
+        Value::Unsigned(u64::from(cred_protect::level_of(cred.flags))),
+    ));
     if let Some(key) = cred.large_blob_key {
         entries.push((
             Value::Unsigned(response::LARGE_BLOB_KEY),

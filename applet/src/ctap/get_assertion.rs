@@ -181,7 +181,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
                 .state()
                 .resident_for_rp(&req.rp_id)
                 .into_iter()
-                .filter(|c| cred_protect::allows(protect_level(c.flags), uv, false))
+                .filter(|c| cred_protect::allows(cred_protect::level_of(c.flags), uv, false))
                 .map(|c| c.credential_id.clone());
             let first = ids.next();
             let rest: Vec<Vec<u8>> = ids.collect();
@@ -280,15 +280,9 @@ pub fn process_next(auth: &mut Authenticator) -> CtapResult<Value> {
     Ok(response)
 }
 
-/// The credProtect level of a found credential (0 when none was requested, which acts as 1).
+/// The credProtect level of a found credential.
 fn cred_protect_level(credential: &FoundCredential) -> u8 {
-    protect_level(credential.flags)
-}
-
-/// The credProtect level in credential flags.
-fn protect_level(flags: u8) -> u8 {
-    (flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
-        >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT
+    cred_protect::level_of(credential.flags)
 }
 
 /// Signs `authData || clientDataHash` with the credential and builds the response map.

@@ -199,10 +199,12 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         return Err(CtapError::PuatRequired);
     }
 
-    // Step 9: enterprise attestation (§7.1), only on a capable card where authenticatorConfig
-    // enabled it (CTAP1_ERR_INVALID_PARAMETER otherwise, and for modes other than 1 and 2).
-    // Mode 1 (vendor-facilitated) attests for the RP IDs the vendor configured, regular
-    // attestation for the others; mode 2 (platform-managed) trusts the platform's vetting.
+    // Step 9: enterprise attestation (§7.1). 9.1: a card that is not enterprise-attestation
+    // capable, or where authenticatorConfig has not enabled it, answers
+    // CTAP1_ERR_INVALID_PARAMETER; 9.2: a value other than 1 or 2 is CTAP2_ERR_INVALID_OPTION.
+    // Mode 1 (vendor-facilitated) attests for the RP IDs the vendor configured (profile data),
+    // regular attestation for the others; mode 2 (platform-managed) trusts the platform's
+    // vetting.
     let enterprise = match req.enterprise_attestation {
         None => false,
         Some(mode) => {
@@ -210,11 +212,9 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
                 return Err(CtapError::InvalidParameter);
             }
             match mode {
-                config::EA_VENDOR_FACILITATED => {
-                    config::VENDOR_FACILITATED_RP_IDS.contains(&req.rp.id.as_str())
-                }
+                config::EA_VENDOR_FACILITATED => config::vendor_facilitated_for(auth, &req.rp.id),
                 config::EA_PLATFORM_MANAGED => true,
-                _ => return Err(CtapError::InvalidParameter),
+                _ => return Err(CtapError::InvalidOption),
             }
         }
     };
@@ -247,11 +247,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         .iter()
         .filter(|d| d.is_public_key())
         .filter_map(|d| auth.find_credential(&req.rp.id, &rp_id_hash, &d.id))
-        .any(|c| {
-            let level = (c.flags & WrappedCredential::FLAG_CRED_PROTECT_MASK)
-                >> WrappedCredential::FLAG_CRED_PROTECT_SHIFT;
-            cred_protect::excludes(level, uv)
-        });
+        .any(|c| cred_protect::excludes(cred_protect::level_of(c.flags), uv));
     if excluded {
         let _ = auth.check_user_presence();
         return Err(CtapError::CredentialExcluded);
@@ -268,7 +264,11 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         .cred_blob
         .as_deref()
         .filter(|blob| cred_blob::accepts(blob, rk, auth.profile.max_cred_blob_length));
-    let cred_protect = ext.cred_protect.map_or(0, |level| level.level());
+    // §12.1: without a credProtect input the credential is userVerificationOptional (1), and
+    // is stored so, so that credentialManagement reports the level of every credential.
+    let cred_protect = ext
+        .cred_protect
+        .map_or(cred_protect::DEFAULT_LEVEL, |level| level.level());
     let mut outputs = Outputs::default();
     if let Some(level) = ext.cred_protect {
         outputs.push(cred_protect::ID, Value::Unsigned(u64::from(level.level())));

@@ -37,9 +37,26 @@ impl CredProtect {
         }
     }
 
-    /// The level as stored in credential flags (0 = none requested, which behaves as 1).
+    /// The level as stored in credential flags.
     pub fn level(self) -> u8 {
         self as u8
+    }
+}
+
+/// The level a credential is created with when makeCredential carries no credProtect input:
+/// §12.1, "userVerificationOptional ... This reflects the default behavior for credentials";
+/// it is stored as 1 like any other level, so credentialManagement reports it (0x0A).
+pub const DEFAULT_LEVEL: u8 = CredProtect::UserVerificationOptional as u8;
+
+/// The credProtect level of credential flags (bits 1-2 of
+/// [`crate::crypto::WrappedCredential::flags`]). Credentials made before the default was
+/// stored carry 0 there ("none requested"); they read as [`DEFAULT_LEVEL`], which is how they
+/// always behaved, so persisted state needs no migration.
+pub fn level_of(flags: u8) -> u8 {
+    use crate::crypto::WrappedCredential as W;
+    match (flags & W::FLAG_CRED_PROTECT_MASK) >> W::FLAG_CRED_PROTECT_SHIFT {
+        0 => DEFAULT_LEVEL,
+        level => level,
     }
 }
 
@@ -77,6 +94,19 @@ mod tests {
         assert!(excludes(2, false));
         assert!(!excludes(3, false));
         assert!(excludes(3, true));
+    }
+
+    #[test]
+    fn stored_levels_default_to_1() {
+        use crate::crypto::WrappedCredential as W;
+        assert_eq!(
+            level_of(W::pack_flags(true, 0, true)),
+            1,
+            "stored without a level"
+        );
+        for level in 1..=3 {
+            assert_eq!(level_of(W::pack_flags(false, level, false)), level);
+        }
     }
 
     #[test]
