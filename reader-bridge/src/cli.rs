@@ -43,7 +43,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Connect to vpcd and serve the card(s) until SIGINT/SIGTERM (the default).
+    /// Connect to vpcd and serve the card(s) until SIGINT/SIGTERM (Ctrl+C or Ctrl+Break on
+    /// Windows) (the default).
     Run(RunArgs),
     /// Create (or load) a card's attestation material and write the root and batch certificates
     /// (PEM) and a FIDO MDS3 metadata statement (JSON) for it into a directory.
@@ -71,7 +72,8 @@ pub struct RunArgs {
 
     /// The card's persistent memory; once per card, or one directory for all (each card then
     /// keeps `state-<slot>.bin` there) [default: $XDG_DATA_HOME/virtual-fido-card/state.bin, or
-    /// ~/.local/share/virtual-fido-card/state.bin; several cards: state-<slot>.bin beside it].
+    /// ~/.local/share/virtual-fido-card/state.bin; on Windows
+    /// %LOCALAPPDATA%\virtual-fido-card\state.bin; several cards: state-<slot>.bin beside it].
     /// Missing: a fresh card is made.
     #[arg(long, value_name = "PATH")]
     pub state: Vec<PathBuf>,

@@ -4,7 +4,8 @@
 //! The card itself is sans-IO ([`apdu::Card`]); this crate owns everything that touches the
 //! outside world: the vpicc TCP protocol (2-byte big-endian length + payload; one-byte payloads are
 //! power off / power on / reset / get ATR), socket options, the state file location, reconnecting
-//! when vpcd goes away, and shutting down on a signal. It also serves several cards at once (one
+//! when vpcd goes away, and shutting down when asked (a signal, or a console control event on
+//! Windows: [`shutdown`]). It also serves several cards at once (one
 //! thread per vpcd slot, [`plan`]), writes JSON Lines APDU traces ([`trace`]), resolves card
 //! profiles ([`setup`]) and writes FIDO MDS3 metadata statements ([`metadata`]). Each piece that
 //! can be is a pure function or a small state machine with unit tests; `main.rs` only wires them
@@ -13,12 +14,14 @@
 pub mod backoff;
 pub mod card;
 pub mod cli;
+pub mod hint;
 pub mod metadata;
 pub mod net;
 pub mod paths;
 pub mod plan;
 pub mod serve;
 pub mod setup;
+pub mod shutdown;
 pub mod trace;
 pub mod wire;
 

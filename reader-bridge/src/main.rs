@@ -12,11 +12,12 @@ use card_storage::FileStorage;
 use clap::Parser;
 use fido_applet::profile::Profile;
 use reader_bridge::cli::{Action, AttestationArgs, Cli, ExportArgs, RunArgs};
-use reader_bridge::paths::default_state_path_from_env;
+use reader_bridge::paths::{NO_DEFAULT_STATE, default_state_path_from_env};
 use reader_bridge::plan::{CardPlan, is_profile_file, plan};
 use reader_bridge::setup::{
     create_state_dir, open_applet, open_card, platform, resolve_profile, seed_warning,
 };
+use reader_bridge::shutdown::raise_on_stop_request;
 use reader_bridge::{Bridge, BridgeCard, TraceSink, metadata};
 use tracing_subscriber::EnvFilter;
 
@@ -112,10 +113,8 @@ fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Only sets the flag: async-signal-safe. Each serve loop checks it at least every 200 ms.
-        signal_hook::flag::register(signal, Arc::clone(&shutdown))?;
-    }
+    // Only raises the flag; each serve loop checks it at least every 200 ms.
+    raise_on_stop_request(&shutdown)?;
 
     // Open every card before serving any, so a bad profile or state file fails the whole start.
     let mut prepared = Vec::with_capacity(plans.len());
@@ -235,9 +234,7 @@ fn export_attestation(args: ExportArgs) -> Result<()> {
     let profile = profile_or_generic(args.profile.as_deref())?;
     let state = match args.state {
         Some(path) => path,
-        None => {
-            default_state().ok_or("neither XDG_DATA_HOME nor HOME is set: pass --state PATH")?
-        }
+        None => default_state().ok_or(format!("{NO_DEFAULT_STATE}: pass --state PATH"))?,
     };
     create_state_dir(&state)?;
     let applet = open_applet(

@@ -5,10 +5,50 @@
 //! per APDU. TCP_NODELAY on our socket makes our own sends go out at once; TCP_QUICKACK (Linux)
 //! makes the kernel ACK at once, but the kernel clears it again on its own, so it is set before
 //! every read.
+//!
+//! `--vpcd` takes `HOST:PORT` where HOST is an IP address or a host name; a name is resolved again
+//! at every connection attempt, so a bridge started before the name resolves (or whose address
+//! changes, as a Windows host's does seen from WSL2 with NAT networking) still finds vpcd.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use crate::hint::Unreachable;
+
+/// Checks that `addr` has the form `HOST:PORT` (an IPv6 address in brackets, `[::1]:35963`),
+/// without resolving it: a bad value is refused at start, a name that does not resolve yet is
+/// retried.
+pub fn check_address(addr: &str) -> io::Result<()> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let invalid = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr:?} is not HOST:PORT ({why})"),
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
+    if host.is_empty() {
+        return Err(invalid("no host"));
+    }
+    if host.contains(':') {
+        return Err(invalid(
+            "an IPv6 address goes in brackets, e.g. [::1]:35963",
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(()),
+        _ => Err(invalid("the port is a number from 1 to 65535")),
+    }
+}
+
+/// One connection attempt: resolves `addr` and connects to the first address that accepts.
+pub fn attempt(addr: &str, timeout: Duration) -> Result<TcpStream, Unreachable> {
+    let addrs = resolve(addr).map_err(Unreachable::Resolve)?;
+    connect(&addrs, timeout).map_err(|error| Unreachable::Connect { addrs, error })
+}
 
 /// Resolves `addr` ("HOST:PORT").
 pub fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
@@ -147,6 +187,52 @@ mod tests {
             wait_for_message(&client, Duration::from_secs(5)).expect("wait"),
             Readiness::Closed
         );
+    }
+
+    #[test]
+    fn addresses_are_checked_without_resolving() {
+        for ok in [
+            "127.0.0.1:35963",
+            "[::1]:35963",
+            "localhost:35963",
+            "winhost.example:1",
+        ] {
+            assert!(check_address(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "localhost",
+            ":35963",
+            "localhost:",
+            "localhost:0",
+            "localhost:65536",
+            "localhost:port",
+            "::1:35963",
+        ] {
+            let e = check_address(bad).expect_err(bad);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}");
+            assert!(e.to_string().contains("HOST:PORT"), "{e}");
+        }
+    }
+
+    #[test]
+    fn attempt_resolves_names_and_reports_refusal_with_the_addresses() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let stream = attempt(&format!("localhost:{port}"), Duration::from_secs(5));
+        // localhost may resolve to ::1 first; the IPv4 listener must still be found.
+        assert!(stream.is_ok(), "{:?}", stream.err());
+        drop(listener);
+        match attempt(&format!("localhost:{port}"), Duration::from_secs(5)) {
+            Err(Unreachable::Connect { addrs, error }) => {
+                assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+                assert!(
+                    addrs
+                        .iter()
+                        .all(|a| a.port() == port && a.ip().is_loopback())
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{DEFAULT_VPCD, DEFAULT_VPCD_HOST, RunArgs, VPCD_BASE_PORT};
+use crate::net::check_address;
+use crate::paths::NO_DEFAULT_STATE;
 
 /// The profile used when none is given.
 pub const DEFAULT_PROFILE: &str = "generic";
@@ -26,9 +28,9 @@ pub struct CardPlan {
 }
 
 /// Whether `--profile` names a file rather than a built-in profile: it ends in `.toml` or
-/// contains a '/'.
+/// contains a path separator ('/', or `\` as Windows writes paths; no built-in id has either).
 pub fn is_profile_file(spec: &str) -> bool {
-    spec.ends_with(".toml") || spec.contains('/')
+    spec.ends_with(".toml") || spec.contains(['/', '\\'])
 }
 
 /// The state file of card `slot` inside a state directory.
@@ -36,9 +38,23 @@ pub fn state_in_dir(dir: &Path, slot: u16) -> PathBuf {
     dir.join(format!("state-{slot}.bin"))
 }
 
-/// Whether a `--state` value names a directory: it exists as one, or ends in '/'.
+/// Whether a `--state` value names a directory: it exists as one, or ends in a path separator
+/// ('/' anywhere, `\` too on Windows).
 fn is_dir_spec(path: &Path) -> bool {
-    path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/')
+    path.is_dir()
+        || path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::is_separator)
+}
+
+/// `HOST:PORT` for `--vpcd-host` and a port: an IPv6 address goes in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Works out the cards of `args`. `default_state` is the single card's default state file
@@ -49,13 +65,18 @@ pub fn plan(args: &RunArgs, default_state: Option<&Path>) -> Result<Vec<CardPlan
             let host = args.vpcd_host.as_deref().unwrap_or(DEFAULT_VPCD_HOST);
             range
                 .slots()
-                .map(|slot| (slot, format!("{host}:{}", VPCD_BASE_PORT + slot)))
+                .map(|slot| (slot, host_port(host, VPCD_BASE_PORT + slot)))
                 .collect()
         }
         None if args.vpcd.is_empty() => vec![(0, DEFAULT_VPCD.to_owned())],
         None => (0u16..).zip(args.vpcd.iter().cloned()).collect(),
     };
     let n = cards.len();
+    // Only the form is checked here (nothing written yet for a typo); names resolve at every
+    // connection attempt.
+    for (_, addr) in &cards {
+        check_address(addr).map_err(|e| format!("--vpcd {addr}: {e}"))?;
+    }
     if let Some(dup) = cards
         .iter()
         .enumerate()
@@ -80,9 +101,9 @@ pub fn plan(args: &RunArgs, default_state: Option<&Path>) -> Result<Vec<CardPlan
 
     let states: Vec<PathBuf> = match args.state.as_slice() {
         [] => {
-            let file = default_state.ok_or(
-                "neither XDG_DATA_HOME nor HOME is set: pass --state PATH (or a directory)",
-            )?;
+            let file = default_state.ok_or(format!(
+                "{NO_DEFAULT_STATE}: pass --state PATH (or a directory)"
+            ))?;
             if n == 1 {
                 vec![file.to_owned()]
             } else {
@@ -267,9 +288,28 @@ mod tests {
     }
 
     #[test]
+    fn vpcd_addresses_are_checked_and_ipv6_hosts_bracketed() {
+        let mut a = args();
+        a.vpcd = vec!["winhost:35963".into(), "localhost".into()];
+        let e = plan_of(&a).expect_err("no port");
+        assert!(
+            e.contains("--vpcd localhost") && e.contains("HOST:PORT"),
+            "{e}"
+        );
+        a.vpcd.clear();
+        a.slots = Some(parse_slots("0-1").expect("range"));
+        a.vpcd_host = Some("::1".into());
+        let cards = plan_of(&a).expect("plan");
+        assert_eq!(cards[1].vpcd, "[::1]:35964");
+        a.vpcd_host = Some("winhost".into());
+        assert_eq!(plan_of(&a).expect("plan")[0].vpcd, "winhost:35963");
+    }
+
+    #[test]
     fn profile_specs() {
         assert!(is_profile_file("my.toml"));
         assert!(is_profile_file("./profiles/x"));
+        assert!(is_profile_file(r"C:\cards\x"));
         assert!(!is_profile_file("hid-crescendo-c2300"));
         assert!(!is_profile_file("generic"));
     }

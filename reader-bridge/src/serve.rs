@@ -2,13 +2,14 @@
 //! stop when the shutdown flag is raised (by SIGINT/SIGTERM in the binary).
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::card::BridgeCard;
+use crate::hint::unreachable_warning;
 use crate::net::{self, Readiness};
 
 /// How one connection to vpcd ended.
@@ -24,8 +25,8 @@ pub enum SessionEnd {
 
 /// Serves one card to one vpcd slot.
 pub struct Bridge {
+    /// vpcd's address as given (`HOST:PORT`), resolved at every attempt.
     label: String,
-    addrs: Vec<SocketAddr>,
     shutdown: Arc<AtomicBool>,
     backoff: Backoff,
     /// How often an idle connection checks the shutdown flag.
@@ -34,11 +35,13 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// A bridge to vpcd at `vpcd` ("HOST:PORT"); it stops when `shutdown` becomes true.
+    /// A bridge to vpcd at `vpcd` ("HOST:PORT", HOST an address or a name); it stops when
+    /// `shutdown` becomes true. Only the form of the address is checked here: a name is resolved
+    /// at every connection attempt.
     pub fn new(vpcd: &str, shutdown: Arc<AtomicBool>) -> io::Result<Self> {
+        net::check_address(vpcd)?;
         Ok(Self {
             label: vpcd.to_owned(),
-            addrs: net::resolve(vpcd)?,
             shutdown,
             backoff: Backoff::default(),
             idle_poll: Duration::from_millis(200),
@@ -57,10 +60,14 @@ impl Bridge {
     }
 
     /// Connects, serves and reconnects until the shutdown flag is raised.
+    ///
+    /// The first failed attempt of an outage is reported once, with the likely causes
+    /// ([`crate::hint`]); the retries after it are logged at debug level only, until a session
+    /// that did real work starts a new outage.
     pub fn run(&mut self, card: &mut BridgeCard) {
         let mut quiet = false;
         while !self.stopping() {
-            match net::connect(&self.addrs, self.connect_timeout) {
+            match net::attempt(&self.label, self.connect_timeout) {
                 Ok(stream) => {
                     tracing::info!("connected to vpcd at {}", self.label);
                     let (end, messages) = self.serve_connection(stream, card);
@@ -80,19 +87,17 @@ impl Bridge {
                     }
                 }
                 Err(e) if quiet => {
-                    tracing::debug!("cannot connect to vpcd at {}: {e}", self.label)
+                    tracing::debug!("vpcd at {} still unreachable: {}", self.label, e.short())
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        "cannot connect to vpcd at {}: {e} (is pcscd with vpcd running? \
-                         retrying quietly)",
-                        self.label
-                    );
+                    let warning =
+                        unreachable_warning(&self.label, &e, self.connect_timeout.as_secs());
+                    tracing::warn!("{warning}");
                     quiet = true;
                 }
             }
             let delay = self.backoff.next_delay();
-            tracing::debug!("reconnecting in {delay:?}");
+            tracing::debug!("next attempt to reach vpcd in {delay:?}");
             self.sleep_unless_stopping(delay);
         }
         card.connection_lost();

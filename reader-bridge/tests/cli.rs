@@ -94,12 +94,19 @@ fn export_attestation_prints_a_stable_pem() {
     assert_eq!(export(), first, "the same card exports the same root");
 }
 
+/// The platform's per-user data directory variable (see `reader_bridge::paths`).
+const DATA_DIR_VAR: &str = if cfg!(windows) {
+    "LOCALAPPDATA"
+} else {
+    "XDG_DATA_HOME"
+};
+
 #[test]
-fn default_state_path_follows_xdg_data_home() {
+fn default_state_path_follows_the_platform_data_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = bridge()
         .arg("export-attestation")
-        .env("XDG_DATA_HOME", dir.path())
+        .env(DATA_DIR_VAR, dir.path())
         .output()
         .expect("run");
     assert!(
@@ -107,7 +114,12 @@ fn default_state_path_follows_xdg_data_home() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(dir.path().join("virtual-fido-card/state.bin").is_file());
+    assert!(
+        dir.path()
+            .join("virtual-fido-card")
+            .join("state.bin")
+            .is_file()
+    );
 }
 
 fn run_ok(cmd: &mut Command) -> (String, String) {
@@ -302,4 +314,98 @@ fn several_cards_need_consistent_options() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("3 --profile options for 2 cards"));
+}
+
+/// A loopback port nothing listens on: bound by the OS, then released (so it refuses).
+fn refusing_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
+        .port()
+}
+
+#[test]
+fn refused_vpcd_is_reported_once_with_the_causes_and_retried() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = refusing_port();
+    let vpcd = format!("localhost:{port}");
+    let mut child = bridge()
+        .args(["-v", "run", "--vpcd", &vpcd, "--state"])
+        .arg(dir.path().join("state.bin"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the bridge");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // The back-off starts at 100 ms: a few retries come within a second or two.
+    let retry = format!("vpcd at {vpcd} still unreachable");
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while log.iter().filter(|l: &&String| l.contains(&retry)).count() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(_) => break,
+        }
+    }
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    child.kill().expect("kill the bridge");
+    child.wait().expect("reap the bridge");
+    let text = log.join("\n");
+    assert!(still_running, "the bridge keeps retrying: {text}");
+
+    let head = format!("cannot connect to vpcd at {vpcd} (");
+    assert_eq!(
+        log.iter().filter(|l| l.contains(&head)).count(),
+        1,
+        "the refusal is reported once: {text}"
+    );
+    assert!(
+        log.iter().filter(|l| l.contains(&retry)).count() >= 3,
+        "and retried: {text}"
+    );
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")),
+        "the name was resolved: {text}"
+    );
+    for cause in [
+        "connection refused",
+        "pcscd",
+        "BixVReader",
+        "excludedportrange",
+        "mirrored networking",
+        "docs/windows.md",
+    ] {
+        assert!(text.contains(cause), "{cause:?} missing: {text}");
+    }
+}
+
+#[test]
+fn malformed_vpcd_addresses_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for bad in ["localhost", "localhost:0", "localhost:port", ":35963"] {
+        let out = bridge()
+            .args(["run", "--vpcd", bad, "--state"])
+            .arg(dir.path().join("state.bin"))
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{bad} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+    }
 }

@@ -1,0 +1,219 @@
+//! What the bridge tells the user when it cannot reach vpcd.
+//!
+//! The first failed attempt of an outage gets one warning that names the address and the likely
+//! causes; later attempts are logged at debug level only, and the bridge keeps retrying (see
+//! [`crate::serve`]). The causes are the ones users of vsmartcard's reader meet: on Linux, pcscd
+//! with the vpcd driver not running; on a Windows host (the BixVReader driver, docs/windows.md),
+//! the driver not installed or configured for another port, the port reserved by Hyper-V, the
+//! firewall, and WSL2's NAT networking, where 127.0.0.1 is WSL's own loopback and not Windows'.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// The page with the Windows walkthrough and its troubleshooting section.
+pub const WINDOWS_DOC: &str = "docs/windows.md";
+
+/// Why one connection attempt failed.
+#[derive(Debug)]
+pub enum Unreachable {
+    /// The host name did not resolve (it is looked up again at the next attempt).
+    Resolve(io::Error),
+    /// Every address the name resolved to refused or failed; `error` is the last address's.
+    Connect {
+        addrs: Vec<SocketAddr>,
+        error: io::Error,
+    },
+}
+
+impl Unreachable {
+    /// A one-line summary for the debug log of a repeated failure.
+    pub fn short(&self) -> String {
+        match self {
+            Self::Resolve(e) => format!("cannot resolve the host name: {e}"),
+            Self::Connect { error, .. } => error.to_string(),
+        }
+    }
+}
+
+/// The warning for the first failed attempt to reach vpcd at `vpcd` (as given on the command
+/// line), after waiting up to `timeout` for an answer.
+pub fn unreachable_warning(vpcd: &str, failure: &Unreachable, timeout_secs: u64) -> String {
+    let (head, causes) = match failure {
+        Unreachable::Resolve(e) => (
+            format!("cannot connect to vpcd at {vpcd}: the host name does not resolve ({e})"),
+            vec![
+                "a typo in the host name, or no name service for it from here (from WSL2, the \
+                 Windows host is reachable as the default gateway's address, `ip route show \
+                 default`, or as 127.0.0.1 with mirrored networking)"
+                    .to_owned(),
+            ],
+        ),
+        Unreachable::Connect { addrs, error } => {
+            let listed = addrs
+                .iter()
+                .map(SocketAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let port = addrs.first().map_or(0, SocketAddr::port);
+            let loopback = !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback());
+            match error.kind() {
+                io::ErrorKind::ConnectionRefused => (
+                    format!(
+                        "cannot connect to vpcd at {vpcd} ({listed}): connection refused, \
+                         nothing listens on that port"
+                    ),
+                    refused_causes(port, loopback),
+                ),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => (
+                    format!(
+                        "cannot connect to vpcd at {vpcd} ({listed}): no answer within \
+                         {timeout_secs} s, the connection attempt timed out"
+                    ),
+                    timeout_causes(port),
+                ),
+                _ => (
+                    format!("cannot connect to vpcd at {vpcd} ({listed}): {error}"),
+                    timeout_causes(port),
+                ),
+            }
+        }
+    };
+    let mut text = head;
+    text.push_str("\n  Likely causes:");
+    for cause in causes {
+        text.push_str("\n  - ");
+        text.push_str(&cause);
+    }
+    text.push_str(&format!(
+        "\n  The bridge keeps retrying with back-off and says this only once (details: -v). \
+         Troubleshooting for Windows hosts: {WINDOWS_DOC}."
+    ));
+    text
+}
+
+fn refused_causes(port: u16, loopback: bool) -> Vec<String> {
+    let mut causes = vec![
+        "on Linux: pcscd is not running, or runs without vsmartcard's vpcd driver (package \
+         vsmartcard-vpcd); where pcscd is socket-activated it starts only when a PC/SC client \
+         connects and exits when idle, and vpcd listens only while it runs"
+            .to_owned(),
+        format!(
+            "on a Windows host: the vsmartcard reader driver (BixVReader) is not installed or \
+             not started (Device Manager > Smart card readers, `certutil -scinfo`), or \
+             BixVReader.ini gives the reader another TCP_PORT than {port}"
+        ),
+        format!(
+            "on a Windows host: Hyper-V/WSL reserved port {port} (`netsh interface ipv4 show \
+             excludedportrange protocol=tcp`)"
+        ),
+    ];
+    if loopback {
+        causes.push(
+            "in WSL2 with NAT networking, 127.0.0.1/localhost is WSL's own loopback, not \
+             Windows': use mirrored networking, or the Windows host's address"
+                .to_owned(),
+        );
+    } else {
+        causes.push(format!(
+            "a firewall on that host rejects TCP port {port}, or the port or host is wrong"
+        ));
+    }
+    causes
+}
+
+fn timeout_causes(port: u16) -> Vec<String> {
+    vec![
+        format!(
+            "a firewall drops the packets: Windows Defender Firewall blocks inbound TCP port \
+             {port} from WSL2 or another machine unless a rule allows it"
+        ),
+        "the host is not the machine with the reader, or is unreachable from here (with WSL2 \
+         NAT networking the Windows host's address can change at every restart)"
+            .to_owned(),
+        "vpcd has no authentication: rather than opening the port to a network, keep it on \
+         loopback (WSL2 mirrored networking) or use an SSH tunnel"
+            .to_owned(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(addrs: &[&str], kind: io::ErrorKind) -> Unreachable {
+        Unreachable::Connect {
+            addrs: addrs
+                .iter()
+                .map(|a| a.parse().expect("socket address"))
+                .collect(),
+            error: io::Error::from(kind),
+        }
+    }
+
+    #[test]
+    fn refused_on_loopback_names_address_driver_port_range_and_wsl() {
+        let text = unreachable_warning(
+            "localhost:35963",
+            &connect(
+                &["127.0.0.1:35963", "[::1]:35963"],
+                io::ErrorKind::ConnectionRefused,
+            ),
+            2,
+        );
+        assert!(
+            text.starts_with("cannot connect to vpcd at localhost:35963 (127.0.0.1:35963, [::1]:35963): connection refused"),
+            "{text}"
+        );
+        for needle in [
+            "pcscd",
+            "BixVReader",
+            "TCP_PORT than 35963",
+            "excludedportrange",
+            "mirrored networking",
+            "keeps retrying",
+            WINDOWS_DOC,
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing: {text}");
+        }
+        assert!(!text.contains("firewall"), "loopback: no firewall: {text}");
+    }
+
+    #[test]
+    fn refused_on_another_host_names_the_firewall_not_wsl_loopback() {
+        let text = unreachable_warning(
+            "192.0.2.7:35964",
+            &connect(&["192.0.2.7:35964"], io::ErrorKind::ConnectionRefused),
+            2,
+        );
+        assert!(text.contains("firewall"), "{text}");
+        assert!(text.contains("TCP port 35964"), "{text}");
+        assert!(!text.contains("WSL's own loopback"), "{text}");
+    }
+
+    #[test]
+    fn timeout_names_firewall_and_the_security_advice() {
+        let text = unreachable_warning(
+            "winhost:35963",
+            &connect(&["192.0.2.1:35963"], io::ErrorKind::TimedOut),
+            2,
+        );
+        assert!(text.contains("no answer within 2 s"), "{text}");
+        assert!(text.contains("Windows Defender Firewall"), "{text}");
+        assert!(text.contains("no authentication"), "{text}");
+        assert!(text.contains("SSH tunnel"), "{text}");
+    }
+
+    #[test]
+    fn resolution_failure_names_the_host() {
+        let failure = Unreachable::Resolve(io::Error::other("no such host"));
+        let text = unreachable_warning("winhost:35963", &failure, 2);
+        assert!(
+            text.starts_with("cannot connect to vpcd at winhost:35963: the host name does not resolve (no such host)"),
+            "{text}"
+        );
+        assert_eq!(
+            failure.short(),
+            "cannot resolve the host name: no such host"
+        );
+    }
+}
