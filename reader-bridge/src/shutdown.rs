@@ -11,7 +11,7 @@
 //!   and shutdown. For Ctrl+C and Ctrl+Break the bridge stops as on Unix. For the last three,
 //!   Windows ends the process as soon as the handler returns, so the card may not be powered off
 //!   first; nothing is lost, because every state write is a complete new file renamed over the
-//!   old one (see `apdu::storage::FileStorage`), and vpcd sees the card leave when the socket
+//!   old one (see `card_storage::FileStorage`), and vpcd sees the card leave when the socket
 //!   closes.
 
 use std::io;
