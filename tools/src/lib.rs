@@ -74,10 +74,19 @@ impl Transport for PcscCard {
     }
 }
 
+/// The service PC/SC clients talk to on this platform, for error messages: pcsc-lite's daemon,
+/// or Windows' Smart Card service (winscard).
+#[cfg(windows)]
+pub const PCSC_SERVICE: &str = "the Smart Card service (SCardSvr)";
+/// The service PC/SC clients talk to on this platform, for error messages: pcsc-lite's daemon,
+/// or Windows' Smart Card service (winscard).
+#[cfg(not(windows))]
+pub const PCSC_SERVICE: &str = "pcscd";
+
 /// Errors choosing a reader or parsing input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ToolError {
-    #[error("no PC/SC reader found (is pcscd running?)")]
+    #[error("no PC/SC reader found (is {PCSC_SERVICE} running?)")]
     NoReaders,
     #[error("no reader matches {wanted:?}; readers: {available}")]
     NoMatch { wanted: String, available: String },
@@ -261,7 +270,7 @@ pub fn exchange<T: Transport>(
     }
 }
 
-/// The readers pcscd knows, as owned names.
+/// The readers the PC/SC service knows, as owned names.
 pub fn list_readers(ctx: &pcsc::Context) -> Result<Vec<CString>, pcsc::Error> {
     match ctx.list_readers_owned() {
         Ok(readers) => Ok(readers),

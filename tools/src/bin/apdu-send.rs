@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use apdu::hex_encode;
 use clap::Parser;
 use vcard_tools::{
-    Follow, PcscCard, exchange, list_readers, parse_apdu, reader_card, select_reader, split_sw,
-    wait_for_card,
+    Follow, PCSC_SERVICE, PcscCard, exchange, list_readers, parse_apdu, reader_card, select_reader,
+    split_sw, wait_for_card,
 };
 
 /// Send APDUs (hex) to a card through PC/SC and print each exchange as `> command` and
@@ -66,7 +66,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| format!("cannot reach pcscd: {e} (is pcscd running?)"))?;
+        .map_err(|e| format!("cannot reach {PCSC_SERVICE}: {e} (is it running?)"))?;
     let readers = list_readers(&ctx)?;
     if args.list {
         for reader in &readers {

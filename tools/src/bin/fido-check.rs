@@ -14,7 +14,10 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use vcard_tools::checks::{self, Options};
 use vcard_tools::ctap_client::Client;
-use vcard_tools::{PcscCard, attestation, list_readers, reader_card, report, select_reader};
+use vcard_tools::{
+    PCSC_SERVICE, PcscCard, ToolError, attestation, list_readers, reader_card, report,
+    select_reader,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -73,7 +76,7 @@ fn choose_reader(ctx: &pcsc::Context, wanted: Option<&str>) -> Result<std::ffi::
         return select_reader(&readers, wanted).map_err(|e| e.to_string());
     }
     if readers.is_empty() {
-        return Err("no PC/SC reader found (is pcscd running?)".into());
+        return Err(ToolError::NoReaders.to_string());
     }
     let mut with_card = Vec::new();
     let mut listing = String::new();
@@ -111,7 +114,7 @@ fn run(args: Args) -> Result<bool, String> {
         None => None,
     };
     let ctx = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| format!("cannot reach pcscd: {e} (is pcscd running?)"))?;
+        .map_err(|e| format!("cannot reach {PCSC_SERVICE}: {e} (is it running?)"))?;
     let reader = choose_reader(&ctx, args.reader.as_deref())?;
     let reader_name = reader.to_string_lossy().into_owned();
     let card = ctx
