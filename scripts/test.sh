@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, on any Debian machine: installs the stack's packages when missing, then
 #   cargo fmt --check; cargo clippy (-D warnings); the Windows build of reader-bridge and the tools
-#   (clippy for the MSVC and GNU targets: type- and lint-checked, not linked nor run); cargo test
+#   (clippy for the MSVC and GNU targets: type- and lint-checked) and the GNU reader-bridge.exe
+#   run under Wine against a fake vpcd (scripts/windows-smoke.sh); cargo test
 #   --workspace (unit, proptest and the real-stack integration tests); pytest tests/python
 #   (python-fido2 / pyscard through the stack);
 #   a short cargo-fuzz smoke run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS per target).
@@ -90,6 +91,8 @@ step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "windows cross-check (clippy, ${WINDOWS_TARGETS[*]})" check_windows
 step "cargo build (bins for the real-stack tests)" cargo build --workspace --bins
+# The Windows build of reader-bridge run under Wine against a fake vpcd (SKIP when Wine cannot be had).
+step "windows smoke (the .exe under Wine)" scripts/windows-smoke.sh
 step "start pcscd + vpcd" start_pcscd
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
 step "pytest tests/python" run_pytest
