@@ -92,28 +92,35 @@ pub fn unreachable_warning(vpcd: &str, failure: &Unreachable, timeout_secs: u64)
 }
 
 fn refused_causes(port: u16, loopback: bool) -> Vec<String> {
-    let mut causes = vec![
-        "on Linux: pcscd is not running, or runs without vsmartcard's vpcd driver (package \
-         vsmartcard-vpcd); where pcscd is socket-activated it starts only when a PC/SC client \
-         connects and exits when idle, and vpcd listens only while it runs"
-            .to_owned(),
-        format!(
-            "on a Windows host: the vsmartcard reader driver (BixVReader) is not installed or \
-             not started (Device Manager > Smart card readers, `certutil -scinfo`), or \
-             BixVReader.ini gives the reader another TCP_PORT than {port}"
-        ),
-        format!(
-            "on a Windows host: Hyper-V/WSL reserved port {port} (`netsh interface ipv4 show \
-             excludedportrange protocol=tcp`)"
-        ),
-    ];
-    if loopback {
+    let mut causes = Vec::new();
+    // A bridge running on Windows talks to the Windows driver: pcscd and WSL's loopback are not
+    // its concern there.
+    let on_windows = cfg!(windows);
+    if !on_windows {
+        causes.push(
+            "on Linux: pcscd is not running, or runs without vsmartcard's vpcd driver (package \
+             vsmartcard-vpcd); where pcscd is socket-activated it starts only when a PC/SC \
+             client connects and exits when idle, and vpcd listens only while it runs"
+                .to_owned(),
+        );
+    }
+    causes.push(format!(
+        "on a Windows host: the vsmartcard reader driver (BixVReader) is not installed or not \
+         started (Device Manager > Smart card readers, `certutil -scinfo`), or BixVReader.ini \
+         gives the reader another TCP_PORT than {port}"
+    ));
+    causes.push(format!(
+        "on a Windows host: port {port} lies in a range reserved by Hyper-V, WSL or Docker, so \
+         the driver cannot listen on it (`netsh interface ipv4 show excludedportrange \
+         protocol=tcp`)"
+    ));
+    if loopback && !on_windows {
         causes.push(
             "in WSL2 with NAT networking, 127.0.0.1/localhost is WSL's own loopback, not \
              Windows': use mirrored networking, or the Windows host's address"
                 .to_owned(),
         );
-    } else {
+    } else if !loopback {
         causes.push(format!(
             "a firewall on that host rejects TCP port {port}, or the port or host is wrong"
         ));
@@ -165,15 +172,18 @@ mod tests {
             "{text}"
         );
         for needle in [
-            "pcscd",
             "BixVReader",
             "TCP_PORT than 35963",
+            "port 35963 lies in a range reserved",
             "excludedportrange",
-            "mirrored networking",
             "keeps retrying",
             WINDOWS_DOC,
         ] {
             assert!(text.contains(needle), "{needle:?} missing: {text}");
+        }
+        // Linux's pcscd and WSL's own loopback matter only to a bridge that is not on Windows.
+        for needle in ["pcscd", "mirrored networking"] {
+            assert_eq!(text.contains(needle), !cfg!(windows), "{needle:?}: {text}");
         }
         assert!(!text.contains("firewall"), "loopback: no firewall: {text}");
     }
