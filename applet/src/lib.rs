@@ -36,9 +36,8 @@ use crate::ctap::Authenticator;
 use crate::platform::Platform;
 use crate::profile::Profile;
 
-/// The FIDO applet's AID (CTAP 2.1 §11.3, "Applet selection"): RID A0 00 00 06 47 (FIDO
-/// Alliance), PIX 2F 00 01.
-pub const FIDO_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
+/// The FIDO applet's AID (CTAP 2.1 §11.3, "Applet selection").
+pub use ctap_types::nfc::FIDO_AID;
 
 /// Why the applet could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -44,41 +44,15 @@ use crate::ctap::CtapError;
 use crate::ctap::get_info::u2f_enabled;
 use crate::u2f;
 
-/// SELECT answer of a CTAP2-only authenticator (§11.3, "Applet selection").
-pub const VERSION_FIDO_2_0: &[u8] = b"FIDO_2_0";
-/// SELECT answer of an authenticator that also speaks U2F.
-pub const VERSION_U2F_V2: &[u8] = u2f::VERSION;
-
-/// Instruction bytes of the NFC framing (§11.3, "Framing").
-pub mod ins {
-    pub const NFCCTAP_MSG: u8 = 0x10;
-    pub const NFCCTAP_GETRESPONSE: u8 = 0x11;
-    pub const NFCCTAP_CONTROL: u8 = 0x12;
-}
-
-/// NFCCTAP_CONTROL P1 values.
-pub const CONTROL_END: u8 = 0x01;
-
-/// NFCCTAP_MSG P1 bit: the client supports NFCCTAP_GETRESPONSE.
-pub const MSG_GETRESPONSE_SUPPORTED: u8 = 0x80;
-
-/// NFCCTAP_GETRESPONSE P1: poll for the answer.
-pub const GETRESPONSE_POLL: u8 = 0x00;
-/// NFCCTAP_GETRESPONSE P1: cancel the operation.
-pub const GETRESPONSE_CANCEL: u8 = 0x11;
+pub use ctap_types::nfc::{
+    CONTROL_END, GETRESPONSE_CANCEL, GETRESPONSE_POLL, MSG_GETRESPONSE_SUPPORTED, VERSION_FIDO_2_0,
+    VERSION_U2F_V2, ins, status,
+};
 
 /// 9100: CTAP status update; the data byte says processing / user presence needed
 /// (CTAP 2.1 §11.3.9, NFCCTAP_GETRESPONSE). Not an ISO 7816-4 status word, so it lives with
 /// the binding that defines it rather than in `apdu`.
-pub const CTAP_STATUS_UPDATE: StatusWord = StatusWord(0x9100);
-
-/// The status byte of a `91 00` answer (the CTAPHID keepalive codes, §11.2.9.1.4).
-pub mod status {
-    /// The card is still working.
-    pub const PROCESSING: u8 = 0x01;
-    /// The card waits for user presence.
-    pub const UP_NEEDED: u8 = 0x02;
-}
+pub const CTAP_STATUS_UPDATE: StatusWord = StatusWord(ctap_types::nfc::SW_STATUS_UPDATE);
 
 /// A finished answer held back behind `91 00`.
 #[derive(Debug)]

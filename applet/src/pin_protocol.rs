@@ -23,7 +23,7 @@ type CbcEnc = cbc::Encryptor<Aes256>;
 type CbcDec = cbc::Decryptor<Aes256>;
 
 /// COSE algorithm of the key-agreement key: ECDH-ES + HKDF-256 (CTAP 2.1 §6.5.6).
-pub const COSE_ALG_ECDH_ES_HKDF_256: i32 = -25;
+pub const COSE_ALG_ECDH_ES_HKDF_256: i32 = ctap_types::cose::ECDH_ES_HKDF_256 as i32;
 
 /// A PIN/UV auth protocol version.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use ctap_types::{ExtensionId, Transport, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::attestation::AttestationSubject;
@@ -225,68 +226,43 @@ fn default_algorithms() -> Vec<i64> {
 }
 
 /// COSE ES256 (ECDSA P-256 with SHA-256), the one algorithm this build implements.
-pub const ES256: i64 = -7;
+pub use ctap_types::cose::ES256;
 
 /// COSE algorithms this build can declare.
 pub const IMPLEMENTED_ALGORITHMS: &[i64] = &[ES256];
 
 /// Extension identifiers a profile may enable (CTAP 2.1 §12).
 pub const KNOWN_EXTENSIONS: &[&str] = &[
-    "credProtect",
-    "hmac-secret",
-    "credBlob",
-    "largeBlobKey",
-    "minPinLength",
+    ExtensionId::CredProtect.as_str(),
+    ExtensionId::HmacSecret.as_str(),
+    ExtensionId::CredBlob.as_str(),
+    ExtensionId::LargeBlobKey.as_str(),
+    ExtensionId::MinPinLength.as_str(),
 ];
 
 /// Transport names of WebAuthn §5.8.4 (AuthenticatorTransport).
-pub const KNOWN_TRANSPORTS: &[&str] = &["usb", "nfc", "ble", "smart-card", "hybrid", "internal"];
+pub const KNOWN_TRANSPORTS: &[&str] = &[
+    Transport::Usb.as_str(),
+    Transport::Nfc.as_str(),
+    Transport::Ble.as_str(),
+    Transport::SmartCard.as_str(),
+    Transport::Hybrid.as_str(),
+    Transport::Internal.as_str(),
+];
 
 /// CTAP versions a profile may list.
-pub const KNOWN_VERSIONS: &[&str] = &["U2F_V2", "FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"];
+pub const KNOWN_VERSIONS: &[&str] = &[
+    Version::U2fV2.as_str(),
+    Version::Fido20.as_str(),
+    Version::Fido21Pre.as_str(),
+    Version::Fido21.as_str(),
+];
 
 /// getInfo keys (CTAP 2.1 §6.4).
-pub mod info_key {
-    pub const VERSIONS: u8 = 0x01;
-    pub const EXTENSIONS: u8 = 0x02;
-    pub const AAGUID: u8 = 0x03;
-    pub const OPTIONS: u8 = 0x04;
-    pub const MAX_MSG_SIZE: u8 = 0x05;
-    pub const PIN_UV_AUTH_PROTOCOLS: u8 = 0x06;
-    pub const MAX_CREDENTIAL_COUNT_IN_LIST: u8 = 0x07;
-    pub const MAX_CREDENTIAL_ID_LENGTH: u8 = 0x08;
-    pub const TRANSPORTS: u8 = 0x09;
-    pub const ALGORITHMS: u8 = 0x0A;
-    pub const MAX_SERIALIZED_LARGE_BLOB_ARRAY: u8 = 0x0B;
-    pub const FORCE_PIN_CHANGE: u8 = 0x0C;
-    pub const MIN_PIN_LENGTH: u8 = 0x0D;
-    pub const FIRMWARE_VERSION: u8 = 0x0E;
-    pub const MAX_CRED_BLOB_LENGTH: u8 = 0x0F;
-    pub const MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH: u8 = 0x10;
-    pub const PREFERRED_PLATFORM_UV_ATTEMPTS: u8 = 0x11;
-    pub const UV_MODALITY: u8 = 0x12;
-    pub const CERTIFICATIONS: u8 = 0x13;
-    pub const REMAINING_DISCOVERABLE_CREDENTIALS: u8 = 0x14;
-    /// The highest key CTAP 2.1 defines.
-    pub const LAST: u8 = REMAINING_DISCOVERABLE_CREDENTIALS;
-}
+pub use ctap_types::params::get_info as info_key;
 
 /// CTAP command bytes a profile can switch on or off (CTAP 2.1 §6, §6.12 prototypes).
-pub mod command {
-    pub const MAKE_CREDENTIAL: u8 = 0x01;
-    pub const GET_ASSERTION: u8 = 0x02;
-    pub const GET_INFO: u8 = 0x04;
-    pub const CLIENT_PIN: u8 = 0x06;
-    pub const RESET: u8 = 0x07;
-    pub const GET_NEXT_ASSERTION: u8 = 0x08;
-    pub const BIO_ENROLLMENT: u8 = 0x09;
-    pub const CREDENTIAL_MANAGEMENT: u8 = 0x0A;
-    pub const SELECTION: u8 = 0x0B;
-    pub const LARGE_BLOBS: u8 = 0x0C;
-    pub const CONFIG: u8 = 0x0D;
-    pub const BIO_ENROLLMENT_PREVIEW: u8 = 0x40;
-    pub const CREDENTIAL_MANAGEMENT_PREVIEW: u8 = 0x41;
-}
+pub use ctap_types::command;
 
 /// The built-in profiles, as TOML compiled into the binary. The first is the default.
 const BUILTIN_SOURCES: &[(&str, &str)] = &[

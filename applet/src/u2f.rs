@@ -30,25 +30,13 @@ use crate::ctap::Authenticator;
 use crate::extensions::cred_protect;
 use crate::state::State;
 
-/// U2F_REGISTER.
-pub const INS_REGISTER: u8 = 0x01;
-/// U2F_AUTHENTICATE.
-pub const INS_AUTHENTICATE: u8 = 0x02;
-/// U2F_VERSION.
-pub const INS_VERSION: u8 = 0x03;
-
-/// AUTHENTICATE control byte: check only whether the key handle is ours.
-pub const CHECK_ONLY: u8 = 0x07;
-/// AUTHENTICATE control byte: enforce user presence and sign.
-pub const ENFORCE_USER_PRESENCE: u8 = 0x03;
-/// AUTHENTICATE control byte: sign without requiring presence.
-pub const DONT_ENFORCE_USER_PRESENCE: u8 = 0x08;
-
-/// The U2F_VERSION answer (Raw Message Formats §6.3), also the SELECT answer of a U2F card.
-pub const VERSION: &[u8] = b"U2F_V2";
+pub use ctap_types::u2f::{
+    CHECK_ONLY, DONT_ENFORCE_USER_PRESENCE, ENFORCE_USER_PRESENCE, INS_AUTHENTICATE, INS_REGISTER,
+    INS_VERSION, VERSION,
+};
 
 /// REGISTER response's first byte, "reserved for legacy reasons" (Raw Message Formats §4.3).
-const REGISTER_ID: u8 = 0x05;
+const REGISTER_ID: u8 = ctap_types::u2f::REGISTER_RESERVED;
 /// The byte that precedes the signed registration data (§4.3).
 const REGISTER_SIGNED_PREFIX: u8 = 0x00;
 /// AUTHENTICATE flags bit 0: user presence was verified (§5.4).

@@ -34,36 +34,13 @@ use crate::platform::Rng;
 use crate::state::State;
 
 /// Subcommand numbers (CTAP 2.1 §6.5.5.1).
-pub mod subcommand {
-    pub const GET_PIN_RETRIES: u64 = 0x01;
-    pub const GET_KEY_AGREEMENT: u64 = 0x02;
-    pub const SET_PIN: u64 = 0x03;
-    pub const CHANGE_PIN: u64 = 0x04;
-    pub const GET_PIN_TOKEN: u64 = 0x05;
-    pub const GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS: u64 = 0x06;
-    pub const GET_UV_RETRIES: u64 = 0x07;
-    pub const GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: u64 = 0x09;
-}
+pub use ctap_types::params::client_pin::subcommand;
 
 /// Request parameter keys (§6.5.5.1).
-mod key {
-    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x01;
-    pub const SUBCOMMAND: u64 = 0x02;
-    pub const KEY_AGREEMENT: u64 = 0x03;
-    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
-    pub const NEW_PIN_ENC: u64 = 0x05;
-    pub const PIN_HASH_ENC: u64 = 0x06;
-    pub const PERMISSIONS: u64 = 0x09;
-    pub const RP_ID: u64 = 0x0A;
-}
+use ctap_types::params::client_pin::request as key;
 
 /// Response keys (§6.5.5.1).
-mod response {
-    pub const KEY_AGREEMENT: u64 = 0x01;
-    pub const PIN_UV_AUTH_TOKEN: u64 = 0x02;
-    pub const PIN_RETRIES: u64 = 0x03;
-    pub const POWER_CYCLE_STATE: u64 = 0x04;
-}
+use ctap_types::params::client_pin::response;
 
 /// Retries of a fresh PIN (§6.5.2.2 "maximum of 8").
 pub const MAX_PIN_RETRIES: u8 = 8;

@@ -28,19 +28,10 @@ use crate::profile::command;
 use crate::state::State;
 
 /// Subcommand numbers (CTAP 2.1 §6.11).
-pub mod subcommand {
-    pub const ENABLE_ENTERPRISE_ATTESTATION: u64 = 0x01;
-    pub const TOGGLE_ALWAYS_UV: u64 = 0x02;
-    pub const SET_MIN_PIN_LENGTH: u64 = 0x03;
-    pub const VENDOR_PROTOTYPE: u64 = 0xFF;
-}
+pub use ctap_types::params::config::subcommand;
 
 /// setMinPINLength's `subCommandParams` keys (§6.11.4).
-mod param {
-    pub const NEW_MIN_PIN_LENGTH: u64 = 0x01;
-    pub const MIN_PIN_LENGTH_RP_IDS: u64 = 0x02;
-    pub const FORCE_CHANGE_PIN: u64 = 0x03;
-}
+use ctap_types::params::config::param;
 
 /// The message prefix of the pinUvAuthParam (§6.11 step 4.2): 32 bytes 0xFF, then the command
 /// byte 0x0D.

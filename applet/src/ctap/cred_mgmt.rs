@@ -42,37 +42,13 @@ use crate::extensions::cred_protect;
 use crate::state::{ResidentCredential, State};
 
 /// Subcommand numbers (CTAP 2.1 §6.8).
-pub mod subcommand {
-    pub const GET_CREDS_METADATA: u64 = 0x01;
-    pub const ENUMERATE_RPS_BEGIN: u64 = 0x02;
-    pub const ENUMERATE_RPS_GET_NEXT_RP: u64 = 0x03;
-    pub const ENUMERATE_CREDENTIALS_BEGIN: u64 = 0x04;
-    pub const ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL: u64 = 0x05;
-    pub const DELETE_CREDENTIAL: u64 = 0x06;
-    pub const UPDATE_USER_INFORMATION: u64 = 0x07;
-}
+pub use ctap_types::params::cred_mgmt::subcommand;
 
 /// `subCommandParams` keys (§6.8).
-mod param {
-    pub const RP_ID_HASH: u64 = 0x01;
-    pub const CREDENTIAL_ID: u64 = 0x02;
-    pub const USER: u64 = 0x03;
-}
+use ctap_types::params::cred_mgmt::param;
 
 /// Response keys (§6.8).
-pub mod response {
-    pub const EXISTING_RESIDENT_CREDENTIALS_COUNT: u64 = 0x01;
-    pub const MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT: u64 = 0x02;
-    pub const RP: u64 = 0x03;
-    pub const RP_ID_HASH: u64 = 0x04;
-    pub const TOTAL_RPS: u64 = 0x05;
-    pub const USER: u64 = 0x06;
-    pub const CREDENTIAL_ID: u64 = 0x07;
-    pub const PUBLIC_KEY: u64 = 0x08;
-    pub const TOTAL_CREDENTIALS: u64 = 0x09;
-    pub const CRED_PROTECT: u64 = 0x0A;
-    pub const LARGE_BLOB_KEY: u64 = 0x0B;
-}
+pub use ctap_types::params::cred_mgmt::response;
 
 /// `subCommandParams`, decoded.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -97,14 +97,7 @@ pub(crate) struct AssertionExtensions {
 }
 
 /// The response map keys of §6.2.
-mod key {
-    pub const CREDENTIAL: u64 = 0x01;
-    pub const AUTH_DATA: u64 = 0x02;
-    pub const SIGNATURE: u64 = 0x03;
-    pub const USER: u64 = 0x04;
-    pub const NUMBER_OF_CREDENTIALS: u64 = 0x05;
-    pub const LARGE_BLOB_KEY: u64 = crate::extensions::large_blob_key::GET_ASSERTION_RESPONSE_KEY;
-}
+use ctap_types::params::get_assertion::response as key;
 
 /// Runs authenticatorGetAssertion.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {

@@ -27,7 +27,7 @@ use crate::profile::info_key as key;
 pub const SUPPORTED_EXTENSIONS: &[&str] = crate::extensions::SUPPORTED;
 
 /// Versions this build implements.
-pub const SUPPORTED_VERSIONS: &[&str] = &["U2F_V2", "FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"];
+pub const SUPPORTED_VERSIONS: &[&str] = crate::profile::KNOWN_VERSIONS;
 
 /// Whether CTAP1/U2F is available now: the profile has it and alwaysUv is off (§6.11.2).
 pub fn u2f_enabled(auth: &Authenticator) -> bool {

@@ -32,17 +32,10 @@ use crate::crypto::sha256;
 use crate::state::State;
 
 /// Request parameter keys (§6.10).
-mod key {
-    pub const GET: u64 = 0x01;
-    pub const SET: u64 = 0x02;
-    pub const OFFSET: u64 = 0x03;
-    pub const LENGTH: u64 = 0x04;
-    pub const PIN_UV_AUTH_PARAM: u64 = 0x05;
-    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x06;
-}
+use ctap_types::params::large_blobs::request as key;
 
 /// The response key of a get (§6.10).
-pub const RESPONSE_CONFIG: u64 = 0x01;
+pub const RESPONSE_CONFIG: u64 = ctap_types::params::large_blobs::response::CONFIG;
 
 /// Length of the truncated SHA-256 that ends the serialized array (§6.10.1).
 pub const CHECKSUM_LEN: usize = 16;

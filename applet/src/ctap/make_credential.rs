@@ -137,13 +137,7 @@ impl AttestationFormat {
 }
 
 /// The response map keys of §6.1.
-mod key {
-    pub const FMT: u64 = 0x01;
-    pub const AUTH_DATA: u64 = 0x02;
-    pub const ATT_STMT: u64 = 0x03;
-    pub const EP_ATT: u64 = 0x04;
-    pub const LARGE_BLOB_KEY: u64 = crate::extensions::large_blob_key::MAKE_CREDENTIAL_RESPONSE_KEY;
-}
+use ctap_types::params::make_credential::response as key;
 
 /// Runs authenticatorMakeCredential.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {

@@ -36,23 +36,10 @@ use cbor::Value;
 pub use error::{CTAP2_OK, CtapError, CtapResult};
 
 /// CTAP command bytes (CTAP 2.1 §6).
-pub mod command {
-    pub const MAKE_CREDENTIAL: u8 = 0x01;
-    pub const GET_ASSERTION: u8 = 0x02;
-    pub const GET_INFO: u8 = 0x04;
-    pub const CLIENT_PIN: u8 = 0x06;
-    pub const RESET: u8 = 0x07;
-    pub const GET_NEXT_ASSERTION: u8 = 0x08;
-    pub const CREDENTIAL_MANAGEMENT: u8 = 0x0A;
-    pub const SELECTION: u8 = 0x0B;
-    pub const LARGE_BLOBS: u8 = 0x0C;
-    pub const CONFIG: u8 = 0x0D;
-    /// The FIDO_2_1_PRE prototype of authenticatorCredentialManagement.
-    pub const CREDENTIAL_MANAGEMENT_PREVIEW: u8 = 0x41;
-}
+pub use ctap_types::command;
 
 /// The only public-key algorithm this card implements: ES256 (COSE -7, ECDSA P-256 SHA-256).
-pub const ES256: i128 = -7;
+pub const ES256: i128 = ctap_types::cose::ES256 as i128;
 
 /// Session state that ends when the applet is deselected or the card reset (nfc-binding:
 /// "any state tied to a session ends when another applet is selected or the card is reset").
@@ -109,7 +96,7 @@ pub(crate) struct StoredUser {
 /// The CTAP2 authenticator.
 pub struct Authenticator {
     pub(crate) profile: Profile,
-    pub(crate) store: Persistent<State>,
+    pub(crate) store: error::CardStore,
     pub(crate) platform: Platform,
     pub(crate) session: Transient<Session>,
     /// `Clock::now_ms` at the last power-up or warm reset; authenticatorReset is allowed only
@@ -152,7 +139,7 @@ impl Authenticator {
         let client_pin = client_pin::ClientPin::new(&mut *platform.rng);
         Ok(Self {
             profile,
-            store,
+            store: store.into(),
             platform,
             client_pin,
             session: Transient::new(ClearOn::Deselect),

@@ -40,20 +40,7 @@ pub const USER_PRESENT_TIME_LIMIT_MS: u64 = 30_000;
 pub const MAX_USAGE_TIME_PERIOD_MS: u64 = 600_000;
 
 /// The permission bits of getPinUvAuthTokenUsingPinWithPermissions (CTAP 2.1 §6.5.5.7).
-pub mod permission {
-    /// makeCredential.
-    pub const MAKE_CREDENTIAL: u8 = 0x01;
-    /// getAssertion.
-    pub const GET_ASSERTION: u8 = 0x02;
-    /// authenticatorCredentialManagement.
-    pub const CREDENTIAL_MANAGEMENT: u8 = 0x04;
-    /// authenticatorBioEnrollment.
-    pub const BIO_ENROLLMENT: u8 = 0x08;
-    /// authenticatorLargeBlobs write.
-    pub const LARGE_BLOB_WRITE: u8 = 0x10;
-    /// authenticatorConfig.
-    pub const AUTHENTICATOR_CONFIG: u8 = 0x20;
-}
+pub use ctap_types::permission;
 
 /// The pinUvAuthToken and its state (§6.5.2.1). Lives in transient memory.
 pub struct PinUvAuthToken {

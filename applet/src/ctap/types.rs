@@ -5,7 +5,7 @@ use super::cbor::{IntMap, TextMap, Value};
 use super::error::CtapResult;
 
 /// The only credential type WebAuthn defines.
-pub const PUBLIC_KEY: &str = "public-key";
+pub use ctap_types::vocab::PUBLIC_KEY;
 
 /// CTAP 2.1 §6.1.2 step 17 lets an authenticator truncate `rp.name`, `user.name` and
 /// `user.displayName` to 64 bytes; storing more would only cost a card's scarce memory.

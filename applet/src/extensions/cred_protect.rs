@@ -15,7 +15,7 @@
 //! stolen card tells nobody which accounts it holds.
 
 /// The extension identifier.
-pub const ID: &str = "credProtect";
+pub const ID: &str = ctap_types::ExtensionId::CredProtect.as_str();
 
 /// A credProtect level (§12.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -29,7 +29,7 @@ use crate::pin_protocol::{KeyAgreementKey, PinProtocol, SharedSecret};
 use crate::platform::Rng;
 
 /// The extension identifier.
-pub const ID: &str = "hmac-secret";
+pub const ID: &str = ctap_types::ExtensionId::HmacSecret.as_str();
 
 /// Length of one salt and of one output.
 pub const SALT_LEN: usize = 32;

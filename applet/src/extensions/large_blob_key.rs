@@ -11,16 +11,18 @@ use crate::ctap::error::CtapResult;
 use crate::platform::Rng;
 
 /// The extension identifier.
-pub const ID: &str = "largeBlobKey";
+pub const ID: &str = ctap_types::ExtensionId::LargeBlobKey.as_str();
 
 /// Length of a largeBlobKey.
 pub const KEY_LEN: usize = 32;
 
 /// makeCredential response member carrying the key (§6.1 "largeBlobKey (0x05)").
-pub const MAKE_CREDENTIAL_RESPONSE_KEY: u64 = 0x05;
+pub const MAKE_CREDENTIAL_RESPONSE_KEY: u64 =
+    ctap_types::params::make_credential::response::LARGE_BLOB_KEY;
 
 /// getAssertion response member carrying the key (§6.2 "largeBlobKey (0x07)").
-pub const GET_ASSERTION_RESPONSE_KEY: u64 = 0x07;
+pub const GET_ASSERTION_RESPONSE_KEY: u64 =
+    ctap_types::params::get_assertion::response::LARGE_BLOB_KEY;
 
 /// The input must be `true` (§12.3).
 pub fn decode_input(value: &Value) -> CtapResult<bool> {
