@@ -77,6 +77,25 @@ impl Command {
             Command::CredentialManagementPreview => "authenticatorCredentialManagement (preview)",
         }
     }
+
+    /// The name as platforms log it, without the `authenticator` prefix ("makeCredential").
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Command::MakeCredential => "makeCredential",
+            Command::GetAssertion => "getAssertion",
+            Command::GetInfo => "getInfo",
+            Command::ClientPin => "clientPIN",
+            Command::Reset => "reset",
+            Command::GetNextAssertion => "getNextAssertion",
+            Command::BioEnrollment => "bioEnrollment",
+            Command::CredentialManagement => "credentialManagement",
+            Command::Selection => "selection",
+            Command::LargeBlobs => "largeBlobs",
+            Command::Config => "config",
+            Command::BioEnrollmentPreview => "bioEnrollment (preview)",
+            Command::CredentialManagementPreview => "credentialManagement (preview)",
+        }
+    }
 }
 
 /// A byte that is no CTAP 2.1 command (the card answers CTAP1_ERR_INVALID_COMMAND, §8.2).
@@ -126,6 +145,13 @@ mod tests {
         }
         assert_eq!(GET_INFO, 0x04);
         assert_eq!(CREDENTIAL_MANAGEMENT_PREVIEW, 0x41);
+        assert_eq!(Command::GetInfo.short_name(), "getInfo");
+        assert_eq!(Command::ClientPin.short_name(), "clientPIN");
+        assert_eq!(Command::Config.short_name(), "config");
+        assert_eq!(
+            Command::CredentialManagementPreview.short_name(),
+            "credentialManagement (preview)"
+        );
         for gap in [0x00, 0x03, 0x05, 0x0E, 0x3F, 0x42, 0xFF] {
             assert_eq!(Command::try_from(gap), Err(UnknownCommand(gap)));
         }

@@ -119,15 +119,19 @@ pub mod client_pin {
     }
 }
 
+/// The request envelope credentialManagement (§6.8) and authenticatorConfig (§6.11) share:
+/// `{1: subCommand, 2: subCommandParams, 3: pinUvAuthProtocol, 4: pinUvAuthParam}`.
+pub mod subcommand_envelope {
+    pub const SUBCOMMAND: u64 = 0x01;
+    pub const SUBCOMMAND_PARAMS: u64 = 0x02;
+    pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x03;
+    pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
+}
+
 /// authenticatorCredentialManagement (§6.8) and its FIDO_2_1_PRE prototype (§6.12).
 pub mod cred_mgmt {
     /// Request parameters (§6.8).
-    pub mod request {
-        pub const SUBCOMMAND: u64 = 0x01;
-        pub const SUBCOMMAND_PARAMS: u64 = 0x02;
-        pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x03;
-        pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
-    }
+    pub use super::subcommand_envelope as request;
     /// subCommandParams members (§6.8).
     pub mod param {
         pub const RP_ID_HASH: u64 = 0x01;
@@ -180,12 +184,7 @@ pub mod large_blobs {
 /// authenticatorConfig (§6.11).
 pub mod config {
     /// Request parameters (§6.11).
-    pub mod request {
-        pub const SUBCOMMAND: u64 = 0x01;
-        pub const SUBCOMMAND_PARAMS: u64 = 0x02;
-        pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x03;
-        pub const PIN_UV_AUTH_PARAM: u64 = 0x04;
-    }
+    pub use super::subcommand_envelope as request;
     /// setMinPINLength subCommandParams members (§6.11.4).
     pub mod param {
         pub const NEW_MIN_PIN_LENGTH: u64 = 0x01;

@@ -12,8 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::cbor;
-use crate::ctap_client::{ctap_status_name, sw_name};
+use fido_host::client::sw_name;
+use fido_host::ctap_types::Command;
+use fido_host::ctap_types::cbor;
+use fido_host::ctap_types::error::status_name;
+use fido_host::ctap_types::nfc::{CLA, ins};
 
 /// One trace event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +240,7 @@ pub fn describe_command(command: &[u8]) -> String {
     match (cmd.cla & 0xEF, cmd.ins) {
         (0x00, 0xA4) => format!("SELECT {}", apdu::hex_encode(&cmd.data)),
         (0x00 | 0x80, 0xC0) => format!("GET RESPONSE (CLA {:02X}, Le {})", cmd.cla, cmd.ne()),
-        (0x80, 0x10) => {
+        (CLA, ins::NFCCTAP_MSG) => {
             let chained = if cmd.cla & 0x10 != 0 {
                 " (chained part)"
             } else {
@@ -245,22 +248,9 @@ pub fn describe_command(command: &[u8]) -> String {
             };
             match cmd.data.split_first() {
                 Some((&c, rest)) if cmd.cla & 0x10 == 0 => {
-                    let name = match c {
-                        0x01 => "makeCredential",
-                        0x02 => "getAssertion",
-                        0x04 => "getInfo",
-                        0x06 => "clientPIN",
-                        0x07 => "reset",
-                        0x08 => "getNextAssertion",
-                        0x09 => "bioEnrollment",
-                        0x0A => "credentialManagement",
-                        0x0B => "selection",
-                        0x0C => "largeBlobs",
-                        0x0D => "config",
-                        0x40 => "bioEnrollment (preview)",
-                        0x41 => "credentialManagement (preview)",
-                        _ => "unknown CTAP command",
-                    };
+                    let name = Command::try_from(c)
+                        .map(Command::short_name)
+                        .unwrap_or("unknown CTAP command");
                     if rest.is_empty() {
                         format!("NFCCTAP_MSG {name} (0x{c:02X})")
                     } else {
@@ -270,8 +260,8 @@ pub fn describe_command(command: &[u8]) -> String {
                 _ => format!("NFCCTAP_MSG{chained}, {} bytes", cmd.data.len()),
             }
         }
-        (0x80, 0x11) => "NFCCTAP_GETRESPONSE".into(),
-        (0x80, 0x12) => format!("NFCCTAP_CONTROL P1={:02X}", cmd.p1),
+        (CLA, ins::NFCCTAP_GETRESPONSE) => "NFCCTAP_GETRESPONSE".into(),
+        (CLA, ins::NFCCTAP_CONTROL) => format!("NFCCTAP_CONTROL P1={:02X}", cmd.p1),
         _ => format!(
             "CLA {:02X} INS {:02X} P1 {:02X} P2 {:02X}, {} data bytes",
             cmd.cla,
@@ -293,7 +283,7 @@ pub fn describe_response(command: &[u8], response: &[u8]) -> String {
     if data.is_empty() {
         return sw_text;
     }
-    let is_ctap = command.len() >= 2 && command[0] & 0xEF == 0x80 && command[1] == 0x10;
+    let is_ctap = command.len() >= 2 && command[0] & 0xEF == CLA && command[1] == ins::NFCCTAP_MSG;
     let [sw1, _] = sw.to_be_bytes();
     if is_ctap && (sw == 0x9000 || sw1 == 0x61) {
         let (status, body) = (data[0], &data[1..]);
@@ -310,7 +300,7 @@ pub fn describe_response(command: &[u8], response: &[u8]) -> String {
         };
         return format!(
             "{sw_text}; CTAP {} (0x{status:02X}){body_text}",
-            ctap_status_name(status)
+            status_name(status)
         );
     }
     if command.get(1) == Some(&0xA4) {

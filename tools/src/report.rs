@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::checks::{CheckResult, Run, Status};
-use crate::ctap_client::Op;
+use fido_host::Op;
 
 /// The closing line: "12 passed, 1 failed, 2 skipped: NOT Microsoft-compatible".
 pub fn summary_line(run: &Run) -> String {

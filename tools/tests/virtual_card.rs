@@ -9,16 +9,17 @@ use card_storage::MemoryStorage;
 use fido_applet::FidoApplet;
 use fido_applet::platform::{ManualClock, Platform, PresencePolicy};
 use fido_applet::profile::Profile;
+use fido_host::ctap2::MakeCredential;
+use fido_host::{Client, Transport, TransportError, VirtualCard};
 use vcard_tools::attestation;
 use vcard_tools::checks::{self, CheckResult, Options, Run, Status};
-use vcard_tools::ctap_client::{Client, Link, MakeCredential, VirtualLink};
 use vcard_tools::replay;
 use vcard_tools::report;
 
-fn card(profile: &Profile, storage: MemoryStorage, platform: Platform) -> VirtualLink {
+fn card(profile: &Profile, storage: MemoryStorage, platform: Platform) -> VirtualCard {
     let card = fido_applet::virtual_card(profile.clone(), Box::new(storage), platform)
         .expect("virtual card");
-    VirtualLink {
+    VirtualCard {
         card,
         atr: profile.atr.clone(),
     }
@@ -355,7 +356,7 @@ fn tampered_attestation_is_caught() {
 
 /// A link that writes the bridge's JSON Lines trace while a client drives an in-process card.
 struct Recorder {
-    inner: VirtualLink,
+    inner: VirtualCard,
     clock: ManualClock,
     lines: Rc<RefCell<Vec<String>>>,
 }
@@ -373,8 +374,8 @@ impl Recorder {
     }
 }
 
-impl Link for Recorder {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, String> {
+impl Transport for Recorder {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.clock.advance(3);
         let r = self.inner.transmit(apdu)?;
         self.lines.borrow_mut().push(format!(
@@ -385,10 +386,10 @@ impl Link for Recorder {
         ));
         Ok(r)
     }
-    fn atr(&mut self) -> Result<Vec<u8>, String> {
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
         self.inner.atr()
     }
-    fn power_cycle(&mut self) -> Result<(), String> {
+    fn power_cycle(&mut self) -> Result<(), TransportError> {
         self.inner.card.power_off();
         self.event("power_off");
         // The card stays out of the field for 11 s; the reset window starts at the power-up.
@@ -416,7 +417,7 @@ fn recorded_session(seed: u64) -> String {
     let (platform, clock) = Platform::seeded_with_clock(seed);
     let lines = Rc::new(RefCell::new(Vec::new()));
     // As the bridge: the card is built unpowered and the reader powers it up.
-    let mut inner = VirtualLink {
+    let mut inner = VirtualCard {
         card: replay::unpowered_card(Profile::generic(), Box::new(MemoryStorage::new()), platform)
             .expect("card"),
         atr: Profile::generic().atr,

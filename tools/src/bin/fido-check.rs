@@ -12,8 +12,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use fido_host::Client;
 use vcard_tools::checks::{self, Options};
-use vcard_tools::ctap_client::Client;
 use vcard_tools::{
     PCSC_SERVICE, PcscCard, ToolError, attestation, list_readers, reader_card, report,
     select_reader,

@@ -1,5 +1,6 @@
 //! The platform (host) side of the PIN/UV auth protocols one and two (CTAP 2.1 §6.5.6, §6.5.7),
-//! written independently of the card's implementation so that fido-check cross-checks it.
+//! written from the specification with RustCrypto directly, independently of the card's
+//! implementation, so that a bug shared by both sides cannot hide.
 //!
 //! `encapsulate(peerCoseKey)`: a fresh P-256 key pair, ECDH with the authenticator's
 //! key-agreement key, `kdf(Z)`; the platform's public key goes back in the request as a COSE_Key
@@ -17,7 +18,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use p256::elliptic_curve::point::AffineCoordinates;
 use sha2::{Digest, Sha256};
 
-use crate::cbor::Value;
+use ctap_types::cbor::Value;
+use ctap_types::cose;
+use ctap_types::pin_uv_auth_protocol;
 
 type CbcEnc = cbc::Encryptor<Aes256>;
 type CbcDec = cbc::Decryptor<Aes256>;
@@ -31,18 +34,18 @@ pub enum Protocol {
 
 impl Protocol {
     pub fn from_number(n: u64) -> Option<Protocol> {
-        match n {
-            1 => Some(Protocol::One),
-            2 => Some(Protocol::Two),
+        match u8::try_from(n).ok()? {
+            pin_uv_auth_protocol::ONE => Some(Protocol::One),
+            pin_uv_auth_protocol::TWO => Some(Protocol::Two),
             _ => None,
         }
     }
 
     pub fn number(self) -> u64 {
-        match self {
-            Protocol::One => 1,
-            Protocol::Two => 2,
-        }
+        u64::from(match self {
+            Protocol::One => pin_uv_auth_protocol::ONE,
+            Protocol::Two => pin_uv_auth_protocol::TWO,
+        })
     }
 
     /// authenticate(key, message) with a pinUvAuthToken as the key.
@@ -131,20 +134,16 @@ pub fn kdf(protocol: Protocol, z: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
 /// The authenticator's key-agreement public key from its COSE_Key (getKeyAgreement 0x01).
 pub fn peer_key(cose: &Value) -> Result<p256::PublicKey, PinProtocolError> {
     let bad = |why: &str| PinProtocolError::BadCoseKey(why.to_owned());
-    if cose.get_int(1).and_then(Value::as_int) != Some(2) {
+    let int = |label: i64| cose.get_int(label.into()).and_then(|v| v.as_int().ok());
+    if int(cose::key::KTY) != Some(cose::kty::EC2.into()) {
         return Err(bad("kty is not 2 (EC2)"));
     }
-    if cose.get_int(-1).and_then(Value::as_int) != Some(1) {
+    if int(cose::key::CRV) != Some(cose::crv::P256.into()) {
         return Err(bad("crv is not 1 (P-256)"));
     }
-    let x = cose
-        .get_int(-2)
-        .and_then(Value::as_bytes)
-        .ok_or_else(|| bad("no x"))?;
-    let y = cose
-        .get_int(-3)
-        .and_then(Value::as_bytes)
-        .ok_or_else(|| bad("no y"))?;
+    let bytes = |label: i64| cose.get_int(label.into()).and_then(|v| v.as_bytes().ok());
+    let x = bytes(cose::key::X).ok_or_else(|| bad("no x"))?;
+    let y = bytes(cose::key::Y).ok_or_else(|| bad("no y"))?;
     if x.len() != 32 || y.len() != 32 {
         return Err(bad("x or y is not 32 bytes"));
     }
@@ -159,7 +158,6 @@ pub fn encapsulate(
     protocol: Protocol,
     peer_cose: &Value,
 ) -> Result<SharedSecret, PinProtocolError> {
-    let peer = peer_key(peer_cose)?;
     let scalar = loop {
         let bytes = random_bytes::<32>()?;
         let repr: p256::FieldBytes = bytes.into();
@@ -167,6 +165,28 @@ pub fn encapsulate(
             break s;
         }
     };
+    encapsulate_with(protocol, peer_cose, scalar)
+}
+
+/// encapsulate(peerCoseKey) with a given platform private key: tests make their requests (and
+/// so their traces) reproducible with it.
+pub fn encapsulate_with_key(
+    protocol: Protocol,
+    peer_cose: &Value,
+    private_key: [u8; 32],
+) -> Result<SharedSecret, PinProtocolError> {
+    let scalar = p256::NonZeroScalar::from_repr(private_key.into())
+        .into_option()
+        .ok_or_else(|| PinProtocolError::BadCoseKey("the platform key is not a scalar".into()))?;
+    encapsulate_with(protocol, peer_cose, scalar)
+}
+
+fn encapsulate_with(
+    protocol: Protocol,
+    peer_cose: &Value,
+    scalar: p256::NonZeroScalar,
+) -> Result<SharedSecret, PinProtocolError> {
+    let peer = peer_key(peer_cose)?;
     let shared = p256::ecdh::diffie_hellman(scalar, peer.as_affine());
     let mut z = [0u8; 32];
     z.copy_from_slice(shared.raw_secret_bytes());
@@ -174,12 +194,16 @@ pub fn encapsulate(
     let public = p256::PublicKey::from_secret_scalar(&scalar);
     let affine = public.as_affine();
     let (x, y): ([u8; 32], [u8; 32]) = (affine.x().into(), affine.y().into());
+    // CTAP 2.1 §6.5.6 getPublicKey: {1: 2 (EC2), 3: -25 (ECDH-ES+HKDF-256), -1: 1 (P-256), -2: x, -3: y}.
     let platform_key = Value::Map(vec![
-        (Value::Unsigned(1), Value::Unsigned(2)),
-        (Value::Unsigned(3), Value::Negative(-25)),
-        (Value::Negative(-1), Value::Unsigned(1)),
-        (Value::Negative(-2), Value::bytes(&x)),
-        (Value::Negative(-3), Value::bytes(&y)),
+        (Value::int(cose::key::KTY), Value::int(cose::kty::EC2)),
+        (
+            Value::int(cose::key::ALG),
+            Value::int(cose::ECDH_ES_HKDF_256),
+        ),
+        (Value::int(cose::key::CRV), Value::int(cose::crv::P256)),
+        (Value::int(cose::key::X), Value::bytes(x.to_vec())),
+        (Value::int(cose::key::Y), Value::bytes(y.to_vec())),
     ]);
     Ok(SharedSecret {
         protocol,
@@ -207,6 +231,16 @@ impl SharedSecret {
             Protocol::One => [0u8; 16],
             Protocol::Two => random_bytes::<16>()?,
         };
+        Ok(self.encrypt_with_iv(plaintext, iv))
+    }
+
+    /// encrypt with a given IV for protocol two (protocol one's IV is always zero): tests make
+    /// their requests reproducible with it.
+    pub fn encrypt_with_iv(&self, plaintext: &[u8], iv: [u8; 16]) -> Vec<u8> {
+        let iv = match self.protocol {
+            Protocol::One => [0u8; 16],
+            Protocol::Two => iv,
+        };
         let mut out = Vec::new();
         if self.protocol == Protocol::Two {
             out.extend_from_slice(&iv);
@@ -219,7 +253,7 @@ impl SharedSecret {
             enc.encrypt_block(&mut block);
             out.extend_from_slice(&block);
         }
-        Ok(out)
+        out
     }
 
     /// decrypt(key, ciphertext).
@@ -317,9 +351,9 @@ mod tests {
         assert!(peer_key(&Value::Null).is_err());
         let off_curve = Value::Map(vec![
             (Value::Unsigned(1), Value::Unsigned(2)),
-            (Value::Negative(-1), Value::Unsigned(1)),
-            (Value::Negative(-2), Value::bytes(&[1; 32])),
-            (Value::Negative(-3), Value::bytes(&[1; 32])),
+            (Value::int(-1), Value::Unsigned(1)),
+            (Value::int(-2), Value::bytes([1; 32])),
+            (Value::int(-3), Value::bytes([1; 32])),
         ]);
         assert_eq!(peer_key(&off_curve), Err(PinProtocolError::NotOnCurve));
     }

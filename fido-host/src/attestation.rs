@@ -12,7 +12,8 @@ use p256::ecdsa::signature::Verifier;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::BasicConstraints;
 
-use crate::cbor::{self, Value};
+use ctap_types::cbor::{self, Value};
+use ctap_types::cose;
 
 /// id-fido-gen-ce-aaguid (FIDO Metadata Statement §3; WebAuthn §8.2.1).
 pub const OID_FIDO_AAGUID: &str = "1.3.6.1.4.1.45724.1.1.4";
@@ -129,22 +130,23 @@ pub fn parse_auth_data(bytes: &[u8]) -> Result<AuthData, String> {
 
 /// An ES256 COSE_Key (`{1: 2, 3: -7, -1: 1, -2: x, -3: y}`) as a verifying key.
 pub fn es256_key(cose: &Value) -> Result<p256::ecdsa::VerifyingKey, String> {
-    if cose.get_int(1).and_then(Value::as_int) != Some(2) {
+    let int = |label: i64| cose.get_int(label.into()).and_then(|v| v.as_int().ok());
+    if int(cose::key::KTY) != Some(cose::kty::EC2.into()) {
         return Err(format!("COSE key is not EC2: {}", cbor::diag(cose)));
     }
-    if cose.get_int(3).and_then(Value::as_int) != Some(-7) {
+    if int(cose::key::ALG) != Some(cose::ES256.into()) {
         return Err(format!(
             "COSE key algorithm is not ES256 (-7): {}",
             cbor::diag(cose)
         ));
     }
     let x = cose
-        .get_int(-2)
-        .and_then(Value::as_bytes)
+        .get_int(cose::key::X.into())
+        .and_then(|v| v.as_bytes().ok())
         .unwrap_or_default();
     let y = cose
-        .get_int(-3)
-        .and_then(Value::as_bytes)
+        .get_int(cose::key::Y.into())
+        .and_then(|v| v.as_bytes().ok())
         .unwrap_or_default();
     if x.len() != 32 || y.len() != 32 {
         return Err("COSE key coordinates are not 32 bytes".into());
@@ -366,9 +368,9 @@ pub fn verify_packed(
             crate::format_aaguid(expected_aaguid)
         ));
     }
-    let alg = att_stmt.get_text("alg").and_then(Value::as_int);
-    let sig = att_stmt.get_text("sig").and_then(Value::as_bytes);
-    let x5c = att_stmt.get_text("x5c").and_then(Value::as_array);
+    let alg = att_stmt.get_text("alg").and_then(|v| v.as_int().ok());
+    let sig = att_stmt.get_text("sig").and_then(|v| v.as_bytes().ok());
+    let x5c = att_stmt.get_text("x5c").and_then(|v| v.as_array().ok());
     let Some(sig) = sig else {
         v.problem("attStmt has no sig");
         return v;
@@ -377,7 +379,7 @@ pub fn verify_packed(
         v.problem("attStmt has no x5c: self attestation, not a certificate chain");
         return v;
     };
-    if alg != Some(-7) {
+    if alg != Some(cose::ES256.into()) {
         v.problem(format!(
             "attStmt alg is {alg:?}; fido-check verifies ES256 (-7) only"
         ));
@@ -385,7 +387,7 @@ pub fn verify_packed(
     }
     let mut certs = Vec::new();
     for (i, c) in x5c.iter().enumerate() {
-        let Some(der_bytes) = c.as_bytes() else {
+        let Ok(der_bytes) = c.as_bytes() else {
             v.problem(format!("x5c[{i}] is not a byte string"));
             return v;
         };
