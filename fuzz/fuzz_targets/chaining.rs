@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use apdu::{Applet, Card, CardConfig, Command, Response};
 use libfuzzer_sys::fuzz_target;
 
-const AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
+const AID: [u8; 8] = ctap_types::FIDO_AID;
 const MAX: usize = 1024;
 
 struct Recorder(Arc<Mutex<Vec<Command>>>);

@@ -10,10 +10,8 @@ use card_storage::MemoryStorage;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;
 
-/// SELECT of the FIDO applet.
-pub const SELECT: [u8; 13] = [
-    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01,
-];
+/// SELECT of the FIDO applet (CTAP 2.1 §11.3.1), without Le.
+pub const SELECT: &[u8] = ctap_types::nfc::SELECT_FIDO.split_at(13).0;
 
 fn fresh_image() -> &'static [u8] {
     static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();

@@ -40,9 +40,7 @@ fuzz_target!(|data: &[u8]| {
     mem.set_image(Some(image));
     match fido_applet::virtual_card(Profile::generic(), Box::new(mem), Platform::seeded(3)) {
         Ok(mut card) => {
-            card.transmit(&[
-                0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0, 0, 0x06, 0x47, 0x2F, 0, 1,
-            ]);
+            card.transmit(ctap_types::nfc::SELECT_FIDO.split_at(13).0);
             card.transmit(&[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x00]);
         }
         Err(e) => assert!(e.to_string().contains("memory"), "{e}"),

@@ -1,6 +1,7 @@
 //! What the benchmarks share: a virtual card on `MemoryStorage` with a seeded platform, the
-//! python-fido2 APDU framing (short APDUs, 250-byte command chaining with CLA 90, GET RESPONSE),
-//! CTAP request builders, and a persistent state with many resident credentials.
+//! python-fido2 APDU framing (short APDUs, 250-byte command chaining with CLA 90, GET RESPONSE;
+//! `fido-host`'s framing), CTAP requests built by `fido-host`, and a persistent state with many
+//! resident credentials.
 #![allow(dead_code)]
 
 use apdu::Card;
@@ -11,16 +12,19 @@ use fido_applet::platform::{Platform, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::{ResidentCredential, State};
 use fido_applet::virtual_card;
+use fido_host::Client;
+use fido_host::ctap_types::command;
+use fido_host::ctap2::{GetAssertion, MakeCredential};
+use fido_host::nfc::{self, Framing, Length};
 
-pub const SELECT: [u8; 14] = [
-    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01, 0x00,
-];
-pub const GET_RESPONSE: [u8; 5] = [0x00, 0xC0, 0x00, 0x00, 0x00];
+pub const MAKE_CREDENTIAL: u8 = command::MAKE_CREDENTIAL;
+pub const GET_ASSERTION: u8 = command::GET_ASSERTION;
+pub const GET_INFO: u8 = command::GET_INFO;
+pub const CLIENT_PIN: u8 = command::CLIENT_PIN;
+pub use fido_host::ctap_types::nfc::SELECT_FIDO as SELECT;
 
-pub const MAKE_CREDENTIAL: u8 = 0x01;
-pub const GET_ASSERTION: u8 = 0x02;
-pub const GET_INFO: u8 = 0x04;
-pub const CLIENT_PIN: u8 = 0x06;
+/// GET RESPONSE for `61xx`, Le 00 (ISO 7816-4 §7.6.1).
+pub const GET_RESPONSE: [u8; 5] = fido_host::iso::get_response(0x00, 0x00);
 
 /// The relying party the benchmarks register with and sign in to.
 pub const RP: &str = "example.com";
@@ -42,23 +46,15 @@ pub fn card(profile: Profile, storage: &MemoryStorage) -> Card {
 }
 
 /// The command APDUs python-fido2 sends for one CTAP message over NFC: NFCCTAP_MSG in short
-/// APDUs, chained in 250-byte parts with CLA 90, Le = 00 on the last part.
+/// APDUs, chained in 250-byte parts with CLA 90, Le = 00 on the last part (P1 00: the benches
+/// measure the card's work, never a 9100 status update).
 pub fn frame(message: &[u8]) -> Vec<Vec<u8>> {
-    let chunks: Vec<&[u8]> = message.chunks(250).collect();
-    let last = chunks.len() - 1;
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let cla = if i == last { 0x80 } else { 0x90 };
-            let mut apdu = vec![cla, 0x10, 0x00, 0x00, chunk.len() as u8];
-            apdu.extend_from_slice(chunk);
-            if i == last {
-                apdu.push(0x00);
-            }
-            apdu
-        })
-        .collect()
+    let framing = Framing {
+        length: Length::Short,
+        msg_p1: 0x00,
+        ..Framing::python_fido2()
+    };
+    nfc::frame(&framing, message)
 }
 
 /// Sends the framed APDUs and collects the response data through GET RESPONSE: command APDU
@@ -121,62 +117,30 @@ pub fn client_data_hash() -> Vec<u8> {
     crypto::sha256(b"benchmark client data").to_vec()
 }
 
-/// A makeCredential request as python-fido2 sends it (ES256 first, optional rk).
+/// A makeCredential request (ES256, optional rk), as `fido-host` builds it.
 pub fn make_credential_request(user_id: &[u8], rk: bool) -> Value {
-    let mut entries = vec![
-        (int(1), Value::bytes(client_data_hash())),
-        (
-            int(2),
-            Value::Map(vec![
-                (text("id"), text(RP)),
-                (text("name"), text("Example")),
-            ]),
-        ),
-        (
-            int(3),
-            Value::Map(vec![
-                (text("id"), Value::bytes(user_id.to_vec())),
-                (text("name"), text("alice@example.com")),
-                (text("displayName"), text("Alice Example")),
-            ]),
-        ),
-        (
-            int(4),
-            Value::Array(vec![Value::Map(vec![
-                (text("alg"), int(-7)),
-                (text("type"), text("public-key")),
-            ])]),
-        ),
-    ];
-    if rk {
-        entries.push((int(7), Value::Map(vec![(text("rk"), Value::Bool(true))])));
-    }
-    Value::Map(entries)
+    let req = MakeCredential {
+        client_data_hash: client_data_hash().try_into().expect("32 bytes"),
+        rp_id: RP.into(),
+        user_id: user_id.to_vec(),
+        user_name: "alice@example.com".into(),
+        rk,
+        extensions: None,
+        exclude_list: Vec::new(),
+    };
+    Client::make_credential_params(&req, None)
 }
 
 /// A getAssertion request; `allow` empty for a discoverable one.
 pub fn get_assertion_request(rp: &str, allow: &[&[u8]]) -> Value {
-    let mut entries = vec![
-        (int(1), text(rp)),
-        (int(2), Value::bytes(client_data_hash())),
-    ];
-    if !allow.is_empty() {
-        entries.push((
-            int(3),
-            Value::Array(
-                allow
-                    .iter()
-                    .map(|id| {
-                        Value::Map(vec![
-                            (text("id"), Value::bytes(id.to_vec())),
-                            (text("type"), text("public-key")),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ));
-    }
-    Value::Map(entries)
+    let req = GetAssertion {
+        rp_id: rp.into(),
+        client_data_hash: client_data_hash().try_into().expect("32 bytes"),
+        allow_list: allow.iter().map(|id| id.to_vec()).collect(),
+        extensions: None,
+        up: None,
+    };
+    Client::get_assertion_params(&req, None)
 }
 
 /// The credential id of a makeCredential response (authData 0x02: rpIdHash 32, flags 1,

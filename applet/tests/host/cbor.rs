@@ -307,19 +307,13 @@ pub fn option(info: &Value, name: &str) -> Option<bool> {
 /// The message authenticatorConfig's pinUvAuthParam covers before the subCommandParams:
 /// `32×0xFF || 0x0D || subCommand` (§6.11).
 pub fn config_prefix(sub: u64) -> Vec<u8> {
-    let mut message = vec![0xFF; 32];
-    message.extend_from_slice(&[0x0D, sub as u8]);
-    message
+    fido_host::management::config_auth_message(sub, None)
 }
 
 /// The message a largeBlobs write's pinUvAuthParam covers:
 /// `32×0xFF || 0x0C 0x00 || uint32LittleEndian(offset) || SHA-256(set)` (§6.10.2).
 pub fn large_blob_message(offset: u32, set: &[u8]) -> Vec<u8> {
-    let mut message = vec![0xFF; 32];
-    message.extend_from_slice(&[0x0C, 0x00]);
-    message.extend_from_slice(&offset.to_le_bytes());
-    message.extend_from_slice(&sha256(set));
-    message
+    fido_host::management::large_blob_auth_message(offset, set)
 }
 
 /// `{1: subCommand, 2: subCommandParams, 3: pinUvAuthProtocol, 4: pinUvAuthParam}`, the shape of

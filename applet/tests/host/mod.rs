@@ -1,10 +1,10 @@
 //! The one in-process test host of the applet's integration tests: the platform side of CTAP
 //! over the NFC binding, driving a virtual card only through APDU bytes.
 //!
-//! - this module: status codes, APDU framing (extended APDUs, or short APDUs chained with
-//!   CLA 90; answers collected with GET RESPONSE), the [`Tester`] and its CTAP commands;
-//! - [`pin`]: the platform side of PIN/UV auth protocols 1 and 2 (§6.5.6, §6.5.7), written with
-//!   RustCrypto directly, independent of the card's `pin_protocol` module;
+//! - this module: status codes, the [`Tester`] and its CTAP commands; APDU framing (extended
+//!   APDUs, or short APDUs chained with CLA 90) and GET RESPONSE come from `fido-host`;
+//! - [`pin`]: the platform side of PIN/UV auth protocols 1 and 2 (§6.5.6, §6.5.7): `fido-host`'s,
+//!   independent of the card's `pin_protocol` module, made reproducible;
 //! - [`cbor`]: request builders and response parsers;
 //! - [`storage`]: write recording, fresh images and state summaries for the reliability suites.
 //!
@@ -25,56 +25,57 @@ use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, Seeded
 use fido_applet::profile::Profile;
 use fido_applet::state::State;
 use fido_applet::{AppletError, virtual_card};
+use fido_host::ctap_types::{self, CtapError, permission};
+use fido_host::iso::{self, Follow};
+use fido_host::nfc::{self, Length};
 
-/// SELECT the FIDO applet by AID (A0000006472F0001).
-pub const SELECT: [u8; 14] = [
-    0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01, 0x00,
-];
+/// SELECT the FIDO applet by AID (CTAP 2.1 §11.3.1).
+pub const SELECT: [u8; 14] = ctap_types::nfc::SELECT_FIDO;
 
-// CTAP status codes (CTAP 2.1 §8.2).
-pub const OK: u8 = 0x00;
-pub const INVALID_COMMAND: u8 = 0x01;
-pub const INVALID_PARAMETER: u8 = 0x02;
-pub const INVALID_LENGTH: u8 = 0x03;
-pub const INVALID_SEQ: u8 = 0x04;
-pub const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
-pub const INVALID_CBOR: u8 = 0x12;
-pub const MISSING_PARAMETER: u8 = 0x14;
-pub const LIMIT_EXCEEDED: u8 = 0x15;
-pub const LARGE_BLOB_STORAGE_FULL: u8 = 0x18;
-pub const CREDENTIAL_EXCLUDED: u8 = 0x19;
-pub const UNSUPPORTED_ALGORITHM: u8 = 0x26;
-pub const OPERATION_DENIED: u8 = 0x27;
-pub const KEY_STORE_FULL: u8 = 0x28;
-pub const UNSUPPORTED_OPTION: u8 = 0x2B;
-pub const INVALID_OPTION: u8 = 0x2C;
-pub const KEEPALIVE_CANCEL: u8 = 0x2D;
-pub const NO_CREDENTIALS: u8 = 0x2E;
-pub const NOT_ALLOWED: u8 = 0x30;
-pub const PIN_INVALID: u8 = 0x31;
-pub const PIN_BLOCKED: u8 = 0x32;
-pub const PIN_AUTH_INVALID: u8 = 0x33;
-pub const PIN_AUTH_BLOCKED: u8 = 0x34;
-pub const PIN_NOT_SET: u8 = 0x35;
-pub const PUAT_REQUIRED: u8 = 0x36;
-pub const PIN_POLICY_VIOLATION: u8 = 0x37;
-pub const REQUEST_TOO_LARGE: u8 = 0x39;
-pub const INTEGRITY_FAILURE: u8 = 0x3D;
-pub const INVALID_SUBCOMMAND: u8 = 0x3E;
-pub const UNAUTHORIZED_PERMISSION: u8 = 0x40;
-pub const OTHER: u8 = 0x7F;
+// CTAP status codes (CTAP 2.1 §8.2), as the status byte of an answer.
+pub const OK: u8 = ctap_types::CTAP2_OK;
+pub const INVALID_COMMAND: u8 = CtapError::InvalidCommand.code();
+pub const INVALID_PARAMETER: u8 = CtapError::InvalidParameter.code();
+pub const INVALID_LENGTH: u8 = CtapError::InvalidLength.code();
+pub const INVALID_SEQ: u8 = CtapError::InvalidSeq.code();
+pub const CBOR_UNEXPECTED_TYPE: u8 = CtapError::CborUnexpectedType.code();
+pub const INVALID_CBOR: u8 = CtapError::InvalidCbor.code();
+pub const MISSING_PARAMETER: u8 = CtapError::MissingParameter.code();
+pub const LIMIT_EXCEEDED: u8 = CtapError::LimitExceeded.code();
+pub const LARGE_BLOB_STORAGE_FULL: u8 = CtapError::LargeBlobStorageFull.code();
+pub const CREDENTIAL_EXCLUDED: u8 = CtapError::CredentialExcluded.code();
+pub const UNSUPPORTED_ALGORITHM: u8 = CtapError::UnsupportedAlgorithm.code();
+pub const OPERATION_DENIED: u8 = CtapError::OperationDenied.code();
+pub const KEY_STORE_FULL: u8 = CtapError::KeyStoreFull.code();
+pub const UNSUPPORTED_OPTION: u8 = CtapError::UnsupportedOption.code();
+pub const INVALID_OPTION: u8 = CtapError::InvalidOption.code();
+pub const KEEPALIVE_CANCEL: u8 = CtapError::KeepaliveCancel.code();
+pub const NO_CREDENTIALS: u8 = CtapError::NoCredentials.code();
+pub const NOT_ALLOWED: u8 = CtapError::NotAllowed.code();
+pub const PIN_INVALID: u8 = CtapError::PinInvalid.code();
+pub const PIN_BLOCKED: u8 = CtapError::PinBlocked.code();
+pub const PIN_AUTH_INVALID: u8 = CtapError::PinAuthInvalid.code();
+pub const PIN_AUTH_BLOCKED: u8 = CtapError::PinAuthBlocked.code();
+pub const PIN_NOT_SET: u8 = CtapError::PinNotSet.code();
+pub const PUAT_REQUIRED: u8 = CtapError::PuatRequired.code();
+pub const PIN_POLICY_VIOLATION: u8 = CtapError::PinPolicyViolation.code();
+pub const REQUEST_TOO_LARGE: u8 = CtapError::RequestTooLarge.code();
+pub const INTEGRITY_FAILURE: u8 = CtapError::IntegrityFailure.code();
+pub const INVALID_SUBCOMMAND: u8 = CtapError::InvalidSubcommand.code();
+pub const UNAUTHORIZED_PERMISSION: u8 = CtapError::UnauthorizedPermission.code();
+pub const OTHER: u8 = CtapError::Other.code();
 
-// Authenticator-data flags.
-pub const FLAG_UP: u8 = 0x01;
-pub const FLAG_UV: u8 = 0x04;
-pub const FLAG_ED: u8 = 0x80;
+// Authenticator-data flags (WebAuthn §6.1).
+pub const FLAG_UP: u8 = fido_host::attestation::FLAG_UP;
+pub const FLAG_UV: u8 = fido_host::attestation::FLAG_UV;
+pub const FLAG_ED: u8 = fido_host::attestation::FLAG_ED;
 
 // pinUvAuthToken permissions (§6.5.5.7).
-pub const MC: u64 = 0x01;
-pub const GA: u64 = 0x02;
-pub const CM: u64 = 0x04;
-pub const LBW: u64 = 0x10;
-pub const ACFG: u64 = 0x20;
+pub const MC: u64 = permission::MAKE_CREDENTIAL as u64;
+pub const GA: u64 = permission::GET_ASSERTION as u64;
+pub const CM: u64 = permission::CREDENTIAL_MANAGEMENT as u64;
+pub const LBW: u64 = permission::LARGE_BLOB_WRITE as u64;
+pub const ACFG: u64 = permission::AUTHENTICATOR_CONFIG as u64;
 
 pub const PIN: &str = "1234";
 
@@ -307,20 +308,20 @@ impl Tester {
 
     /// Sends one APDU and collects a long answer with GET RESPONSE; returns data and SW.
     pub fn transmit(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
-        let mut out = Vec::new();
-        self.trace.push(apdu.to_vec());
-        let mut resp = self.card.transmit(apdu);
-        loop {
-            let split = resp.len() - 2;
-            let sw = u16::from_be_bytes([resp[split], resp[split + 1]]);
-            out.extend_from_slice(&resp[..split]);
-            if sw >> 8 != 0x61 {
-                return (out, sw);
-            }
-            let get_response = [0x00, 0xC0, 0x00, 0x00, (sw & 0xFF) as u8];
-            self.trace.push(get_response.to_vec());
-            resp = self.card.transmit(&get_response);
-        }
+        // GET RESPONSE with CLA 00 and Le = SW2 on 61xx (python-fido2); 6Cxx goes back to the
+        // test as it came.
+        let follow = Follow {
+            resend_on_6c: false,
+            ..Follow::default()
+        };
+        let outcome = iso::exchange(&mut self.card, apdu, follow).expect("in-process card");
+        self.trace
+            .extend(outcome.exchanges.iter().map(|e| e.command.clone()));
+        assert!(
+            outcome.exchanges.iter().all(|e| e.response.len() >= 2),
+            "every response has a status word"
+        );
+        (outcome.data, outcome.sw)
     }
 
     /// SELECTs the FIDO applet; returns the answer ("U2F_V2" on a card that speaks U2F,
@@ -346,10 +347,12 @@ impl Tester {
 
     /// One extended-length NFCCTAP_MSG with P1 `p1`.
     pub fn nfcctap_msg_p1(&mut self, p1: u8, message: &[u8]) -> (Vec<u8>, u16) {
-        let mut apdu = vec![0x80, 0x10, p1, 0x00, 0x00];
-        apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
-        apdu.extend_from_slice(message);
-        apdu.extend_from_slice(&[0x00, 0x00]);
+        let framing = nfc::Framing {
+            length: Length::Extended,
+            msg_p1: p1,
+            ..nfc::Framing::default()
+        };
+        let [apdu] = nfc::frame(&framing, message).try_into().expect("one APDU");
         self.transmit(&apdu)
     }
 
@@ -358,20 +361,14 @@ impl Tester {
         match self.framing {
             Framing::Extended => self.nfcctap_msg_p1(0x00, message),
             Framing::ShortChained => {
-                let chunks: Vec<&[u8]> = message.chunks(250).collect();
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let last = i + 1 == chunks.len();
-                    let cla = if last { 0x80 } else { 0x90 };
-                    let mut apdu = vec![cla, 0x10, 0x80, 0x00, chunk.len() as u8];
-                    apdu.extend_from_slice(chunk);
-                    if last {
-                        apdu.push(0x00);
-                        return self.transmit(&apdu);
-                    }
-                    let (data, sw) = self.transmit(&apdu);
+                let python_fido2 = nfc::Framing::python_fido2();
+                let apdus = nfc::frame(&python_fido2, message);
+                let (last, chained) = apdus.split_last().expect("one APDU at least");
+                for (i, apdu) in chained.iter().enumerate() {
+                    let (data, sw) = self.transmit(apdu);
                     assert_eq!((data.len(), sw), (0, 0x9000), "chained part {i}");
                 }
-                unreachable!("a message has at least one byte")
+                self.transmit(last)
             }
         }
     }

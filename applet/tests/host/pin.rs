@@ -1,20 +1,21 @@
-//! The platform side of PIN/UV auth protocols 1 and 2 (CTAP 2.1 §6.5.6, §6.5.7), written here
-//! from the specification with the RustCrypto primitives directly — not with the card's
-//! `pin_protocol` module — so a bug shared by both sides cannot hide.
+//! The platform side of PIN/UV auth protocols 1 and 2 (CTAP 2.1 §6.5.6, §6.5.7) for the tests:
+//! a thin adapter over `fido_host::pin_protocol`, which is written from the specification with
+//! RustCrypto directly — not with the card's `pin_protocol` module — so a bug shared by both
+//! sides cannot hide. The adapter keeps the tests reproducible: the platform key comes from a
+//! seed and protocol 2's IVs from a counter, so every trace is the same on every run.
 
-use aes::Aes256;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use fido_applet::crypto::sha256;
 use fido_applet::ctap::cbor::Value;
-use hmac::{Hmac, KeyInit, Mac};
-use p256::elliptic_curve::point::AffineCoordinates;
-use sha2::{Digest, Sha256};
+use fido_host::pin_protocol::{self, Protocol, SharedSecret};
+
+fn protocol_of(number: u8) -> Protocol {
+    Protocol::from_number(number.into()).expect("PIN/UV auth protocol 1 or 2")
+}
 
 /// A shared secret as the platform derives it.
 pub struct HostSecret {
     pub protocol: u8,
-    hmac_key: [u8; 32],
-    aes_key: [u8; 32],
+    secret: SharedSecret,
     /// The platform's key-agreement public key, as a COSE_Key.
     pub cose: Value,
     iv_counter: u8,
@@ -24,53 +25,19 @@ impl HostSecret {
     /// ECDH with the card's COSE_Key from getKeyAgreement, then the protocol's KDF
     /// (SHA-256 for protocol 1, HKDF-SHA-256 for protocol 2).
     pub fn agree(protocol: u8, card_key: &Value, seed: u8) -> Self {
-        let entries = card_key.as_map().unwrap();
-        let get = |k: i64| {
-            &entries
-                .iter()
-                .find(|(key, _)| *key == Value::int(k))
-                .unwrap()
-                .1
-        };
-        assert_eq!(get(1), &Value::int(2), "kty EC2");
-        assert_eq!(get(3), &Value::int(-25), "alg ECDH-ES+HKDF-256");
-        assert_eq!(get(-1), &Value::int(1), "crv P-256");
-        let mut sec1 = vec![0x04];
-        sec1.extend_from_slice(get(-2).as_bytes().unwrap());
-        sec1.extend_from_slice(get(-3).as_bytes().unwrap());
-        let card = p256::PublicKey::from_sec1_bytes(&sec1).expect("the card's key is on the curve");
-
-        let scalar_bytes: [u8; 32] = sha256(&[b"host key ".as_slice(), &[seed]].concat());
-        let secret = p256::NonZeroScalar::from_repr(scalar_bytes.into()).unwrap();
-        let public = p256::PublicKey::from_secret_scalar(&secret);
-        let z = p256::ecdh::diffie_hellman(secret, card.as_affine());
-        let z = z.raw_secret_bytes();
-        let (hmac_key, aes_key) = if protocol == 1 {
-            let k: [u8; 32] = Sha256::digest(z).into();
-            (k, k)
-        } else {
-            let hk = hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
-            let mut h = [0u8; 32];
-            let mut a = [0u8; 32];
-            hk.expand(b"CTAP2 HMAC key", &mut h).unwrap();
-            hk.expand(b"CTAP2 AES key", &mut a).unwrap();
-            (h, a)
-        };
-        let affine = public.as_affine();
-        let x: [u8; 32] = affine.x().into();
-        let y: [u8; 32] = affine.y().into();
-        let cose = Value::Map(vec![
-            (Value::int(1), Value::int(2)),
-            (Value::int(3), Value::int(-25)),
-            (Value::int(-1), Value::int(1)),
-            (Value::int(-2), Value::bytes(x.to_vec())),
-            (Value::int(-3), Value::bytes(y.to_vec())),
-        ]);
+        assert_eq!(
+            card_key.get_int(3),
+            Some(&Value::int(-25)),
+            "alg ECDH-ES+HKDF-256"
+        );
+        let private_key = sha256(&[b"host key ".as_slice(), &[seed]].concat());
+        let secret =
+            pin_protocol::encapsulate_with_key(protocol_of(protocol), card_key, private_key)
+                .expect("the card's key agreement key is a P-256 COSE_Key");
         Self {
             protocol,
-            hmac_key,
-            aes_key,
-            cose,
+            cose: secret.platform_key.clone(),
+            secret,
             iv_counter: 0,
         }
     }
@@ -78,41 +45,18 @@ impl HostSecret {
     /// AES-256-CBC; protocol 2 prepends a fresh IV.
     pub fn encrypt(&mut self, plain: &[u8]) -> Vec<u8> {
         assert_eq!(plain.len() % 16, 0);
-        let mut iv = [0u8; 16];
-        let mut out = Vec::new();
         if self.protocol == 2 {
             self.iv_counter = self.iv_counter.wrapping_add(1);
-            iv = [self.iv_counter; 16];
-            out.extend_from_slice(&iv);
         }
-        let mut enc = cbc::Encryptor::<Aes256>::new(&self.aes_key.into(), &iv.into());
-        for chunk in plain.chunks(16) {
-            let mut block: [u8; 16] = chunk.try_into().unwrap();
-            enc.encrypt_block((&mut block).into());
-            out.extend_from_slice(&block);
-        }
-        out
+        self.secret.encrypt_with_iv(plain, [self.iv_counter; 16])
     }
 
     pub fn decrypt(&self, ct: &[u8]) -> Vec<u8> {
-        let (iv, body) = if self.protocol == 2 {
-            (ct[..16].try_into().unwrap(), &ct[16..])
-        } else {
-            ([0u8; 16], ct)
-        };
-        assert_eq!(body.len() % 16, 0);
-        let mut dec = cbc::Decryptor::<Aes256>::new(&self.aes_key.into(), &iv.into());
-        let mut out = Vec::new();
-        for chunk in body.chunks(16) {
-            let mut block: [u8; 16] = chunk.try_into().unwrap();
-            dec.decrypt_block((&mut block).into());
-            out.extend_from_slice(&block);
-        }
-        out
+        self.secret.decrypt(ct).expect("whole AES blocks")
     }
 
     pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
-        authenticate(self.protocol, &self.hmac_key, message)
+        self.secret.authenticate(message)
     }
 
     /// newPinEnc: the PIN padded with zeros to 64 bytes, encrypted.
@@ -124,26 +68,18 @@ impl HostSecret {
 
     /// pinHashEnc: LEFT(SHA-256(pin), 16), encrypted.
     pub fn pin_hash_enc(&mut self, pin: &str) -> Vec<u8> {
-        let hash = sha256(pin.as_bytes());
-        self.encrypt(&hash[..16])
+        self.encrypt(&pin_protocol::pin_hash(pin))
     }
 }
 
 /// authenticate(key, message) of §6.5.6 / §6.5.7.
 pub fn authenticate(protocol: u8, key: &[u8], message: &[u8]) -> Vec<u8> {
-    let tag = hmac(key, message);
-    if protocol == 1 {
-        tag[..16].to_vec()
-    } else {
-        tag.to_vec()
-    }
+    protocol_of(protocol).authenticate(key, message)
 }
 
 /// HMAC-SHA-256.
 pub fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    mac.update(message);
-    mac.finalize().into_bytes().into()
+    pin_protocol::hmac_sha256(key, message)
 }
 
 /// A pinUvAuthToken the platform holds.
