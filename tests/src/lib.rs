@@ -24,10 +24,27 @@ pub use apdu::{hex_decode, hex_encode};
 pub const SKIP_ENV: &str = "VCARD_SKIP_E2E";
 /// Override for the path of the `reader-bridge` binary.
 pub const BRIDGE_BIN_ENV: &str = "VCARD_BRIDGE_BIN";
-/// The FIDO applet's AID.
-pub const FIDO_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
-/// SELECT of the FIDO applet as python-fido2 and Windows send it (with Le).
-pub const SELECT_FIDO: &str = "00A4040008A0000006472F000100";
+/// The FIDO applet's AID (CTAP 2.1 §11.3.1).
+pub use fido_host::ctap_types::FIDO_AID;
+/// SELECT of the FIDO applet as python-fido2 and Windows send it (with Le), in hex.
+pub const SELECT_FIDO: &str = match std::str::from_utf8(&SELECT_FIDO_HEX) {
+    Ok(hex) => hex,
+    Err(_) => panic!("hex digits are ASCII"),
+};
+const SELECT_FIDO_HEX: [u8; 28] = upper_hex(&fido_host::ctap_types::nfc::SELECT_FIDO);
+
+/// `bytes` in upper-case hex, at compile time.
+const fn upper_hex(bytes: &[u8; 14]) -> [u8; 28] {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = [0u8; 28];
+    let mut i = 0;
+    while i < bytes.len() {
+        out[2 * i] = DIGITS[(bytes[i] >> 4) as usize];
+        out[2 * i + 1] = DIGITS[(bytes[i] & 0x0F) as usize];
+        i += 1;
+    }
+    out
+}
 
 /// How long a test waits for the card to show up or go away.
 pub const CARD_TIMEOUT: Duration = Duration::from_secs(15);
@@ -398,11 +415,10 @@ impl Client {
 }
 
 /// Splits a response into data and SW.
-pub fn split(mut response: Vec<u8>) -> (Vec<u8>, u16) {
-    assert!(response.len() >= 2, "response without SW: {response:?}");
-    let sw_lo = response.pop().unwrap_or_default();
-    let sw_hi = response.pop().unwrap_or_default();
-    (response, u16::from_be_bytes([sw_hi, sw_lo]))
+pub fn split(response: Vec<u8>) -> (Vec<u8>, u16) {
+    let (data, sw) = fido_host::iso::split_sw(&response)
+        .unwrap_or_else(|| panic!("response without SW: {response:?}"));
+    (data.to_vec(), sw)
 }
 
 /// Formats an ATR as opensc-tool prints it ("3b:85:80:01:...").
@@ -437,5 +453,10 @@ mod tests {
     #[test]
     fn split_sw() {
         assert_eq!(split(vec![1, 0x90, 0x00]), (vec![1], 0x9000));
+    }
+
+    #[test]
+    fn select_fido_is_the_select_apdu_in_hex() {
+        assert_eq!(SELECT_FIDO, "00A4040008A0000006472F000100");
     }
 }
