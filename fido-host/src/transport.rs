@@ -27,18 +27,6 @@ pub trait Transport {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for &mut T {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        (**self).transmit(apdu)
-    }
-    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
-        (**self).atr()
-    }
-    fn power_cycle(&mut self) -> Result<(), TransportError> {
-        (**self).power_cycle()
-    }
-}
-
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         (**self).transmit(apdu)

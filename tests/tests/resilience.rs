@@ -17,8 +17,15 @@ use std::time::{Duration, Instant};
 
 use card_storage::decode_image;
 use fido_applet::crypto::sha256;
-use fido_applet::ctap::cbor::{self, IntMap, Value};
+use fido_applet::ctap::cbor::{self, Value};
 use fido_applet::state::State;
+use fido_host::Client;
+use fido_host::attestation::parse_auth_data;
+use fido_host::ctap_types::command;
+use fido_host::ctap_types::params::make_credential;
+use fido_host::ctap2::{GetAssertion, MakeCredential};
+use fido_host::iso;
+use fido_host::nfc::{self, Framing, Length};
 use integration_tests::{
     BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, context, hex_decode, skip_e2e,
     wait_for_card,
@@ -30,53 +37,42 @@ const KILLS: usize = 6;
 const CYCLES: usize = 1000;
 const RESTART_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn text(s: &str) -> Value {
-    Value::text(s)
-}
-
-fn int(n: i64) -> Value {
-    Value::int(n)
-}
-
+/// A makeCredential message (command byte ‖ CBOR) for a discoverable credential of `user` on
+/// example.com, as `fido-host` builds it.
 fn make_credential(user: &[u8]) -> Vec<u8> {
-    let req = Value::Map(vec![
-        (int(1), Value::bytes(sha256(b"resilience").to_vec())),
-        (int(2), Value::Map(vec![(text("id"), text("example.com"))])),
-        (
-            int(3),
-            Value::Map(vec![
-                (text("id"), Value::bytes(user)),
-                (text("name"), text("user")),
-            ]),
-        ),
-        (
-            int(4),
-            Value::Array(vec![Value::Map(vec![
-                (text("alg"), int(-7)),
-                (text("type"), text("public-key")),
-            ])]),
-        ),
-        (int(7), Value::Map(vec![(text("rk"), Value::Bool(true))])),
-    ]);
-    let mut m = vec![0x01];
-    m.extend_from_slice(&req.to_vec());
-    m
+    let req = MakeCredential {
+        client_data_hash: sha256(b"resilience"),
+        rp_id: "example.com".into(),
+        user_id: user.to_vec(),
+        user_name: "user".into(),
+        rk: true,
+        extensions: None,
+        exclude_list: Vec::new(),
+    };
+    message(
+        command::MAKE_CREDENTIAL,
+        &Client::make_credential_params(&req, None),
+    )
 }
 
+/// A getAssertion message naming the credential `allow`.
 fn get_assertion(allow: &[u8]) -> Vec<u8> {
-    let req = Value::Map(vec![
-        (int(1), text("example.com")),
-        (int(2), Value::bytes(sha256(b"login").to_vec())),
-        (
-            int(3),
-            Value::Array(vec![Value::Map(vec![
-                (text("id"), Value::bytes(allow)),
-                (text("type"), text("public-key")),
-            ])]),
-        ),
-    ]);
-    let mut m = vec![0x02];
-    m.extend_from_slice(&req.to_vec());
+    let req = GetAssertion {
+        rp_id: "example.com".into(),
+        client_data_hash: sha256(b"login"),
+        allow_list: vec![allow.to_vec()],
+        extensions: None,
+        up: None,
+    };
+    message(
+        command::GET_ASSERTION,
+        &Client::get_assertion_params(&req, None),
+    )
+}
+
+fn message(command: u8, params: &Value) -> Vec<u8> {
+    let mut m = vec![command];
+    m.extend_from_slice(&params.to_vec());
     m
 }
 
@@ -97,43 +93,37 @@ fn exchange(card: &pcsc::Card, apdu: &[u8]) -> Result<(Vec<u8>, u16), pcsc::Erro
             return Ok((out, sw));
         }
         resp = card
-            .transmit(&[0x00, 0xC0, 0x00, 0x00, (sw & 0xFF) as u8], &mut buf)?
+            .transmit(&iso::get_response(0x00, (sw & 0xFF) as u8), &mut buf)?
             .to_vec();
     }
 }
 
 /// One CTAP message in short APDUs chained by 250 bytes (python-fido2's framing).
 fn ctap(card: &pcsc::Card, message: &[u8]) -> Result<(u8, Vec<u8>), pcsc::Error> {
-    let parts: Vec<&[u8]> = message.chunks(250).collect();
-    for (i, part) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        let mut apdu = vec![if last { 0x80 } else { 0x90 }, 0x10, 0x80, 0x00];
-        apdu.push(part.len() as u8);
-        apdu.extend_from_slice(part);
-        if last {
-            apdu.push(0x00);
-            let (data, sw) = exchange(card, &apdu)?;
-            assert_eq!(sw, 0x9000, "NFCCTAP_MSG answers 9000");
-            let (&status, body) = data.split_first().expect("a status byte");
-            return Ok((status, body.to_vec()));
-        }
-        let (_, sw) = exchange(card, &apdu)?;
+    let apdus = nfc::frame(&Framing::python_fido2(), message);
+    let (last, chained) = apdus.split_last().expect("one APDU at least");
+    for apdu in chained {
+        let (_, sw) = exchange(card, apdu)?;
         assert_eq!(sw, 0x9000, "a chained part answers 9000");
     }
-    unreachable!("a message has a command byte")
+    let (data, sw) = exchange(card, last)?;
+    assert_eq!(sw, 0x9000, "NFCCTAP_MSG answers 9000");
+    let (&status, body) = data.split_first().expect("a status byte");
+    Ok((status, body.to_vec()))
 }
 
+/// The credential id in a makeCredential answer's authData (WebAuthn §6.5.1).
 fn credential_id(body: &[u8]) -> Vec<u8> {
     let v = cbor::parse(body).expect("CBOR");
-    let auth_data = IntMap::new(&v)
-        .unwrap()
-        .required(2)
-        .unwrap()
-        .as_bytes()
-        .unwrap()
-        .to_vec();
-    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
-    auth_data[55..55 + len].to_vec()
+    let auth_data = v
+        .get_int(make_credential::response::AUTH_DATA.into())
+        .and_then(|a| a.as_bytes().ok())
+        .expect("authData");
+    parse_auth_data(auth_data)
+        .expect("authData parses")
+        .attested
+        .expect("attested credential data")
+        .credential_id
 }
 
 fn connect(ctx: &pcsc::Context, reader: &CStr) -> pcsc::Card {
@@ -164,11 +154,13 @@ impl Jitter {
 
 /// One CTAP message in one extended APDU (the whole answer comes back in one response).
 fn extended(message: &[u8]) -> String {
-    let mut apdu = vec![0x80, 0x10, 0x00, 0x00, 0x00];
-    apdu.extend_from_slice(&(message.len() as u16).to_be_bytes());
-    apdu.extend_from_slice(message);
-    apdu.extend_from_slice(&[0x00, 0x00]);
-    integration_tests::hex_encode(&apdu)
+    let framing = Framing {
+        length: Length::Extended,
+        msg_p1: 0x00,
+        ..Framing::default()
+    };
+    let apdus = nfc::frame(&framing, message);
+    integration_tests::hex_encode(&apdus.concat())
 }
 
 /// kill -9 right after the host got its last answer (the host, a separate process, streams a
@@ -386,7 +378,7 @@ fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
     wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}\n{}", bridge.log_text()));
     let message = make_credential(b"vanish");
-    let get_info_short = [0x80, 0x10, 0x80, 0x00, 0x01, 0x04, 0x00];
+    let get_info_short = nfc::frame(&Framing::python_fido2(), &[command::GET_INFO]).concat();
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
     for disposition in [
         pcsc::Disposition::LeaveCard,
@@ -472,7 +464,7 @@ fn a_thousand_connect_disconnect_cycles() {
             .unwrap_or_else(|e| panic!("cycle {i}: SELECT: {e}"));
         assert_eq!(sw, 0x9000, "cycle {i}");
         if i % 50 == 0 {
-            let (status, _) = ctap(&card, &[0x04]).unwrap();
+            let (status, _) = ctap(&card, &[command::GET_INFO]).unwrap();
             assert_eq!(status, 0, "cycle {i}: getInfo");
         }
         card.disconnect(dispositions[i % dispositions.len()])

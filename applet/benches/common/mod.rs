@@ -14,6 +14,7 @@ use fido_applet::state::{ResidentCredential, State};
 use fido_applet::virtual_card;
 use fido_host::Client;
 use fido_host::ctap_types::command;
+use fido_host::ctap_types::params::make_credential;
 use fido_host::ctap2::{GetAssertion, MakeCredential};
 use fido_host::nfc::{self, Framing, Length};
 
@@ -143,18 +144,19 @@ pub fn get_assertion_request(rp: &str, allow: &[&[u8]]) -> Value {
     Client::get_assertion_params(&req, None)
 }
 
-/// The credential id of a makeCredential response (authData 0x02: rpIdHash 32, flags 1,
-/// signCount 4, aaguid 16, idLen 2, id).
+/// The credential id of a makeCredential response (WebAuthn §6.5.1 attested credential data).
 pub fn credential_id(response: &Value) -> Vec<u8> {
     let auth_data = IntMap::new(response)
         .expect("map")
-        .required(2)
+        .required(make_credential::response::AUTH_DATA)
         .expect("authData")
         .as_bytes()
-        .expect("bytes")
-        .to_vec();
-    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
-    auth_data[55..55 + len].to_vec()
+        .expect("bytes");
+    fido_host::attestation::parse_auth_data(auth_data)
+        .expect("authData")
+        .attested
+        .expect("attested credential data")
+        .credential_id
 }
 
 /// A resident credential as makeCredential stores it, with a valid sealed id.

@@ -3,6 +3,8 @@
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
 
+use fido_host::attestation::parse_auth_data;
+
 use super::FLAG_ED;
 use super::pin::Token;
 
@@ -166,20 +168,21 @@ impl Registration {
         let fmt = m.required(1).unwrap().as_text().unwrap().to_owned();
         let auth_data = m.required(2).unwrap().as_bytes().unwrap().to_vec();
         let att_stmt = m.required(3).unwrap().clone();
-        assert!(auth_data.len() > 55);
-        let id_len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
-        let credential_id = auth_data[55..55 + id_len].to_vec();
-        // The COSE key, then (flag ED) the extensions map.
-        let rest = &auth_data[55 + id_len..];
-        let mut d = minicbor::Decoder::new(rest);
-        d.skip().unwrap();
-        let cose = cbor::parse(&rest[..d.position()]).expect("the COSE key");
-        let ext_bytes = &rest[d.position()..];
-        let extensions = (!ext_bytes.is_empty()).then(|| cbor::parse(ext_bytes).unwrap());
-        assert_eq!(
-            auth_data[32] & FLAG_ED != 0,
-            extensions.is_some(),
-            "ED flag matches"
+        // WebAuthn §6.5.1: attested credential data (AT), then the extensions map when flag ED
+        // is set; nothing may follow.
+        let parsed = parse_auth_data(&auth_data).expect("authData parses");
+        let extensions = parsed.extensions;
+        let attested = parsed.attested.expect("attested credential data");
+        let (credential_id, cose) = (attested.credential_id, attested.public_key);
+        // The COSE key and the extensions in CTAP2 canonical CBOR: their re-encoding is the tail.
+        let tail = [
+            cose.to_vec(),
+            extensions.iter().flat_map(Value::to_vec).collect(),
+        ]
+        .concat();
+        assert!(
+            auth_data.ends_with(&tail),
+            "canonical COSE key and extensions"
         );
         let cm = IntMap::new(&cose).unwrap();
         assert_eq!(cm.required(1).unwrap(), &int(2), "kty EC2");

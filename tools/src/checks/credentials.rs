@@ -32,6 +32,18 @@ pub(super) fn verify_with_key(
     Ok(())
 }
 
+/// A getAssertion for fido-check's relying party without an allowList: the card picks among
+/// its discoverable credentials (CTAP 2.1 §6.2.2 step 7).
+fn discoverable_assertion() -> GetAssertion {
+    GetAssertion {
+        rp_id: RP_ID.into(),
+        client_data_hash: random32(),
+        allow_list: Vec::new(),
+        extensions: None,
+        up: None,
+    }
+}
+
 pub(super) fn check_resident_keys(ctx: &mut Ctx) -> Verdict {
     if ctx.info()?.option(OptionId::Rk.as_str()) != Some(true) {
         return fail("getInfo does not list the rk option as true");
@@ -41,13 +53,7 @@ pub(super) fn check_resident_keys(ctx: &mut Ctx) -> Verdict {
         return fail("makeCredential returned no credential");
     };
     let token = ctx.token(permission::GET_ASSERTION, Some(RP_ID))?;
-    let req = GetAssertion {
-        rp_id: RP_ID.into(),
-        client_data_hash: random32(),
-        allow_list: Vec::new(),
-        extensions: None,
-        up: None,
-    };
+    let req = discoverable_assertion();
     let assertion = ctx.client.get_assertion(&req, token.as_ref())?;
     let mut found = assertion.credential_id.as_deref() == Some(&created.credential_id[..]);
     let mut matched = assertion.clone();
@@ -84,13 +90,7 @@ pub(super) fn check_multiple_accounts(ctx: &mut Ctx) -> Verdict {
     }
     let ours: Vec<Created> = ctx.resident.clone();
     let token = ctx.token(permission::GET_ASSERTION, Some(RP_ID))?;
-    let req = GetAssertion {
-        rp_id: RP_ID.into(),
-        client_data_hash: random32(),
-        allow_list: Vec::new(),
-        extensions: None,
-        up: None,
-    };
+    let req = discoverable_assertion();
     let first = ctx.client.get_assertion(&req, token.as_ref())?;
     let Some(total) = first.number_of_credentials else {
         return fail("the discoverable getAssertion has no numberOfCredentials (0x05)");

@@ -9,9 +9,11 @@ pub(super) fn check_select(ctx: &mut Ctx) -> Verdict {
         return fail(format!("SELECT answered {}", sw_name(sw)));
     }
     let version = String::from_utf8_lossy(&data).into_owned();
-    if version != "U2F_V2" && version != "FIDO_2_0" {
+    // CTAP 2.1 §11.3.1: a U2F-capable card answers "U2F_V2", a CTAP2-only one "FIDO_2_0".
+    let (u2f, fido2) = (Version::U2fV2.as_str(), Version::Fido20.as_str());
+    if version != u2f && version != fido2 {
         return fail(format!(
-            "SELECT answered {version:?}; expected \"U2F_V2\" or \"FIDO_2_0\""
+            "SELECT answered {version:?}; expected {u2f:?} or {fido2:?}"
         ));
     }
     Ok(format!("SELECT answered {version:?} 9000"))
@@ -24,7 +26,7 @@ pub(super) fn check_versions(ctx: &mut Ctx) -> Verdict {
     if info
         .versions
         .iter()
-        .any(|v| v == "FIDO_2_0" || v == "FIDO_2_1")
+        .any(|v| v == Version::Fido20.as_str() || v == Version::Fido21.as_str())
     {
         Ok(format!("versions [{versions}]"))
     } else {
@@ -66,6 +68,20 @@ pub(super) fn long_request(size: usize) -> Vec<u8> {
     message
 }
 
+/// Whether a card's answer to a long request says the message arrived damaged: a wrong length
+/// or CBOR that does not decode (CTAP 2.1 §8.2), where a whole message would have been read.
+fn garbled(status: u8) -> bool {
+    matches!(
+        CtapError::from_code(status),
+        Some(
+            CtapError::InvalidLength
+                | CtapError::CborUnexpectedType
+                | CtapError::InvalidCbor
+                | CtapError::MissingParameter
+        )
+    )
+}
+
 pub(super) fn long_request_size(ctx: &Ctx) -> usize {
     let max = ctx
         .info
@@ -95,15 +111,7 @@ pub(super) fn check_chaining(ctx: &mut Ctx) -> Verdict {
         );
         ctx.client.framing = saved;
         let reply = reply?;
-        if matches!(
-            CtapError::from_code(reply.status),
-            Some(
-                CtapError::InvalidLength
-                    | CtapError::CborUnexpectedType
-                    | CtapError::InvalidCbor
-                    | CtapError::MissingParameter
-            )
-        ) {
+        if garbled(reply.status) {
             return fail(format!(
                 "the reassembled {}-byte message was refused with {} (0x{:02X}): chaining lost or \
                  garbled data",
@@ -255,15 +263,7 @@ pub(super) fn check_extended(ctx: &mut Ctx) -> Verdict {
             );
             ctx.client.framing = saved;
             let reply = reply?;
-            if matches!(
-                CtapError::from_code(reply.status),
-                Some(
-                    CtapError::InvalidLength
-                        | CtapError::CborUnexpectedType
-                        | CtapError::InvalidCbor
-                        | CtapError::MissingParameter
-                )
-            ) {
+            if garbled(reply.status) {
                 return fail(format!(
                     "a {}-byte extended APDU was refused with {}",
                     message.len(),
