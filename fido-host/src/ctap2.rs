@@ -77,6 +77,12 @@ impl Info {
         })
     }
 
+    /// The same answer read strictly into the typed [`AuthenticatorInfo`] (§6.4): every member
+    /// of its type, the required ones present.
+    pub fn parsed(&self) -> Result<AuthenticatorInfo, InfoError> {
+        AuthenticatorInfo::from_value(&self.raw)
+    }
+
     /// An option's value; `None` when the card does not list it.
     pub fn option(&self, name: &str) -> Option<bool> {
         self.options
@@ -288,9 +294,9 @@ impl Client {
     /// getInfo decoded strictly into the typed [`AuthenticatorInfo`] (§6.4): every member of
     /// its type, the required ones present.
     pub fn authenticator_info(&mut self) -> Result<AuthenticatorInfo, ClientError> {
-        let body = self.ctap_body("getInfo", command::GET_INFO, None)?;
-        AuthenticatorInfo::from_value(&body)
-            .map_err(|e: InfoError| ClientError::Malformed(e.to_string()))
+        let info = self.get_info()?;
+        info.parsed()
+            .map_err(|e| ClientError::Malformed(e.to_string()))
     }
 
     /// authenticatorSelection (§6.9): the card asks for a touch and answers CTAP2_OK.

@@ -340,6 +340,51 @@ mod tests {
     }
 
     #[test]
+    fn platform_and_authenticator_derive_the_same_secret() {
+        // The authenticator's key-agreement key from a known scalar, as getKeyAgreement sends it.
+        let card_scalar = p256::NonZeroScalar::from_repr([7u8; 32].into())
+            .into_option()
+            .expect("a scalar");
+        let card_public = p256::PublicKey::from_secret_scalar(&card_scalar);
+        let affine = card_public.as_affine();
+        let (x, y): ([u8; 32], [u8; 32]) = (affine.x().into(), affine.y().into());
+        let card_cose = Value::Map(vec![
+            (Value::int(1), Value::int(2)),
+            (Value::int(3), Value::int(-25)),
+            (Value::int(-1), Value::int(1)),
+            (Value::int(-2), Value::bytes(x.to_vec())),
+            (Value::int(-3), Value::bytes(y.to_vec())),
+        ]);
+        for protocol in [Protocol::One, Protocol::Two] {
+            let host = encapsulate_with_key(protocol, &card_cose, [9u8; 32]).expect("agrees");
+            let again = encapsulate_with_key(protocol, &card_cose, [9u8; 32]).expect("agrees");
+            assert_eq!(
+                host.platform_key, again.platform_key,
+                "a given key is reproducible"
+            );
+            // The authenticator's side: ECDH with the platform's COSE_Key, then kdf (§6.5.6).
+            let platform = peer_key(&host.platform_key).expect("the platform key is on P-256");
+            let z = p256::ecdh::diffie_hellman(card_scalar, platform.as_affine());
+            let z: [u8; 32] = z
+                .raw_secret_bytes()
+                .as_slice()
+                .try_into()
+                .expect("32 bytes");
+            let (hmac_key, aes_key) = kdf(protocol, &z);
+            let card = SharedSecret::from_keys(protocol, hmac_key, aes_key);
+            let ct = host.encrypt_with_iv(&[0x42; 32], [3; 16]);
+            assert_eq!(card.decrypt(&ct).expect("decrypts"), vec![0x42; 32]);
+            assert_eq!(card.authenticate(b"m"), host.authenticate(b"m"));
+            let random = encapsulate(protocol, &card_cose).expect("agrees");
+            assert_ne!(
+                random.platform_key, host.platform_key,
+                "a fresh key each time"
+            );
+        }
+        assert!(encapsulate_with_key(Protocol::One, &card_cose, [0; 32]).is_err());
+    }
+
+    #[test]
     fn pin_encodings() {
         assert_eq!(padded_pin("1234").len(), 64);
         assert_eq!(&padded_pin("1234")[..5], b"1234\0");

@@ -508,3 +508,78 @@ fn replay_reports_edits_wrong_seeds_and_ignored_time() {
     let last = report.differences.last().expect("a difference");
     assert_eq!(last.command, vec![0x80, 0x10, 0x00, 0x00, 0x01, 0x07, 0x00]);
 }
+
+/// fido-host's U2F side against the card: REGISTER and AUTHENTICATE build the raw messages,
+/// and both answers' signatures verify (U2F Raw Message Formats §4.3, §5.4).
+#[test]
+fn u2f_register_and_authenticate_verify() {
+    use fido_host::ctap_types::u2f::{CHECK_ONLY, ENFORCE_USER_PRESENCE};
+    use fido_host::u2f::{self, Authentication, Registration};
+    let profile = Profile::generic();
+    let mut client = client(&profile, PresencePolicy::Auto);
+    assert_eq!(client.select().expect("SELECT").1, 0x9000);
+    let (challenge, application) = ([0x11; 32], [0x22; 32]);
+    let (data, sw) = client
+        .apdu(
+            "U2F_REGISTER",
+            &u2f::register_apdu(&challenge, &application),
+        )
+        .expect("REGISTER");
+    assert_eq!(sw, 0x9000);
+    let reg = Registration::parse(&data).expect("a REGISTER answer");
+    assert!(reg.verifies(&challenge, &application));
+    assert!(
+        !reg.verifies(&[0x12; 32], &application),
+        "the challenge is signed"
+    );
+
+    let apdu = u2f::authenticate_apdu(
+        ENFORCE_USER_PRESENCE,
+        &challenge,
+        &application,
+        &reg.key_handle,
+    );
+    let (data, sw) = client
+        .apdu("U2F_AUTHENTICATE", &apdu)
+        .expect("AUTHENTICATE");
+    assert_eq!(sw, 0x9000);
+    let auth = Authentication::parse(&data).expect("an AUTHENTICATE answer");
+    assert_eq!(auth.flags & 0x01, 0x01, "user present");
+    assert!(auth.verifies(&reg.public_key, &challenge, &application));
+    assert!(!auth.verifies(&reg.public_key, &challenge, &[0x23; 32]));
+
+    // check-only answers 6985 for the card's own key handle (§5.1).
+    let apdu = u2f::authenticate_apdu(CHECK_ONLY, &challenge, &application, &reg.key_handle);
+    assert_eq!(
+        client
+            .apdu("U2F check-only", &apdu)
+            .expect("AUTHENTICATE")
+            .1,
+        0x6985
+    );
+}
+
+/// Every built-in profile's getInfo reads strictly into the typed `AuthenticatorInfo`
+/// (CTAP 2.1 §6.4: members of their types, versions and aaguid present) and names the
+/// profile's AAGUID and versions.
+#[test]
+fn every_profile_answers_a_well_typed_get_info() {
+    for profile in Profile::all() {
+        let mut client = client(&profile, PresencePolicy::Auto);
+        assert_eq!(client.select().expect("SELECT").1, 0x9000, "{}", profile.id);
+        let info = client.authenticator_info().expect("a well-typed getInfo");
+        assert_eq!(info.aaguid, profile.aaguid, "{}", profile.id);
+        assert!(
+            info.versions.iter().all(|v| profile.versions.contains(v)),
+            "{}: {:?}",
+            profile.id,
+            info.versions
+        );
+        assert_eq!(
+            fido_host::ctap_types::AuthenticatorInfo::from_cbor(&info.to_cbor()),
+            Ok(info),
+            "{}: the typed getInfo round-trips",
+            profile.id
+        );
+    }
+}
