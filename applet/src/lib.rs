@@ -16,9 +16,12 @@
 //!   authenticatorClientPIN and the pinUvAuthToken, the CTAP 2.1 §12 extensions.
 //! - `platform`, `crypto`, `attestation`, `profile`: host services, primitives, batch attestation
 //!   and the card models.
+//! - [`card_builder`]: [`CardBuilder`], the one way to assemble a card (profile, storage,
+//!   platform → an `apdu::Card` with this applet installed).
 #![forbid(unsafe_code)]
 
 pub mod attestation;
+pub mod card_builder;
 pub mod crypto;
 pub mod ctap;
 pub mod extensions;
@@ -29,12 +32,14 @@ pub mod profile;
 pub mod state;
 pub mod u2f;
 
-use apdu::{Card, CardConfig};
+use apdu::Card;
 use card_storage::{Storage, StorageError};
 
 use crate::ctap::Authenticator;
 use crate::platform::Platform;
 use crate::profile::Profile;
+
+pub use card_builder::CardBuilder;
 
 /// The FIDO applet's AID (CTAP 2.1 §11.3, "Applet selection").
 pub use ctap_types::nfc::FIDO_AID;
@@ -90,16 +95,16 @@ impl FidoApplet {
 }
 
 /// A powered virtual card with the FIDO applet installed under [`FIDO_AID`], its APDU limits
-/// taken from the profile.
+/// taken from the profile: [`CardBuilder`] with the given parts. Kept only for the applet's test
+/// host and benches until they build their cards with [`CardBuilder`] too; new code uses the
+/// builder.
 pub fn virtual_card(
     profile: Profile,
     storage: Box<dyn Storage>,
     platform: Platform,
 ) -> Result<Card, AppletError> {
-    let config: CardConfig = profile.card_config();
-    let applet = FidoApplet::new(profile, storage, platform)?;
-    let mut card = Card::new(config);
-    card.install(&FIDO_AID, Box::new(applet));
-    card.power_on();
-    Ok(card)
+    CardBuilder::new(profile)
+        .storage(storage)
+        .platform(platform)
+        .build()
 }

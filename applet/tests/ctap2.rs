@@ -10,7 +10,7 @@ use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
-use fido_applet::{FIDO_AID, virtual_card};
+use fido_applet::{CardBuilder, FIDO_AID};
 use host::*;
 use proptest::prelude::*;
 
@@ -196,13 +196,12 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
     assert!(!ext.critical);
 
     // The root is not in x5c but is available for trust stores.
-    let applet_root = fido_applet::FidoApplet::new(
-        Profile::generic(),
-        Box::new(t.storage().clone()),
-        Platform::seeded(1),
-    )
-    .unwrap()
-    .attestation_root_pem();
+    let applet_root = CardBuilder::new(Profile::generic())
+        .storage(t.storage().clone())
+        .platform(Platform::seeded(1))
+        .applet()
+        .unwrap()
+        .attestation_root_pem();
     assert!(applet_root.starts_with("-----BEGIN CERTIFICATE-----"));
 }
 
@@ -1057,13 +1056,12 @@ fn a_failed_write_changes_nothing_and_is_ctap1_err_other() {
 fn a_corrupt_state_image_is_an_error_naming_the_storage() {
     let memory = MemoryStorage::new();
     memory.set_image(Some(b"not a card".to_vec()));
-    let err = virtual_card(
-        Profile::generic(),
-        Box::new(memory.clone()),
-        Platform::seeded(1),
-    )
-    .err()
-    .expect("refused");
+    let err = CardBuilder::new(Profile::generic())
+        .storage(memory.clone())
+        .platform(Platform::seeded(1))
+        .build()
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("memory"), "{err}");
     assert_eq!(
         memory.image(),

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use apdu::Card;
 use card_storage::MemoryStorage;
+use fido_applet::CardBuilder;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;
 
@@ -17,12 +18,11 @@ fn fresh_image() -> &'static [u8] {
     static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let mem = MemoryStorage::new();
-        fido_applet::virtual_card(
-            Profile::generic(),
-            Box::new(mem.clone()),
-            Platform::seeded(1),
-        )
-        .expect("a fresh card");
+        CardBuilder::new(Profile::generic())
+            .storage(mem.clone())
+            .platform(Platform::seeded(1))
+            .build()
+            .expect("a fresh card");
         mem.image().expect("a fresh card commits its state")
     })
 }
@@ -31,12 +31,11 @@ fn fresh_image() -> &'static [u8] {
 pub fn card() -> (Card, MemoryStorage) {
     let mem = MemoryStorage::new();
     mem.set_image(Some(fresh_image().to_vec()));
-    let mut card = fido_applet::virtual_card(
-        Profile::generic(),
-        Box::new(mem.clone()),
-        Platform::seeded(2),
-    )
-    .expect("the card loads its image");
+    let mut card = CardBuilder::new(Profile::generic())
+        .storage(mem.clone())
+        .platform(Platform::seeded(2))
+        .build()
+        .expect("the card loads its image");
     let resp = card.transmit(&SELECT);
     assert_eq!(&resp[resp.len() - 2..], &[0x90, 0x00]);
     (card, mem)
@@ -94,10 +93,9 @@ pub fn run(card: &mut Card, data: &[u8]) {
 
 /// A card on `mem` as it is (the power-up after a session).
 pub fn card_on(mem: &MemoryStorage) -> Card {
-    fido_applet::virtual_card(
-        Profile::generic(),
-        Box::new(mem.clone()),
-        Platform::seeded(4),
-    )
-    .expect("a committed state loads")
+    CardBuilder::new(Profile::generic())
+        .storage(mem.clone())
+        .platform(Platform::seeded(4))
+        .build()
+        .expect("a committed state loads")
 }

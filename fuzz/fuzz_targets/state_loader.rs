@@ -5,6 +5,7 @@
 #![no_main]
 
 use card_storage::{MemoryStorage, Schema, decode_image, encode_image};
+use fido_applet::CardBuilder;
 use fido_applet::crypto::sha256;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;
@@ -38,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
     // The applet's start-up over the same bytes: an error names the storage, never a panic.
     let mem = MemoryStorage::new();
     mem.set_image(Some(image));
-    match fido_applet::virtual_card(Profile::generic(), Box::new(mem), Platform::seeded(3)) {
+    let card = CardBuilder::new(Profile::generic())
+        .storage(mem)
+        .platform(Platform::seeded(3))
+        .build();
+    match card {
         Ok(mut card) => {
             card.transmit(ctap_types::nfc::SELECT_FIDO.split_at(13).0);
             card.transmit(&[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x00]);

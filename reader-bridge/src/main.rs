@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use card_storage::FileStorage;
 use clap::Parser;
+use fido_applet::CardBuilder;
 use fido_applet::profile::Profile;
 use reader_bridge::cli::{Action, AttestationArgs, Cli, ExportArgs, RunArgs};
 use reader_bridge::paths::{NO_DEFAULT_STATE, default_state_path_from_env};
@@ -193,9 +194,9 @@ fn attestation(args: AttestationArgs) -> Result<()> {
         eprintln!("{}", seed_warning(seed));
     }
     let applet = open_applet(
-        profile.clone(),
-        Box::new(FileStorage::new(&state)),
-        platform(args.seed, "auto")?,
+        CardBuilder::new(profile.clone())
+            .storage(FileStorage::new(&state))
+            .platform(platform(args.seed, "auto")?),
     )?;
     let material = applet
         .authenticator()
@@ -238,9 +239,9 @@ fn export_attestation(args: ExportArgs) -> Result<()> {
     };
     create_state_dir(&state)?;
     let applet = open_applet(
-        profile,
-        Box::new(FileStorage::new(&state)),
-        platform(None, "auto")?,
+        CardBuilder::new(profile)
+            .storage(FileStorage::new(&state))
+            .platform(platform(None, "auto")?),
     )?;
     print!("{}", applet.attestation_root_pem());
     Ok(())

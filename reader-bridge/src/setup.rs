@@ -5,10 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use card_storage::{FileStorage, Storage};
+use card_storage::FileStorage;
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
-use fido_applet::{FIDO_AID, FidoApplet};
+use fido_applet::{CardBuilder, FidoApplet};
 
 use crate::metadata::certificate_names_aaguid;
 use crate::plan::is_profile_file;
@@ -72,17 +72,14 @@ pub fn create_state_dir(state: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))
 }
 
-/// Loads (or creates) the FIDO applet of `profile` from `storage` (described as `what` in
-/// errors) and checks that the state was made for this model.
-pub fn open_applet(
-    profile: Profile,
-    storage: Box<dyn Storage>,
-    platform: Platform,
-) -> Result<FidoApplet, String> {
-    let what = storage.describe();
-    let aaguid = profile.aaguid;
-    let id = profile.id.clone();
-    let applet = FidoApplet::new(profile, storage, platform)
+/// Loads (or creates) the FIDO applet `card` describes and checks that the state was made for
+/// this model.
+pub fn open_applet(card: CardBuilder) -> Result<FidoApplet, String> {
+    let what = card.storage_name();
+    let aaguid = card.profile().aaguid;
+    let id = card.profile().id.clone();
+    let applet = card
+        .applet()
         .map_err(|e| format!("cannot open the card state ({what}): {e}"))?;
     let material = applet.authenticator().state().attestation.as_ref();
     if let Some(material) = material {
@@ -103,11 +100,10 @@ pub fn open_applet(
 /// FIDO applet installed and the profile's APDU limits.
 pub fn open_card(profile: Profile, state: &Path, platform: Platform) -> Result<apdu::Card, String> {
     create_state_dir(state)?;
-    let config = profile.card_config();
-    let applet = open_applet(profile, Box::new(FileStorage::new(state)), platform)?;
-    let mut card = apdu::Card::new(config);
-    card.install(&FIDO_AID, Box::new(applet));
-    Ok(card)
+    let card = CardBuilder::new(profile)
+        .storage(FileStorage::new(state))
+        .platform(platform);
+    Ok(open_applet(card)?.into_card())
 }
 
 #[cfg(test)]
@@ -162,29 +158,23 @@ mod tests {
     fn a_state_is_bound_to_its_model() {
         let storage = MemoryStorage::new();
         let generic = Profile::generic();
-        let applet = open_applet(
-            generic,
-            Box::new(storage.clone()),
-            platform(Some(1), "auto").expect("platform"),
-        )
-        .expect("fresh card");
+        let card = |profile: Profile, seed: Option<u64>| {
+            CardBuilder::new(profile)
+                .storage(storage.clone())
+                .platform(platform(seed, "auto").expect("platform"))
+        };
+        let applet = open_applet(card(generic, Some(1))).expect("fresh card");
         let root = applet.attestation_root_pem();
         drop(applet);
         // Same model again: fine, same root.
-        let again = open_applet(
-            Profile::generic(),
-            Box::new(storage.clone()),
-            platform(None, "auto").expect("platform"),
-        )
-        .expect("reopen");
+        let again = open_applet(card(Profile::generic(), None)).expect("reopen");
         assert_eq!(again.attestation_root_pem(), root);
         drop(again);
         // Another model on the same state: refused, naming the profile.
-        let err = open_applet(
+        let err = open_applet(card(
             Profile::builtin("thales-idprime-3940").expect("built in"),
-            Box::new(storage),
-            platform(None, "auto").expect("platform"),
-        )
+            None,
+        ))
         .err()
         .expect("refused");
         assert!(

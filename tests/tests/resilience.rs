@@ -323,13 +323,11 @@ fn a_bad_state_file_is_refused_naming_it_and_left_alone() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state.bin");
     // A real image: start the bridge's card logic once through the library.
-    let storage = card_storage::FileStorage::new(&state);
-    fido_applet::virtual_card(
-        fido_applet::profile::Profile::generic(),
-        Box::new(storage),
-        fido_applet::platform::Platform::seeded(1),
-    )
-    .expect("a fresh card");
+    fido_applet::CardBuilder::new(fido_applet::profile::Profile::generic())
+        .storage(card_storage::FileStorage::new(&state))
+        .platform(fido_applet::platform::Platform::seeded(1))
+        .build()
+        .expect("a fresh card");
     let good = std::fs::read(&state).unwrap();
     let mut flipped = good.clone();
     flipped[good.len() / 2] ^= 0x01;

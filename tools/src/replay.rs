@@ -6,7 +6,8 @@
 //! `C: <hex>` / `R: <hex>` line pairs are read too, without times.)
 //!
 //! Each slot's events go to a fresh in-process card made by the caller (the same profile and
-//! seed as the recording bridge); the card's [`ManualClock`] is moved by the trace's time deltas,
+//! seed as the recording bridge, built with `fido_applet::CardBuilder` and left unpowered, as
+//! the bridge's is, so the trace's first `power_on` powers it); the card's [`ManualClock`] is moved by the trace's time deltas,
 //! so time-dependent rules such as authenticatorReset's 10-second window replay the same. Every
 //! response is compared byte for byte; differences are described with both sides decoded.
 
@@ -119,23 +120,6 @@ pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
         return Err(format!("line {line}: a command without a response"));
     }
     Ok(entries)
-}
-
-/// A card as `reader-bridge` builds it: the FIDO applet installed with the profile's APDU limits,
-/// *not yet powered* — the trace's first `power_on` powers it, as vpcd does for the bridge. (A
-/// card powered twice would draw its power-up randomness twice, and every later random answer
-/// would differ.)
-pub fn unpowered_card(
-    profile: fido_applet::profile::Profile,
-    storage: Box<dyn card_storage::Storage>,
-    platform: fido_applet::platform::Platform,
-) -> Result<apdu::Card, String> {
-    let config = profile.card_config();
-    let applet = fido_applet::FidoApplet::new(profile, storage, platform)
-        .map_err(|e| format!("cannot build the card: {e}"))?;
-    let mut card = apdu::Card::new(config);
-    card.install(&fido_applet::FIDO_AID, Box::new(applet));
-    Ok(card)
 }
 
 /// A response that differs from the recording.

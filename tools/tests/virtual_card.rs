@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use card_storage::MemoryStorage;
-use fido_applet::FidoApplet;
+use fido_applet::CardBuilder;
 use fido_applet::platform::{ManualClock, Platform, PresencePolicy};
 use fido_applet::profile::Profile;
 use fido_host::ctap2::MakeCredential;
@@ -17,7 +17,10 @@ use vcard_tools::replay;
 use vcard_tools::report;
 
 fn card(profile: &Profile, storage: MemoryStorage, platform: Platform) -> VirtualCard {
-    let card = fido_applet::virtual_card(profile.clone(), Box::new(storage), platform)
+    let card = CardBuilder::new(profile.clone())
+        .storage(storage)
+        .platform(platform)
+        .build()
         .expect("virtual card");
     VirtualCard {
         card,
@@ -226,20 +229,17 @@ fn profile_without_hmac_secret_fails_only_hmac_secret() {
 fn attestation_verifies_to_the_cards_root_and_not_to_another() {
     let profile = Profile::generic();
     let storage = MemoryStorage::new();
-    let root_pem = FidoApplet::new(
-        profile.clone(),
-        Box::new(storage.clone()),
-        Platform::seeded(9),
-    )
-    .expect("applet")
-    .attestation_root_pem();
-    let other_pem = FidoApplet::new(
-        profile.clone(),
-        Box::new(MemoryStorage::new()),
-        Platform::seeded(10),
-    )
-    .expect("applet")
-    .attestation_root_pem();
+    let root_pem = CardBuilder::new(profile.clone())
+        .storage(storage.clone())
+        .platform(Platform::seeded(9))
+        .applet()
+        .expect("applet")
+        .attestation_root_pem();
+    let other_pem = CardBuilder::new(profile.clone())
+        .platform(Platform::seeded(10))
+        .applet()
+        .expect("applet")
+        .attestation_root_pem();
     let root = attestation::parse_pem_certificate(&root_pem).expect("root");
     let other = attestation::parse_pem_certificate(&other_pem).expect("other root");
 
@@ -404,8 +404,11 @@ fn replay_trace(text: &str, seed: u64) -> replay::ReplayReport {
     let entries = replay::parse_trace(text).expect("trace parses");
     replay::replay(&entries, || {
         let (platform, clock) = Platform::seeded_with_clock(seed);
-        let card =
-            replay::unpowered_card(Profile::generic(), Box::new(MemoryStorage::new()), platform)?;
+        let card = CardBuilder::new(Profile::generic())
+            .platform(platform)
+            .unpowered()
+            .build()
+            .map_err(|e| e.to_string())?;
         let advance: replay::AdvanceClock = Box::new(move |ms| clock.advance(ms));
         Ok((card, advance))
     })
@@ -418,7 +421,10 @@ fn recorded_session(seed: u64) -> String {
     let lines = Rc::new(RefCell::new(Vec::new()));
     // As the bridge: the card is built unpowered and the reader powers it up.
     let mut inner = VirtualCard {
-        card: replay::unpowered_card(Profile::generic(), Box::new(MemoryStorage::new()), platform)
+        card: CardBuilder::new(Profile::generic())
+            .platform(platform)
+            .unpowered()
+            .build()
             .expect("card"),
         atr: Profile::generic().atr,
     };

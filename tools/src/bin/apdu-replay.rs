@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use card_storage::MemoryStorage;
 use clap::Parser;
+use fido_applet::CardBuilder;
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
 use vcard_tools::replay;
@@ -96,11 +97,13 @@ fn run(args: &Args) -> Result<bool, String> {
         let (platform, clock) = Platform::seeded_with_clock(args.seed);
         let storage = MemoryStorage::new();
         storage.set_image(image.clone());
-        let card = replay::unpowered_card(
-            profile.clone(),
-            Box::new(storage),
-            platform.with_presence(args.presence),
-        )?;
+        // Unpowered, as the bridge's card: the trace's first power_on powers it.
+        let card = CardBuilder::new(profile.clone())
+            .storage(storage)
+            .platform(platform.with_presence(args.presence))
+            .unpowered()
+            .build()
+            .map_err(|e| format!("cannot build the card: {e}"))?;
         let advance: replay::AdvanceClock = Box::new(move |ms| clock.advance(ms));
         Ok((card, advance))
     })?;

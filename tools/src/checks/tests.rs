@@ -1,7 +1,6 @@
 //! Unit tests of the checks against scripted and virtual cards.
 
 use super::*;
-use card_storage::MemoryStorage;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;
 use fido_host::{Transport, TransportError, VirtualCard};
@@ -47,12 +46,10 @@ fn virtual_card() -> VirtualCard {
     let profile = Profile::generic();
     VirtualCard {
         atr: profile.atr.clone(),
-        card: fido_applet::virtual_card(
-            profile,
-            Box::new(MemoryStorage::new()),
-            Platform::seeded(11),
-        )
-        .expect("card"),
+        card: fido_applet::CardBuilder::new(profile)
+            .platform(Platform::seeded(11))
+            .build()
+            .expect("card"),
     }
 }
 
