@@ -1,5 +1,6 @@
 //! ISO/IEC 7816-4 response handling as host software does it (§5.3.4, §7.1.3): following `61xx`
-//! with GET RESPONSE (CLA 00, as python-fido2, or 80, as Windows and libfido2) and re-sending on
+//! with GET RESPONSE (CLA 00, as python-fido2 and libfido2 send it, or 80, as Windows does) and
+//! re-sending on
 //! `6Cxx` with the exact Le.
 
 use apdu::Command;
@@ -17,7 +18,7 @@ pub fn split_sw(response: &[u8]) -> Option<(&[u8], u16)> {
 pub struct Follow {
     /// Send GET RESPONSE on `61xx` until the card answers something else.
     pub get_response: bool,
-    /// CLA of GET RESPONSE: 00 (ISO, python-fido2) or 80 (Windows, libfido2).
+    /// CLA of GET RESPONSE: 00 (ISO, python-fido2, libfido2) or 80 (Windows).
     pub get_response_cla: u8,
     /// Re-send the command with Le = XX on `6Cxx`.
     pub resend_on_6c: bool,

@@ -31,7 +31,7 @@ pub struct Framing {
     /// The longest message sent in one short APDU; longer ones are chained in `chunk`-byte
     /// parts (python-fido2 and libfido2: their chunk size; fido-check: 255).
     pub short_max: usize,
-    /// CLA of GET RESPONSE after `61xx`: 00 (python-fido2) or 80 (Windows, libfido2).
+    /// CLA of GET RESPONSE after `61xx`: 00 (python-fido2, libfido2) or 80 (Windows).
     pub get_response_cla: u8,
     /// NFCCTAP_MSG P1: 80 tells the card the client supports NFCCTAP_GETRESPONSE (python-fido2),
     /// 00 that it does not (libfido2, Windows); only with 80 may the card answer `91 00`.
@@ -59,14 +59,14 @@ impl Framing {
         }
     }
 
-    /// libfido2 (`fido_nfc_tx`): short APDUs chained in 240-byte parts, P1 00, GET RESPONSE with
-    /// CLA 80.
+    /// libfido2 (`fido_nfc_tx`, `rx_msg`): short APDUs chained in 240-byte parts, P1 00, GET
+    /// RESPONSE with CLA 00 and Le = SW2, no status-update polling.
     pub const fn libfido2() -> Self {
         Self {
             length: Length::Short,
             chunk: 240,
             short_max: 240,
-            get_response_cla: 0x80,
+            get_response_cla: 0x00,
             msg_p1: 0x00,
             poll_status_updates: false,
             max_polls: 0,
@@ -87,7 +87,6 @@ impl Framing {
 impl Default for Framing {
     fn default() -> Self {
         Self {
-            get_response_cla: 0x00,
             short_max: 255,
             ..Self::libfido2()
         }

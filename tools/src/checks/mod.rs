@@ -357,7 +357,7 @@ pub fn run(client: &mut Client, opts: &Options) -> Run {
         &mut ctx,
         "nfc-get-response",
         "GET RESPONSE with CLA 00 and 80 on 61xx",
-        "CTAP 2.1 §11.3.4; Windows webauthn.dll and libfido2 send CLA 80",
+        "CTAP 2.1 §11.3.4; Windows webauthn.dll sends CLA 80, python-fido2 and libfido2 CLA 00",
         true,
         &check_get_response,
     );
