@@ -1,5 +1,5 @@
 //! CTAP commands through the whole APDU path: command APDU bytes into `apdu::Card::transmit` of
-//! a card from `fido_applet::virtual_card` (MemoryStorage, seeded platform), response APDU bytes
+//! a card from `fido_applet::CardBuilder` (MemoryStorage, seeded platform), response APDU bytes
 //! out, framed as python-fido2 frames them over NFC (short APDUs, chaining, GET RESPONSE).
 
 mod common;

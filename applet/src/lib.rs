@@ -32,7 +32,6 @@ pub mod profile;
 pub mod state;
 pub mod u2f;
 
-use apdu::Card;
 use card_storage::{Storage, StorageError};
 
 use crate::ctap::Authenticator;
@@ -92,19 +91,4 @@ impl FidoApplet {
     pub fn authenticator(&self) -> &Authenticator {
         &self.authenticator
     }
-}
-
-/// A powered virtual card with the FIDO applet installed under [`FIDO_AID`], its APDU limits
-/// taken from the profile: [`CardBuilder`] with the given parts. Kept only for the applet's test
-/// host and benches until they build their cards with [`CardBuilder`] too; new code uses the
-/// builder.
-pub fn virtual_card(
-    profile: Profile,
-    storage: Box<dyn Storage>,
-    platform: Platform,
-) -> Result<Card, AppletError> {
-    CardBuilder::new(profile)
-        .storage(storage)
-        .platform(platform)
-        .build()
 }

@@ -6,12 +6,12 @@
 
 use apdu::Card;
 use card_storage::{MemoryStorage, decode_image, encode_image};
+use fido_applet::CardBuilder;
 use fido_applet::crypto::{self, PrivateKey, WrappedCredential};
 use fido_applet::ctap::cbor::{self, IntMap, Value};
 use fido_applet::platform::{Platform, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::{ResidentCredential, State};
-use fido_applet::virtual_card;
 use fido_host::Client;
 use fido_host::ctap_types::command;
 use fido_host::ctap_types::params::make_credential;
@@ -39,7 +39,10 @@ pub fn profile(resident: usize) -> Profile {
 
 /// A selected virtual card on `storage` (seeded RNG, manual clock, presence by tap).
 pub fn card(profile: Profile, storage: &MemoryStorage) -> Card {
-    let card = virtual_card(profile, Box::new(storage.clone()), Platform::seeded(42));
+    let card = CardBuilder::new(profile)
+        .storage(storage.clone())
+        .platform(Platform::seeded(42))
+        .build();
     let mut card = card.expect("card");
     let resp = card.transmit(&SELECT);
     assert_eq!(&resp[resp.len() - 2..], &[0x90, 0x00], "SELECT");

@@ -24,7 +24,7 @@ use fido_applet::ctap::cbor::{self as card_cbor, IntMap, Value};
 use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::State;
-use fido_applet::{AppletError, virtual_card};
+use fido_applet::{AppletError, CardBuilder};
 use fido_host::ctap_types::{self, CtapError, permission};
 use fido_host::iso::{self, Follow};
 use fido_host::nfc::{self, Length};
@@ -241,7 +241,10 @@ impl Tester {
             }),
             presence: setup.presence,
         };
-        let card = virtual_card(setup.profile.clone(), storage, platform)?;
+        let card = CardBuilder::new(setup.profile.clone())
+            .storage(storage)
+            .platform(platform)
+            .build()?;
         let framing = setup.framing.unwrap_or(if setup.profile.extended_length {
             Framing::Extended
         } else {
