@@ -93,7 +93,7 @@ impl Applet for FidoApplet {
             (_, ins::NFCCTAP_GETRESPONSE) => self.nfcctap_getresponse(cmd),
             (_, ins::NFCCTAP_CONTROL) => self.nfcctap_control(cmd),
             (0x00, u2f::INS_REGISTER | u2f::INS_AUTHENTICATE | u2f::INS_VERSION)
-                if self.authenticator.profile().u2f =>
+                if self.authenticator.profile().u2f() =>
             {
                 self.u2f(cmd)
             }

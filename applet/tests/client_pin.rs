@@ -14,7 +14,7 @@ mod host;
 use card_storage::FaultyStorage;
 use fido_applet::crypto::{derive_cred_random, sha256};
 use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
-use fido_applet::profile::Profile;
+use fido_applet::profile::{PinProtocol, Profile};
 use host::*;
 
 fn pin_set_tester(protocol: u8) -> Tester {
@@ -75,7 +75,7 @@ fn get_info_declares_pin_support_and_extensions() {
 #[test]
 fn profile_chooses_protocols_and_minimum_length() {
     let mut profile = Profile::generic();
-    profile.pin_uv_auth_protocols = vec![2];
+    profile.pin_uv_auth_protocols = vec![PinProtocol::V2];
     profile.min_pin_length = 6;
     let mut t = Tester::with_profile(profile);
     let info = t.get_info();

@@ -422,7 +422,7 @@ fn a_ctap20_card_has_no_config() {
 fn set_min_pin_length_needs_the_option() {
     let mut profile = Profile::generic();
     profile.options.set_min_pin_length = false;
-    profile.extensions.retain(|e| e != "minPinLength");
+    profile.extensions.retain(|e| *e != "minPinLength");
     profile.max_rp_ids_for_set_min_pin_length = 0;
     let mut t = Tester::with_profile(profile);
     assert_eq!(

@@ -7,7 +7,7 @@ mod host;
 
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
-use fido_applet::profile::Profile;
+use fido_applet::profile::{Profile, Version};
 use host::*;
 
 const CRED_MGMT: u8 = 0x0A;
@@ -582,7 +582,7 @@ fn the_prototype_command_needs_fido_2_1_pre() {
     );
 
     let mut profile = Profile::generic();
-    profile.versions.push("FIDO_2_1_PRE".into());
+    profile.versions.push(Version::Fido21Pre);
     profile.options.credential_mgmt_preview = true;
     let mut t = Tester::with_profile(profile);
     assert_eq!(t.option("credentialMgmtPreview"), Some(true));

@@ -17,7 +17,11 @@ use proptest::prelude::*;
 /// How these tests drive the card: python-fido2's framing (short APDUs chained, P1 80) and the
 /// exact SELECT answer the profile implies.
 fn setup(profile: Profile, presence: PresencePolicy, seed: u64) -> Setup {
-    let select_answer: &'static [u8] = if profile.u2f { b"U2F_V2" } else { b"FIDO_2_0" };
+    let select_answer: &'static [u8] = if profile.u2f() {
+        b"U2F_V2"
+    } else {
+        b"FIDO_2_0"
+    };
     Setup {
         presence,
         seed,
@@ -82,7 +86,10 @@ fn get_info_declares_what_the_card_does() {
             .collect()
         )
     );
-    assert_eq!(m.required(3).unwrap().as_bytes().unwrap(), &profile.aaguid);
+    assert_eq!(
+        m.required(3).unwrap().as_bytes().unwrap(),
+        profile.aaguid.as_bytes()
+    );
     let options = TextMap::new(m.required(4).unwrap()).unwrap();
     assert_eq!(options.get("rk"), Some(&Value::Bool(true)));
     assert_eq!(options.get("up"), Some(&Value::Bool(true)));
@@ -161,7 +168,7 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
     assert_eq!(&reg.auth_data[..32], &sha256(b"example.com"));
     assert_eq!(reg.flags(), 0x41, "UP | AT, no UV, no ED");
     assert_eq!(reg.sign_count(), 1);
-    assert_eq!(&reg.auth_data[37..53], &Profile::generic().aaguid);
+    assert_eq!(&reg.auth_data[37..53], Profile::generic().aaguid.as_bytes());
     assert_eq!(
         reg.credential_id.len(),
         fido_applet::crypto::CREDENTIAL_ID_LEN
@@ -192,7 +199,10 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
         .find(|e| e.extn_id == fido_applet::attestation::ID_FIDO_GEN_CE_AAGUID)
         .expect("AAGUID extension");
     let value = ext.extn_value.as_bytes();
-    assert_eq!(&value[value.len() - 16..], &Profile::generic().aaguid);
+    assert_eq!(
+        &value[value.len() - 16..],
+        Profile::generic().aaguid.as_bytes()
+    );
     assert!(!ext.critical);
 
     // The root is not in x5c but is available for trust stores.
@@ -343,7 +353,7 @@ fn algorithms_come_from_the_profile() {
         .iter()
         .map(|&a| {
             map(vec![
-                (text("alg"), int(a)),
+                (text("alg"), int(a.cose_id())),
                 (text("type"), text("public-key")),
             ])
         })

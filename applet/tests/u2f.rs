@@ -18,15 +18,14 @@ const CHALLENGE: [u8; 32] = [0xC4; 32];
 /// The generic card speaks U2F (CTAP 2.1 §10: authenticators SHOULD).
 fn u2f_profile() -> Profile {
     let p = Profile::generic();
-    assert!(p.u2f && p.versions[0] == "U2F_V2");
+    assert!(p.u2f() && p.versions[0] == "U2F_V2");
     p
 }
 
 /// The generic card without U2F.
 fn ctap2_only_profile() -> Profile {
     let mut p = Profile::generic();
-    p.u2f = false;
-    p.versions.retain(|v| v != "U2F_V2");
+    p.versions.retain(|v| *v != "U2F_V2");
     p.validate().expect("a valid CTAP2-only profile");
     p
 }

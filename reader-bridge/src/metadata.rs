@@ -2,13 +2,18 @@
 //! relying party in a test lab can trust the card's attestation root and learn what the model
 //! declares, exactly as it would for a real product from the FIDO Metadata Service.
 //!
-//! The statement is built from the card profile (the model: AAGUID, getInfo values) and the
+//! The statement is rendered from the getInfo a fresh card of the profile answers (the applet's
+//! [`authenticator_info`] for [`CardState::fresh`], the same struct the card encodes as its
+//! getInfo response), plus what getInfo does not say: the model's name, attestation type and the
 //! card's attestation root certificate (the trust anchor, base64 DER in
-//! `attestationRootCertificates`, MDS3 §4). `authenticatorGetInfo` carries the getInfo keys the
-//! card declares ([`Profile::declares_info_key`]), with the names of CTAP 2.1 §6.4, as a fresh
-//! card answers (no PIN set).
+//! `attestationRootCertificates`, MDS3 §4). `authenticatorGetInfo` carries the getInfo members
+//! with the names of CTAP 2.1 §6.4; `upv`, `authenticationAlgorithms` and
+//! `userVerificationDetails` are derived from the same members, so a profile with alwaysUv on
+//! (no U2F_V2, makeCredUvNotRqd false) is described as the card answers.
 
-use fido_applet::profile::{Profile, info_key};
+use ctap_types::{AuthenticatorInfo, OptionId, Version, cose};
+use fido_applet::ctap::get_info::{CardState, authenticator_info};
+use fido_applet::profile::Profile;
 use serde_json::{Map, Value, json};
 
 /// The `legalHeader` of statements made here: they come from no vendor and no FIDO service.
@@ -22,6 +27,8 @@ const PIN_MAX_RETRIES: u64 = 8;
 /// The metadata statement of a card modelled by `profile` whose attestation root is
 /// `root_cert_der`.
 pub fn statement(profile: &Profile, root_cert_der: &[u8]) -> Value {
+    let fresh = CardState::fresh(profile);
+    let info = authenticator_info(profile, &fresh);
     json!({
         "legalHeader": LEGAL_HEADER,
         "aaguid": profile.aaguid_string(),
@@ -29,44 +36,69 @@ pub fn statement(profile: &Profile, root_cert_der: &[u8]) -> Value {
         "authenticatorVersion": profile.firmware_version,
         "protocolFamily": "fido2",
         "schema": 3,
-        "upv": upv(profile),
-        "authenticationAlgorithms": ["secp256r1_ecdsa_sha256_raw"],
+        "upv": upv(&info),
+        "authenticationAlgorithms": authentication_algorithms(profile),
         "publicKeyAlgAndEncodings": ["cose"],
         "attestationTypes": [profile.attestation_type.mds_name()],
-        "userVerificationDetails": user_verification_details(profile),
+        "userVerificationDetails": user_verification_details(&info, fresh.min_pin_length),
         "keyProtection": ["hardware", "secure_element"],
         "matcherProtection": ["on_chip"],
         "cryptoStrength": 128,
         "attachmentHint": ["external", "wireless", "nfc"],
         "tcDisplay": [],
         "attestationRootCertificates": [base64(root_cert_der)],
-        "authenticatorGetInfo": authenticator_get_info(profile),
+        "authenticatorGetInfo": authenticator_get_info(&info),
     })
 }
 
-/// `upv`: the CTAP versions as {major, minor} (MDS3 §4: CTAP 2.0 is 1.0, CTAP 2.1 is 1.1).
-fn upv(profile: &Profile) -> Value {
+/// `upv`: the CTAP versions getInfo lists, as {major, minor} (MDS3 §4: CTAP 2.0 is 1.0, CTAP 2.1
+/// and its FIDO_2_1_PRE prototype are 1.1).
+fn upv(info: &AuthenticatorInfo) -> Value {
     let mut out = Vec::new();
-    if profile.is_ctap21() || profile.versions.iter().any(|v| v == "FIDO_2_1_PRE") {
+    if info.has_version(Version::Fido21) || info.has_version(Version::Fido21Pre) {
         out.push(json!({"major": 1, "minor": 1}));
     }
-    if profile.versions.iter().any(|v| v == "FIDO_2_0") {
+    if info.has_version(Version::Fido20) {
         out.push(json!({"major": 1, "minor": 0}));
     }
     Value::Array(out)
 }
 
-/// `userVerificationDetails` (MDS3 §3.1): presence by tap alone; with clientPin also a PIN
-/// entered on the platform ("passcode_external"), alone or with presence.
-fn user_verification_details(profile: &Profile) -> Value {
+/// `authenticationAlgorithms` (FIDO Registry of Predefined Values §3.6.1) for the profile's COSE
+/// algorithms, in its order (all of them, even when getInfo does not carry key 0x0A).
+fn authentication_algorithms(profile: &Profile) -> Value {
+    profile
+        .algorithms
+        .iter()
+        .filter_map(|a| mds_algorithm(a.cose_id()))
+        .collect()
+}
+
+/// The FIDO registry name of COSE algorithm `alg` with COSE key encoding.
+fn mds_algorithm(alg: i64) -> Option<&'static str> {
+    Some(match alg {
+        cose::ES256 => "secp256r1_ecdsa_sha256_raw",
+        cose::ES384 => "secp384r1_ecdsa_sha384_raw",
+        cose::ES512 => "secp521r1_ecdsa_sha512_raw",
+        cose::EDDSA => "ed25519_eddsa_sha512_raw",
+        cose::RS256 => "rsassa_pkcsv15_sha256_raw",
+        cose::PS256 => "rsassa_pss_sha256_raw",
+        _ => return None,
+    })
+}
+
+/// `userVerificationDetails` (MDS3 §3.1): presence by tap alone; with the clientPin option also a
+/// PIN entered on the platform ("passcode_external", at least `min_pin_length` digits), alone or
+/// with presence.
+fn user_verification_details(info: &AuthenticatorInfo, min_pin_length: u8) -> Value {
     let presence = json!({"userVerificationMethod": "presence_internal"});
     let mut out = vec![json!([presence])];
-    if profile.options.client_pin {
+    if info.option(OptionId::ClientPin).is_some() {
         let pin = json!({
             "userVerificationMethod": "passcode_external",
             "caDesc": {
                 "base": 10,
-                "minLength": profile.min_pin_length,
+                "minLength": min_pin_length,
                 "maxRetries": PIN_MAX_RETRIES,
                 "blockSlowdown": 0,
             },
@@ -77,104 +109,73 @@ fn user_verification_details(profile: &Profile) -> Value {
     Value::Array(out)
 }
 
-/// `authenticatorGetInfo` (MDS3 §4): the getInfo a fresh card answers, keys by their CTAP 2.1
-/// names, the AAGUID as 32 hex digits.
-pub fn authenticator_get_info(profile: &Profile) -> Value {
-    let mut info = Map::new();
-    let mut put = |key: u8, name: &str, value: Value| {
-        if profile.declares_info_key(key) {
-            info.insert(name.to_owned(), value);
+/// `authenticatorGetInfo` (MDS3 §4): the members of `info`, keys by their CTAP 2.1 names, the
+/// AAGUID as 32 hex digits.
+pub fn authenticator_get_info(info: &AuthenticatorInfo) -> Value {
+    let mut out = Map::new();
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            out.insert(name.to_owned(), value);
         }
     };
-    put(info_key::VERSIONS, "versions", json!(profile.versions));
+    put("versions", Some(json!(info.versions)));
+    put("extensions", info.extensions.as_ref().map(|e| json!(e)));
     put(
-        info_key::EXTENSIONS,
-        "extensions",
-        json!(profile.extensions),
-    );
-    put(
-        info_key::AAGUID,
         "aaguid",
-        json!(apdu::hex_encode(&profile.aaguid).to_lowercase()),
+        Some(json!(apdu::hex_encode(&info.aaguid).to_lowercase())),
     );
-    let mut options: Map<String, Value> = profile
-        .declared_options(false, profile.options.always_uv)
-        .into_iter()
-        .map(|(name, on)| (name.to_owned(), Value::Bool(on)))
-        .collect();
-    if profile.options.ep && profile.is_ctap21() {
-        // Enterprise attestation is off until a relying party's enterprise enables it.
-        options.insert("ep".to_owned(), Value::Bool(false));
-    }
-    put(info_key::OPTIONS, "options", Value::Object(options));
+    put("options", info.options.as_ref().map(|o| json!(o)));
+    put("maxMsgSize", info.max_msg_size.map(|n| json!(n)));
     put(
-        info_key::MAX_MSG_SIZE,
-        "maxMsgSize",
-        json!(profile.max_msg_size),
-    );
-    put(
-        info_key::PIN_UV_AUTH_PROTOCOLS,
         "pinUvAuthProtocols",
-        json!(profile.pin_uv_auth_protocols),
+        info.pin_uv_auth_protocols.as_ref().map(|p| json!(p)),
     );
     put(
-        info_key::MAX_CREDENTIAL_COUNT_IN_LIST,
         "maxCredentialCountInList",
-        json!(profile.max_credential_count_in_list),
+        info.max_credential_count_in_list.map(|n| json!(n)),
     );
     put(
-        info_key::MAX_CREDENTIAL_ID_LENGTH,
         "maxCredentialIdLength",
-        json!(profile.max_credential_id_length),
+        info.max_credential_id_length.map(|n| json!(n)),
+    );
+    put("transports", info.transports.as_ref().map(|t| json!(t)));
+    put(
+        "algorithms",
+        info.algorithms.as_ref().map(|algs| {
+            algs.iter()
+                .map(|a| json!({"type": a.type_, "alg": a.alg}))
+                .collect()
+        }),
     );
     put(
-        info_key::TRANSPORTS,
-        "transports",
-        json!(profile.transports),
-    );
-    let algorithms: Vec<Value> = profile
-        .algorithms
-        .iter()
-        .map(|alg| json!({"type": "public-key", "alg": alg}))
-        .collect();
-    put(info_key::ALGORITHMS, "algorithms", Value::Array(algorithms));
-    put(
-        info_key::MAX_SERIALIZED_LARGE_BLOB_ARRAY,
         "maxSerializedLargeBlobArray",
-        json!(profile.large_blob_size),
+        info.max_serialized_large_blob_array.map(|n| json!(n)),
     );
-    put(info_key::FORCE_PIN_CHANGE, "forcePINChange", json!(false));
+    put("forcePINChange", info.force_pin_change.map(|b| json!(b)));
+    put("minPINLength", info.min_pin_length.map(|n| json!(n)));
+    put("firmwareVersion", info.firmware_version.map(|n| json!(n)));
     put(
-        info_key::MIN_PIN_LENGTH,
-        "minPINLength",
-        json!(profile.min_pin_length),
-    );
-    put(
-        info_key::FIRMWARE_VERSION,
-        "firmwareVersion",
-        json!(profile.firmware_version),
-    );
-    put(
-        info_key::MAX_CRED_BLOB_LENGTH,
         "maxCredBlobLength",
-        json!(profile.max_cred_blob_length),
+        info.max_cred_blob_length.map(|n| json!(n)),
     );
     put(
-        info_key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH,
         "maxRPIDsForSetMinPINLength",
-        json!(profile.max_rp_ids_for_set_min_pin_length),
+        info.max_rpids_for_set_min_pin_length.map(|n| json!(n)),
     );
     put(
-        info_key::CERTIFICATIONS,
+        "preferredPlatformUvAttempts",
+        info.preferred_platform_uv_attempts.map(|n| json!(n)),
+    );
+    put("uvModality", info.uv_modality.map(|n| json!(n)));
+    put(
         "certifications",
-        json!(profile.certifications),
+        info.certifications.as_ref().map(|c| json!(c)),
     );
     put(
-        info_key::REMAINING_DISCOVERABLE_CREDENTIALS,
         "remainingDiscoverableCredentials",
-        json!(profile.max_resident_credentials),
+        info.remaining_discoverable_credentials.map(|n| json!(n)),
     );
-    Value::Object(info)
+    Value::Object(out)
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as MDS3 writes certificates.

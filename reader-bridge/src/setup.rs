@@ -83,13 +83,13 @@ pub fn open_applet(card: CardBuilder) -> Result<FidoApplet, String> {
         .map_err(|e| format!("cannot open the card state ({what}): {e}"))?;
     let material = applet.authenticator().state().attestation.as_ref();
     if let Some(material) = material {
-        if !certificate_names_aaguid(&material.cert_der, &aaguid) {
+        if !certificate_names_aaguid(&material.cert_der, aaguid.as_bytes()) {
             return Err(format!(
                 "the card state ({what}) was made for another card model: its attestation \
                  certificate does not name profile {id:?}'s AAGUID {}. Use another --state for \
                  this profile (relying parties reject an attestation whose certificate names \
                  another AAGUID)",
-                fido_applet::profile::format_aaguid(&aaguid)
+                aaguid
             ));
         }
     }

@@ -91,7 +91,7 @@ fn every_builtin_profile_serves_its_atr_and_aaguid() {
             let (info, sw, _) = transceive(&mut client, GET_INFO);
             assert_eq!(sw, 0x9000, "{}: getInfo", profile.id);
             assert!(
-                has_aaguid(&info, &profile.aaguid),
+                has_aaguid(&info, profile.aaguid.as_bytes()),
                 "{}: getInfo names AAGUID {}: {}",
                 profile.id,
                 profile.aaguid_string(),
@@ -132,7 +132,7 @@ fn a_short_apdu_card_is_reached_through_chaining_and_get_response() {
         // getInfo in one short APDU; its answer is split into 256-byte parts if longer.
         let (info, sw, _) = transceive(&mut client, GET_INFO);
         assert_eq!(sw, 0x9000);
-        assert!(has_aaguid(&info, &profile.aaguid));
+        assert!(has_aaguid(&info, profile.aaguid.as_bytes()));
 
         // makeCredential (command byte + CBOR) sent as a command chain of two short APDUs
         // (CLA 90, then 80); the attestation answer comes back in 256-byte parts through GET
@@ -162,7 +162,7 @@ fn a_short_apdu_card_is_reached_through_chaining_and_get_response() {
             answer.len()
         );
         assert!(
-            answer.windows(16).any(|w| w == profile.aaguid),
+            answer.windows(16).any(|w| w == profile.aaguid.as_bytes()),
             "the attested credential data names the C2300's AAGUID"
         );
 
@@ -279,8 +279,12 @@ fn two_cards_in_one_process_are_independent() {
         );
         let (info_a, _, _) = transceive(&mut ca, GET_INFO);
         let (info_b, _, _) = transceive(&mut cb, GET_INFO);
-        assert!(has_aaguid(&info_a, &a.aaguid) && !has_aaguid(&info_a, &b.aaguid));
-        assert!(has_aaguid(&info_b, &b.aaguid) && !has_aaguid(&info_b, &a.aaguid));
+        assert!(
+            has_aaguid(&info_a, a.aaguid.as_bytes()) && !has_aaguid(&info_a, b.aaguid.as_bytes())
+        );
+        assert!(
+            has_aaguid(&info_b, b.aaguid.as_bytes()) && !has_aaguid(&info_b, a.aaguid.as_bytes())
+        );
     }
     let status = bridge.signal_and_wait(Signal::TERM, Duration::from_secs(10));
     assert!(

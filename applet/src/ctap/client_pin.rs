@@ -239,7 +239,7 @@ pub const SUPPORTED_PERMISSIONS: u8 = permission::MAKE_CREDENTIAL
 /// largeBlobs, acfg without authnrCfg, be without bioEnroll are
 /// CTAP2_ERR_UNAUTHORIZED_PERMISSION).
 pub fn supported_permissions(auth: &Authenticator) -> u8 {
-    use crate::profile::command as cmd;
+    use ctap_types::command as cmd;
     let p = &auth.profile;
     let mut bits = permission::MAKE_CREDENTIAL | permission::GET_ASSERTION;
     if p.enables_command(cmd::CREDENTIAL_MANAGEMENT)
@@ -259,11 +259,7 @@ pub fn supported_permissions(auth: &Authenticator) -> u8 {
 /// The protocols this card offers (getInfo `pinUvAuthProtocols`, from the profile), in order
 /// of preference.
 pub fn offered_protocols(auth: &Authenticator) -> Vec<PinProtocol> {
-    auth.profile
-        .pin_uv_auth_protocols
-        .iter()
-        .filter_map(|&n| PinProtocol::from_number(u64::from(n)))
-        .collect()
+    auth.profile.pin_uv_auth_protocols.clone()
 }
 
 /// The protocol a request names: absent is CTAP2_ERR_MISSING_PARAMETER, one this card does not
@@ -278,9 +274,15 @@ pub fn protocol(auth: &Authenticator, number: Option<u64>) -> CtapResult<PinProt
 /// The minimum PIN length in force: the profile's, raised by authenticatorConfig, never below 4
 /// (getInfo `minPINLength`).
 pub fn min_pin_length(auth: &Authenticator) -> u8 {
-    let profile = u8::try_from(auth.profile.min_pin_length).unwrap_or(u8::MAX);
-    profile
-        .max(auth.store.get().pin.min_pin_length)
+    min_pin_length_in_force(&auth.profile, auth.store.get().pin.min_pin_length)
+}
+
+/// The minimum PIN length in force on a card of `profile` whose authenticatorConfig minimum is
+/// `configured` (a fresh card's is [`MIN_PIN_LENGTH`]).
+pub fn min_pin_length_in_force(profile: &crate::profile::Profile, configured: u8) -> u8 {
+    u8::try_from(profile.min_pin_length)
+        .unwrap_or(u8::MAX)
+        .max(configured)
         .max(MIN_PIN_LENGTH)
 }
 

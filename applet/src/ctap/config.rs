@@ -24,8 +24,8 @@ use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth_token::permission;
 use super::types::SubcommandRequest;
 use super::{Authenticator, to_usize};
-use crate::profile::command;
 use crate::state::State;
+use ctap_types::command;
 
 /// Subcommand numbers (CTAP 2.1 §6.11).
 pub use ctap_types::params::config::subcommand;
@@ -128,7 +128,7 @@ pub fn vendor_facilitated_for(auth: &Authenticator, rp_id: &str) -> bool {
 
 /// Whether this card model can do enterprise attestation (see the module documentation).
 pub fn ep_capable(auth: &Authenticator) -> bool {
-    auth.profile.options.ep && auth.profile.enables_command(command::CONFIG)
+    auth.profile.ep_capable()
 }
 
 /// Runs authenticatorConfig.

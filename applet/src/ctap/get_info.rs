@@ -2,10 +2,14 @@
 //!
 //! Everything listed here is something the card really implements: platforms decide what to send
 //! from this answer, so claiming an option or extension that is not implemented breaks them (a
-//! `clientPin` key makes python-fido2 and Windows start PIN flows). Which keys and options
-//! appear is the profile's call ([`crate::profile::Profile::declares_info_key`],
-//! [`crate::profile::Profile::declared_options`]); the values that change with the card's state
-//! come from here:
+//! `clientPin` key makes python-fido2 and Windows start PIN flows). The answer is one typed
+//! [`AuthenticatorInfo`], built by [`authenticator_info`] from the profile and the card's state,
+//! and rendered with [`AuthenticatorInfo::to_value`]; the reader bridge's MDS3 metadata statement
+//! is rendered from the same struct for a fresh card ([`CardState::fresh`]), so the two cannot
+//! disagree.
+//!
+//! Which keys and options appear is the profile's call ([`Profile::declares_info_key`],
+//! [`Profile::declared_options`]); the values that change with the card's state are:
 //!
 //! - `versions` gains "U2F_V2" on a U2F card, unless alwaysUv is on (CTAP 2.1 §6.11.2: with
 //!   alwaysUv the card refuses CTAP1/U2F, which cannot verify the user);
@@ -15,112 +19,169 @@
 //! - `forcePINChange`, `minPINLength` (authenticatorConfig setMinPINLength, §6.11.4),
 //!   `remainingDiscoverableCredentials`.
 
+use std::collections::BTreeMap;
+
+use ctap_types::info::Algorithm as InfoAlgorithm;
+use ctap_types::params::get_info as key;
+use ctap_types::{AuthenticatorInfo, OptionId, Version};
+
+use super::Authenticator;
 use super::cbor::Value;
 use super::client_pin;
-use super::config;
 use super::error::CtapResult;
-use super::types::PUBLIC_KEY;
-use super::{Authenticator, to_usize, uint};
-use crate::profile::info_key as key;
+use crate::profile::Profile;
 
-/// Extensions this build implements (CTAP 2.1 §12).
-pub const SUPPORTED_EXTENSIONS: &[&str] = crate::extensions::SUPPORTED;
+/// The card state getInfo reports; everything else comes from the profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardState {
+    /// A PIN is set (option `clientPin: true`).
+    pub pin_set: bool,
+    /// alwaysUv is on (§6.11.2).
+    pub always_uv: bool,
+    /// `forcePINChange` (§6.5.5.7).
+    pub force_pin_change: bool,
+    /// The minimum PIN length in force (`minPINLength`).
+    pub min_pin_length: u8,
+    /// enableEnterpriseAttestation ran (option `ep: true`, §7.1).
+    pub enterprise_attestation: bool,
+    /// Discoverable credentials stored (`remainingDiscoverableCredentials` counts them off).
+    pub resident_credentials: usize,
+}
 
-/// Versions this build implements.
-pub const SUPPORTED_VERSIONS: &[&str] = crate::profile::KNOWN_VERSIONS;
+impl CardState {
+    /// A new card of `profile`, as it leaves the factory or after authenticatorReset: no PIN,
+    /// alwaysUv at the profile's value, no enterprise attestation, no credentials.
+    pub fn fresh(profile: &Profile) -> Self {
+        Self {
+            pin_set: false,
+            always_uv: profile.options.always_uv,
+            force_pin_change: false,
+            min_pin_length: client_pin::min_pin_length_in_force(
+                profile,
+                client_pin::MIN_PIN_LENGTH,
+            ),
+            enterprise_attestation: false,
+            resident_credentials: 0,
+        }
+    }
+
+    /// The state of `auth`'s card now.
+    fn of(auth: &Authenticator) -> Self {
+        let state = auth.state();
+        Self {
+            pin_set: state.pin.is_set(),
+            always_uv: state.pin.always_uv,
+            force_pin_change: state.pin.force_pin_change,
+            min_pin_length: client_pin::min_pin_length(auth),
+            enterprise_attestation: state.enterprise_attestation,
+            resident_credentials: state.resident.len(),
+        }
+    }
+}
 
 /// Whether CTAP1/U2F is available now: the profile has it and alwaysUv is off (§6.11.2).
 pub fn u2f_enabled(auth: &Authenticator) -> bool {
-    auth.profile.u2f && !auth.state().pin.always_uv
+    auth.profile.u2f() && !auth.state().pin.always_uv
+}
+
+/// What a card of `profile` in `state` answers to getInfo.
+pub fn authenticator_info(profile: &Profile, state: &CardState) -> AuthenticatorInfo {
+    let u2f = profile.u2f() && !state.always_uv;
+    let declared = |k: u8| profile.declares_info_key(k);
+    let when = |k: u8, value: u64| declared(k).then_some(value);
+    let mut options: BTreeMap<String, bool> = profile
+        .declared_options(state.pin_set, state.always_uv)
+        .into_iter()
+        // §6.4: with alwaysUv on, makeCredUvNotRqd MUST be false.
+        .map(|(name, on)| {
+            let on = on && !(name == OptionId::MakeCredUvNotRqd && state.always_uv);
+            (name.as_str().to_owned(), on)
+        })
+        .collect();
+    if profile.ep_capable() {
+        options.insert(
+            OptionId::Ep.as_str().to_owned(),
+            state.enterprise_attestation,
+        );
+    }
+    let remaining = profile
+        .max_resident_credentials
+        .saturating_sub(state.resident_credentials);
+    let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    AuthenticatorInfo {
+        versions: profile
+            .versions
+            .iter()
+            .filter(|&&v| u2f || v != Version::U2fV2)
+            .map(|v| v.as_str().to_owned())
+            .collect(),
+        extensions: declared(key::EXTENSIONS).then(|| {
+            profile
+                .extensions
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect()
+        }),
+        aaguid: *profile.aaguid.as_bytes(),
+        options: declared(key::OPTIONS).then_some(options),
+        max_msg_size: when(key::MAX_MSG_SIZE, as_u64(profile.max_msg_size)),
+        pin_uv_auth_protocols: declared(key::PIN_UV_AUTH_PROTOCOLS).then(|| {
+            profile
+                .pin_uv_auth_protocols
+                .iter()
+                .map(|p| u64::from(p.number()))
+                .collect()
+        }),
+        max_credential_count_in_list: when(
+            key::MAX_CREDENTIAL_COUNT_IN_LIST,
+            as_u64(profile.max_credential_count_in_list),
+        ),
+        max_credential_id_length: when(
+            key::MAX_CREDENTIAL_ID_LENGTH,
+            as_u64(profile.max_credential_id_length),
+        ),
+        transports: declared(key::TRANSPORTS).then(|| {
+            profile
+                .transports
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect()
+        }),
+        algorithms: declared(key::ALGORITHMS).then(|| {
+            profile
+                .algorithms
+                .iter()
+                .map(|a| InfoAlgorithm::public_key(a.cose_id()))
+                .collect()
+        }),
+        max_serialized_large_blob_array: when(
+            key::MAX_SERIALIZED_LARGE_BLOB_ARRAY,
+            as_u64(profile.large_blob_size),
+        ),
+        force_pin_change: declared(key::FORCE_PIN_CHANGE).then_some(state.force_pin_change),
+        min_pin_length: when(key::MIN_PIN_LENGTH, u64::from(state.min_pin_length)),
+        firmware_version: when(key::FIRMWARE_VERSION, profile.firmware_version),
+        max_cred_blob_length: when(
+            key::MAX_CRED_BLOB_LENGTH,
+            as_u64(profile.max_cred_blob_length),
+        ),
+        max_rpids_for_set_min_pin_length: when(
+            key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH,
+            as_u64(profile.max_rp_ids_for_set_min_pin_length),
+        ),
+        // Built-in user verification only: never declared by a card profile.
+        preferred_platform_uv_attempts: None,
+        uv_modality: None,
+        certifications: declared(key::CERTIFICATIONS).then(|| profile.certifications.clone()),
+        remaining_discoverable_credentials: when(
+            key::REMAINING_DISCOVERABLE_CREDENTIALS,
+            as_u64(remaining),
+        ),
+        vendor_prototype_config_commands: None,
+    }
 }
 
 /// Builds the getInfo response.
 pub fn process(auth: &Authenticator) -> CtapResult<Value> {
-    let profile = &auth.profile;
-    let u2f = u2f_enabled(auth);
-    let versions: Vec<Value> = profile
-        .versions
-        .iter()
-        .filter(|v| SUPPORTED_VERSIONS.contains(&v.as_str()))
-        .filter(|v| u2f || v.as_str() != "U2F_V2")
-        .map(|v| Value::text(v.as_str()))
-        .collect();
-    let extensions: Vec<Value> = profile
-        .extensions
-        .iter()
-        .filter(|e| SUPPORTED_EXTENSIONS.contains(&e.as_str()))
-        .map(|e| Value::text(e.as_str()))
-        .collect();
-    let transports: Vec<Value> = profile
-        .transports
-        .iter()
-        .map(|t| Value::text(t.as_str()))
-        .collect();
-    let algorithms: Vec<Value> = profile
-        .algorithms
-        .iter()
-        .map(|&alg| {
-            Value::Map(vec![
-                (Value::text("alg"), Value::int(alg)),
-                (Value::text("type"), Value::text(PUBLIC_KEY)),
-            ])
-        })
-        .collect();
-    let pin = &auth.state().pin;
-    let mut options: Vec<(Value, Value)> = profile
-        .declared_options(pin.is_set(), pin.always_uv)
-        .into_iter()
-        .map(|(name, on)| {
-            // §6.4: with alwaysUv on, makeCredUvNotRqd MUST be false.
-            let on = on && !(name == "makeCredUvNotRqd" && pin.always_uv);
-            (Value::text(name), Value::Bool(on))
-        })
-        .collect();
-    if config::ep_capable(auth) {
-        options.push((
-            Value::text("ep"),
-            Value::Bool(auth.state().enterprise_attestation),
-        ));
-    }
-    let protocols: Vec<Value> = client_pin::offered_protocols(auth)
-        .into_iter()
-        .map(|p| Value::Unsigned(u64::from(p.number())))
-        .collect();
-    let used = auth.state().resident.len();
-    let remaining = to_usize(profile.max_resident_credentials).saturating_sub(used);
-    let certifications: Vec<(Value, Value)> = profile
-        .certifications
-        .iter()
-        .map(|(name, level)| (Value::text(name.as_str()), Value::Unsigned(*level)))
-        .collect();
-
-    let mut map = Vec::new();
-    for k in profile.info_keys() {
-        let value = match k {
-            key::VERSIONS => Value::Array(versions.clone()),
-            key::EXTENSIONS => Value::Array(extensions.clone()),
-            key::AAGUID => Value::bytes(profile.aaguid.to_vec()),
-            key::OPTIONS => Value::Map(options.clone()),
-            key::MAX_MSG_SIZE => uint(profile.max_msg_size),
-            key::PIN_UV_AUTH_PROTOCOLS => Value::Array(protocols.clone()),
-            key::MAX_CREDENTIAL_COUNT_IN_LIST => uint(profile.max_credential_count_in_list),
-            key::MAX_CREDENTIAL_ID_LENGTH => uint(profile.max_credential_id_length),
-            key::TRANSPORTS => Value::Array(transports.clone()),
-            key::ALGORITHMS => Value::Array(algorithms.clone()),
-            key::MAX_SERIALIZED_LARGE_BLOB_ARRAY => uint(profile.large_blob_size),
-            key::FORCE_PIN_CHANGE => Value::Bool(pin.force_pin_change),
-            key::MIN_PIN_LENGTH => uint(client_pin::min_pin_length(auth)),
-            key::FIRMWARE_VERSION => uint(profile.firmware_version),
-            key::MAX_CRED_BLOB_LENGTH => uint(profile.max_cred_blob_length),
-            key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH => {
-                uint(profile.max_rp_ids_for_set_min_pin_length)
-            }
-            key::CERTIFICATIONS => Value::Map(certifications.clone()),
-            key::REMAINING_DISCOVERABLE_CREDENTIALS => uint(remaining),
-            // Keys this build has no value for (built-in UV only) are never declared.
-            _ => continue,
-        };
-        map.push((Value::Unsigned(u64::from(k)), value));
-    }
-    Ok(Value::Map(map))
+    Ok(authenticator_info(&auth.profile, &CardState::of(auth)).to_value())
 }

@@ -170,7 +170,7 @@ fn set_fragment(
             .map_err(|_| CtapError::InvalidParameter)?
             .to_le_bytes();
         let mut message = vec![0xFF; 32];
-        message.extend_from_slice(&[crate::profile::command::LARGE_BLOBS, 0x00]);
+        message.extend_from_slice(&[ctap_types::command::LARGE_BLOBS, 0x00]);
         message.extend_from_slice(&offset_le);
         message.extend_from_slice(&sha256(fragment));
         client_pin::verify_token_for_command(

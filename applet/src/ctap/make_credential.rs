@@ -350,7 +350,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     })?;
 
     let attested = AttestedCredential {
-        aaguid: &auth.profile.aaguid,
+        aaguid: auth.profile.aaguid.as_bytes(),
         credential_id: &credential_id,
         cose_key: &cose_key,
     };

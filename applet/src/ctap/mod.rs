@@ -127,7 +127,7 @@ impl Authenticator {
         if store.get().attestation.is_none() {
             let material = attestation::generate(
                 &mut *platform.rng,
-                &profile.aaguid,
+                profile.aaguid.as_bytes(),
                 &profile.attestation,
                 ATTESTATION_NOT_BEFORE_UNIX,
             )?;
@@ -262,15 +262,14 @@ impl Authenticator {
     /// Whether extension `id` is both implemented and enabled by the profile (getInfo lists
     /// exactly these; the others are ignored like unknown extensions).
     pub(crate) fn extension_enabled(&self, id: &str) -> bool {
-        crate::extensions::SUPPORTED.contains(&id)
-            && self.profile.extensions.iter().any(|e| e == id)
+        ctap_types::ExtensionId::parse(id).is_some_and(|e| self.profile.enables_extension(e))
     }
 
     /// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
     /// (§6.1.2 step 5, §6.2.2 step 5) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
     /// CTAP2_ERR_UNSUPPORTED_OPTION, which a profile declaring only FIDO_2_0 keeps.
     pub(crate) fn uv_not_supported(&self) -> CtapError {
-        if self.profile.versions.iter().any(|v| v == "FIDO_2_1") {
+        if self.profile.is_ctap21() {
             CtapError::InvalidOption
         } else {
             CtapError::UnsupportedOption
@@ -311,7 +310,7 @@ impl Authenticator {
     pub(crate) fn check_credential_list<T>(&self, list: &[T]) -> CtapResult<()> {
         let declared = self
             .profile
-            .declares_info_key(crate::profile::info_key::MAX_CREDENTIAL_COUNT_IN_LIST);
+            .declares_info_key(ctap_types::params::get_info::MAX_CREDENTIAL_COUNT_IN_LIST);
         if declared && list.len() > to_usize(self.profile.max_credential_count_in_list) {
             return Err(CtapError::LimitExceeded);
         }

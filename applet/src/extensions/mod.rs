@@ -26,16 +26,6 @@ use crate::ctap::error::{CtapError, CtapResult};
 pub use cred_protect::CredProtect;
 pub use hmac_secret::HmacSecretInput;
 
-/// Extension identifiers this card implements, for getInfo (§6.4 0x02), in the order getInfo
-/// lists them.
-pub const SUPPORTED: &[&str] = &[
-    cred_protect::ID,
-    hmac_secret::ID,
-    cred_blob::ID,
-    large_blob_key::ID,
-    min_pin_length::ID,
-];
-
 /// The makeCredential extension inputs this card acts on (§6.1 0x06).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MakeCredentialExtensions {
