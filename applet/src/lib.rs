@@ -24,6 +24,7 @@ pub mod attestation;
 pub mod card_builder;
 pub mod crypto;
 pub mod ctap;
+pub mod digest;
 pub mod extensions;
 pub mod nfc;
 pub mod pin_protocol;

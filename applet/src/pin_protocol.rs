@@ -16,6 +16,9 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use ctap_types::cbor::Value;
+use ctap_types::{CtapError, CtapResult};
+
 use crate::crypto::{PrivateKey, PublicKey, ct_eq, hmac_sha256};
 use crate::platform::Rng;
 
@@ -24,6 +27,43 @@ type CbcDec = cbc::Decryptor<Aes256>;
 
 /// COSE algorithm of the key-agreement key: ECDH-ES + HKDF-256 (CTAP 2.1 §6.5.6).
 pub const COSE_ALG_ECDH_ES_HKDF_256: i32 = ctap_types::cose::ECDH_ES_HKDF_256 as i32;
+
+/// The platform's key-agreement key as decoded from its COSE_Key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformKey {
+    pub x: [u8; 32],
+    pub y: [u8; 32],
+}
+
+impl PlatformKey {
+    /// Decodes a COSE_Key `{1: 2 (EC2), 3: alg, -1: 1 (P-256), -2: x, -3: y}` (§6.5.6
+    /// "getPublicKey"). A wrong CBOR type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE; anything else that
+    /// is not an EC2 P-256 key is CTAP1_ERR_INVALID_PARAMETER (the status §6.5.5 gives for a
+    /// key that decapsulate() refuses). The alg value is not checked: platforms send -25 for
+    /// both protocols, and it does not change what is computed.
+    pub fn decode(value: &Value) -> CtapResult<Self> {
+        let entries = value.as_map()?;
+        let get = |k: i64| {
+            entries
+                .iter()
+                .find(|(key, _)| *key == Value::int(k))
+                .map(|(_, v)| v)
+        };
+        let kty = get(1).ok_or(CtapError::InvalidParameter)?.as_int()?;
+        let crv = get(-1).ok_or(CtapError::InvalidParameter)?.as_int()?;
+        let x = get(-2).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
+        let y = get(-3).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
+        if let Some(alg) = get(3) {
+            alg.as_int()?;
+        }
+        if kty != 2 || crv != 1 {
+            return Err(CtapError::InvalidParameter);
+        }
+        let x: [u8; 32] = x.try_into().map_err(|_| CtapError::InvalidParameter)?;
+        let y: [u8; 32] = y.try_into().map_err(|_| CtapError::InvalidParameter)?;
+        Ok(Self { x, y })
+    }
+}
 
 /// A PIN/UV auth protocol version.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::crypto::hmac_sha256;
+use crate::digest::hmac_sha256;
 
 /// A source of cryptographically strong random bytes (the card's TRNG).
 pub trait Rng: Send {

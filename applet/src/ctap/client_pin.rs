@@ -21,17 +21,18 @@
 //! then "set pinRetries to maximum"): pulling the card out of the field mid-attempt, a classic
 //! attack on smart-card PIN counters, still costs the attempt.
 
-use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::Authenticator;
-use super::cbor::{self, IntMap, Value};
 use super::error::{CtapError, CtapResult};
-use super::pin_uv_auth_token::{PinUvAuthToken, permission};
+use super::pin_uv_auth::token::PinUvAuthToken;
+use super::pin_uv_auth::{protocol, supported_permissions};
 use crate::crypto::{ct_eq, sha256};
-use crate::pin_protocol::{KeyAgreementKey, PinProtocol, SharedSecret};
+use crate::pin_protocol::{KeyAgreementKey, PinProtocol, PlatformKey, SharedSecret};
 use crate::platform::Rng;
 use crate::state::State;
+use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::permission;
 
 /// Subcommand numbers (CTAP 2.1 §6.5.5.1).
 pub use ctap_types::params::client_pin::subcommand;
@@ -42,63 +43,13 @@ use ctap_types::params::client_pin::request as key;
 /// Response keys (§6.5.5.1).
 use ctap_types::params::client_pin::response;
 
-/// Retries of a fresh PIN (§6.5.2.2 "maximum of 8").
-pub const MAX_PIN_RETRIES: u8 = 8;
 /// Wrong PINs in a row before a power cycle is needed (§6.5.5.7: "3 consecutive mismatches").
 pub const MAX_CONSECUTIVE_MISMATCHES: u8 = 3;
-/// The minimum PIN length in Unicode code points, unless the profile or authenticatorConfig
-/// raises it (§6.5.1 "at least 4").
-pub const MIN_PIN_LENGTH: u8 = 4;
 /// The longest PIN, in bytes of UTF-8 (§6.5.1: "maximum of 63 bytes").
 pub const MAX_PIN_BYTES: usize = 63;
 /// A PIN travels zero-padded to 64 bytes (§6.5.5.5 "paddedPin").
 pub const PADDED_PIN_LEN: usize = 64;
-/// Length of the stored PIN hash: LEFT(SHA-256(PIN), 16).
-pub const PIN_HASH_LEN: usize = 16;
-
-/// The persistent part of user verification: the PIN and the policy around it. Kept in
-/// [`State`]; wiped by authenticatorReset (§6.6).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-pub struct PinState {
-    /// LEFT(SHA-256(PIN), 16), or `None` when no PIN is set. Never the PIN itself.
-    pub pin_hash: Option<[u8; PIN_HASH_LEN]>,
-    /// The current PIN's length in code points (authenticatorConfig's setMinPINLength compares
-    /// it with a new minimum to decide forcePINChange, §6.11.4).
-    pub pin_code_points: u8,
-    /// Attempts left (getPINRetries); 0 means blocked until reset.
-    pub retries: u8,
-    /// The minimum PIN length set by authenticatorConfig (§6.11.4); the profile's value is a
-    /// floor under it.
-    pub min_pin_length: u8,
-    /// getInfo `forcePINChange`: a token is refused until the PIN is changed (§6.5.5.7).
-    pub force_pin_change: bool,
-    /// RP IDs that may read the minimum PIN length through the minPinLength extension (§12.4).
-    pub min_pin_length_rp_ids: Vec<String>,
-    /// getInfo `alwaysUv` (§6.11.2, toggled by authenticatorConfig): every makeCredential and
-    /// getAssertion needs user verification.
-    pub always_uv: bool,
-}
-
-impl Default for PinState {
-    fn default() -> Self {
-        Self {
-            pin_hash: None,
-            pin_code_points: 0,
-            retries: MAX_PIN_RETRIES,
-            min_pin_length: MIN_PIN_LENGTH,
-            force_pin_change: false,
-            min_pin_length_rp_ids: Vec::new(),
-            always_uv: false,
-        }
-    }
-}
-
-impl PinState {
-    /// getInfo `clientPin: true`.
-    pub fn is_set(&self) -> bool {
-        self.pin_hash.is_some()
-    }
-}
+pub use crate::state::pin::{MAX_PIN_RETRIES, MIN_PIN_LENGTH, PIN_HASH_LEN};
 
 /// The transient part of authenticatorClientPIN: the key-agreement key, the pinUvAuthToken and
 /// the count of wrong PINs since power-up. All of it is lost when the card leaves the field.
@@ -133,43 +84,6 @@ impl ClientPin {
     /// The card's key-agreement key (hmac-secret uses it too, §12.5).
     pub fn key_agreement(&self) -> &KeyAgreementKey {
         &self.key_agreement
-    }
-}
-
-/// The platform's key-agreement key as decoded from its COSE_Key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlatformKey {
-    pub x: [u8; 32],
-    pub y: [u8; 32],
-}
-
-impl PlatformKey {
-    /// Decodes a COSE_Key `{1: 2 (EC2), 3: alg, -1: 1 (P-256), -2: x, -3: y}` (§6.5.6
-    /// "getPublicKey"). A wrong CBOR type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE; anything else that
-    /// is not an EC2 P-256 key is CTAP1_ERR_INVALID_PARAMETER (the status §6.5.5 gives for a
-    /// key that decapsulate() refuses). The alg value is not checked: platforms send -25 for
-    /// both protocols, and it does not change what is computed.
-    pub fn decode(value: &Value) -> CtapResult<Self> {
-        let entries = value.as_map()?;
-        let get = |k: i64| {
-            entries
-                .iter()
-                .find(|(key, _)| *key == Value::int(k))
-                .map(|(_, v)| v)
-        };
-        let kty = get(1).ok_or(CtapError::InvalidParameter)?.as_int()?;
-        let crv = get(-1).ok_or(CtapError::InvalidParameter)?.as_int()?;
-        let x = get(-2).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
-        let y = get(-3).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
-        if let Some(alg) = get(3) {
-            alg.as_int()?;
-        }
-        if kty != 2 || crv != 1 {
-            return Err(CtapError::InvalidParameter);
-        }
-        let x: [u8; 32] = x.try_into().map_err(|_| CtapError::InvalidParameter)?;
-        let y: [u8; 32] = y.try_into().map_err(|_| CtapError::InvalidParameter)?;
-        Ok(Self { x, y })
     }
 }
 
@@ -223,52 +137,6 @@ impl ClientPinRequest {
                 .transpose()?,
         })
     }
-}
-
-/// Every permission this build can grant: mc and ga, cm (authenticatorCredentialManagement and
-/// its prototype), lbw (authenticatorLargeBlobs) and acfg (authenticatorConfig). be is absent:
-/// a card has no fingerprint sensor, so no authenticatorBioEnrollment.
-pub const SUPPORTED_PERMISSIONS: u8 = permission::MAKE_CREDENTIAL
-    | permission::GET_ASSERTION
-    | permission::CREDENTIAL_MANAGEMENT
-    | permission::LARGE_BLOB_WRITE
-    | permission::AUTHENTICATOR_CONFIG;
-
-/// The permissions this card grants: mc and ga always; cm, lbw and acfg only when the profile
-/// enables the command they authorize (§6.5.5.7.2: cm without credMgmt, lbw without
-/// largeBlobs, acfg without authnrCfg, be without bioEnroll are
-/// CTAP2_ERR_UNAUTHORIZED_PERMISSION).
-pub fn supported_permissions(auth: &Authenticator) -> u8 {
-    use ctap_types::command as cmd;
-    let p = &auth.profile;
-    let mut bits = permission::MAKE_CREDENTIAL | permission::GET_ASSERTION;
-    if p.enables_command(cmd::CREDENTIAL_MANAGEMENT)
-        || p.enables_command(cmd::CREDENTIAL_MANAGEMENT_PREVIEW)
-    {
-        bits |= permission::CREDENTIAL_MANAGEMENT;
-    }
-    if p.enables_command(cmd::LARGE_BLOBS) {
-        bits |= permission::LARGE_BLOB_WRITE;
-    }
-    if p.enables_command(cmd::CONFIG) {
-        bits |= permission::AUTHENTICATOR_CONFIG;
-    }
-    bits & SUPPORTED_PERMISSIONS
-}
-
-/// The protocols this card offers (getInfo `pinUvAuthProtocols`, from the profile), in order
-/// of preference.
-pub fn offered_protocols(auth: &Authenticator) -> Vec<PinProtocol> {
-    auth.profile.pin_uv_auth_protocols.clone()
-}
-
-/// The protocol a request names: absent is CTAP2_ERR_MISSING_PARAMETER, one this card does not
-/// offer CTAP1_ERR_INVALID_PARAMETER (§6.5.5.1, §6.1.2 step 2.2, §6.2.2 step 2.2).
-pub fn protocol(auth: &Authenticator, number: Option<u64>) -> CtapResult<PinProtocol> {
-    let number = number.ok_or(CtapError::MissingParameter)?;
-    PinProtocol::from_number(number)
-        .filter(|p| offered_protocols(auth).contains(p))
-        .ok_or(CtapError::InvalidParameter)
 }
 
 /// The minimum PIN length in force: the profile's, raised by authenticatorConfig, never below 4
@@ -582,85 +450,4 @@ fn decrypt_new_pin(secret: &SharedSecret, new_pin_enc: &[u8], min_len: u8) -> Ct
         hash,
         code_points: u8::try_from(code_points).unwrap_or(u8::MAX),
     })
-}
-
-/// Whether tokens follow CTAP 2.0 rules (a profile without FIDO_2_1 / FIDO_2_1_PRE): a
-/// pinToken from getPinToken authorizes makeCredential and getAssertion for any relying party,
-/// as often as the platform likes while it lives (CTAP 2.0 §5.5.8 "pinToken"); it has no
-/// permissions RP ID and is not consumed by a ceremony.
-pub fn ctap20_tokens(auth: &Authenticator) -> bool {
-    auth.profile.is_ctap20_only()
-}
-
-/// What makeCredential and getAssertion do to the token after collecting presence (§6.1.2
-/// step 14.4, §6.2.2 step 9.4): consume it, under CTAP 2.1 rules; a CTAP 2.0 pinToken stays.
-pub fn consume_token_after_presence(auth: &mut Authenticator) {
-    if !ctap20_tokens(auth) {
-        auth.client_pin.token.consume_after_presence();
-    }
-}
-
-/// Checks a makeCredential / getAssertion `pinUvAuthParam` against the token in use
-/// (§6.1.2 step 11, §6.2.2 step 6): the MAC over `clientDataHash`, the `permission`, the
-/// permissions RP ID (bound to `rp_id` if the token had none) and the userVerified flag. Every
-/// failure is CTAP2_ERR_PIN_AUTH_INVALID. Under CTAP 2.0 rules ([`ctap20_tokens`]) the token is
-/// not bound to an RP ID.
-pub fn verify_token_for(
-    auth: &mut Authenticator,
-    protocol: PinProtocol,
-    client_data_hash: &[u8],
-    param: &[u8],
-    permission: u8,
-    rp_id: &str,
-) -> CtapResult<()> {
-    let now = auth.platform.clock.now_ms();
-    let ctap20 = ctap20_tokens(auth);
-    let token = &mut auth.client_pin.token;
-    token.observe(now);
-    if !token.verify(protocol, client_data_hash, param) {
-        return Err(CtapError::PinAuthInvalid);
-    }
-    if !token.has_permission(permission) {
-        return Err(CtapError::PinAuthInvalid);
-    }
-    if !token.user_verified() {
-        return Err(CtapError::PinAuthInvalid);
-    }
-    if !ctap20 && !token.bind_or_match_rp_id(rp_id) {
-        return Err(CtapError::PinAuthInvalid);
-    }
-    Ok(())
-}
-
-/// Whether the card is protected by user verification: a PIN is set, or alwaysUv asks for
-/// verification on everything. authenticatorLargeBlobs writes (§6.10.2) and authenticatorConfig
-/// (§6.11) need a pinUvAuthToken exactly then.
-pub fn uv_protected(auth: &Authenticator) -> bool {
-    let pin = &auth.store.get().pin;
-    pin.is_set() || pin.always_uv
-}
-
-/// The pinUvAuthParam check of the management commands (authenticatorCredentialManagement
-/// §6.8.2-§6.8.6, authenticatorLargeBlobs §6.10.2, authenticatorConfig §6.11): a pinUvAuthParam
-/// is required (CTAP2_ERR_PUAT_REQUIRED), its protocol must be named
-/// (CTAP2_ERR_MISSING_PARAMETER) and offered (CTAP1_ERR_INVALID_PARAMETER), and it must be
-/// `authenticate(pinUvAuthToken, message)` under the token in use, which must hold
-/// `permission` (CTAP2_ERR_PIN_AUTH_INVALID otherwise). The permissions RP ID is left to the
-/// caller: each command has its own rule for RP-bound tokens.
-pub fn verify_token_for_command(
-    auth: &mut Authenticator,
-    protocol_number: Option<u64>,
-    param: Option<&[u8]>,
-    message: &[u8],
-    permission: u8,
-) -> CtapResult<()> {
-    let param = param.ok_or(CtapError::PuatRequired)?;
-    let protocol = protocol(auth, protocol_number)?;
-    let now = auth.platform.clock.now_ms();
-    let token = &mut auth.client_pin.token;
-    token.observe(now);
-    if !token.verify(protocol, message, param) || !token.has_permission(permission) {
-        return Err(CtapError::PinAuthInvalid);
-    }
-    Ok(())
 }

@@ -18,14 +18,15 @@
 //! **Enterprise attestation capability** (CTAP 2.1 §7.1) is the profile's `ep` option; it needs
 //! authenticatorConfig, since enableEnterpriseAttestation is the only way to switch it on.
 
-use super::cbor::{self, Value};
 use super::client_pin::{self, MIN_PIN_LENGTH};
 use super::error::{CtapError, CtapResult};
-use super::pin_uv_auth_token::permission;
+use super::pin_uv_auth;
 use super::types::SubcommandRequest;
 use super::{Authenticator, to_usize};
 use crate::state::State;
+use ctap_types::cbor::{self, Value};
 use ctap_types::command;
+use ctap_types::permission;
 
 /// Subcommand numbers (CTAP 2.1 §6.11).
 pub use ctap_types::params::config::subcommand;
@@ -146,7 +147,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
     // verification or the alwaysUv option ID is present and true", every subcommand needs
     // one (CTAP2_ERR_PUAT_REQUIRED when absent) — toggleAlwaysUv included. With alwaysUv on
     // and no PIN the way out is setPIN, then a token with the acfg permission.
-    if client_pin::uv_protected(auth) {
+    if pin_uv_auth::uv_protected(auth) {
         let mut message = vec![0xFF; AUTH_PREFIX_LEN];
         message.push(command::CONFIG);
         // The supported subcommands are 1-3: they fit a byte.
@@ -154,7 +155,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
         if let Some(params) = &req.params_cbor {
             message.extend_from_slice(params);
         }
-        client_pin::verify_token_for_command(
+        pin_uv_auth::verify_token_for_command(
             auth,
             req.pin_uv_auth_protocol,
             req.pin_uv_auth_param.as_deref(),

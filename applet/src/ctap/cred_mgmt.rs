@@ -29,10 +29,8 @@
 
 use std::collections::VecDeque;
 
-use super::cbor::{self, Value};
-use super::client_pin;
 use super::error::{CtapError, CtapResult};
-use super::pin_uv_auth_token::permission;
+use super::pin_uv_auth;
 use super::types::{
     CredentialDescriptor, MAX_STORED_NAME_LEN, SubcommandRequest, UserEntity, truncate_utf8,
 };
@@ -40,6 +38,8 @@ use super::{Authenticator, to_usize, uint};
 use crate::crypto::{self, PrivateKey};
 use crate::extensions::cred_protect;
 use crate::state::{ResidentCredential, State};
+use ctap_types::cbor::{self, Value};
+use ctap_types::permission;
 
 /// Subcommand numbers (CTAP 2.1 §6.8).
 pub use ctap_types::params::cred_mgmt::subcommand;
@@ -189,7 +189,7 @@ fn authorize(auth: &mut Authenticator, req: &CredMgmtRequest) -> CtapResult<()> 
     if let Some(params) = &req.params_cbor {
         message.extend_from_slice(params);
     }
-    client_pin::verify_token_for_command(
+    pin_uv_auth::verify_token_for_command(
         auth,
         req.pin_uv_auth_protocol,
         req.pin_uv_auth_param.as_deref(),

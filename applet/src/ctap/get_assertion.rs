@@ -7,14 +7,14 @@
 //! session state: it ends on deselect, reset, any other command, or after 30 seconds.
 
 use super::auth_data::{self, FLAG_UP, FLAG_UV};
-use super::cbor::{self, IntMap, Value};
-use super::client_pin;
 use super::error::{CtapError, CtapResult};
-use super::pin_uv_auth_token::permission;
+use super::pin_uv_auth;
 use super::types::{CredentialDescriptor, Options, decode_extensions, opt_bytes, opt_unsigned};
 use super::{Authenticator, FoundCredential};
 use crate::crypto::{self, WrappedCredential};
 use crate::extensions::{GetAssertionExtensions, Outputs, cred_blob, cred_protect, hmac_secret};
+use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::permission;
 
 /// §6.3: the getNextAssertion state expires 30 seconds after the last (Next)Assertion.
 pub const NEXT_ASSERTION_TIMEOUT_MS: u64 = 30_000;
@@ -106,8 +106,11 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
     // one needs an offered pinUvAuthProtocol.
-    let pin_protocol =
-        auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+    let pin_protocol = pin_uv_auth::check_pin_uv_auth(
+        auth,
+        req.pin_uv_auth_param.as_deref(),
+        req.pin_uv_auth_protocol,
+    )?;
 
     // Step 5: options. "rk" has no meaning here (CTAP2_ERR_UNSUPPORTED_OPTION). "uv" asks for
     // built-in user verification, which a card without a PIN pad lacks; with a pinUvAuthParam
@@ -117,7 +120,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         return Err(CtapError::UnsupportedOption);
     }
     if req.options.uv == Some(true) && pin_protocol.is_none() {
-        return Err(auth.uv_not_supported());
+        return Err(pin_uv_auth::uv_not_supported(auth));
     }
     let up = req.options.up.unwrap_or(true);
     let enabled: Vec<(String, Value)> = req
@@ -137,7 +140,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     // only then) the user was verified.
     let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
         (Some(protocol), Some(param)) => {
-            client_pin::verify_token_for(
+            pin_uv_auth::verify_token_for(
                 auth,
                 protocol,
                 &req.client_data_hash,
@@ -190,7 +193,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             .hmac_secret
             .as_ref()
             .map(|input| {
-                let offered = client_pin::offered_protocols(auth);
+                let offered = pin_uv_auth::offered_protocols(auth);
                 hmac_secret::Salts::open(auth.client_pin.key_agreement(), &offered, input)
             })
             .transpose()?,
@@ -208,7 +211,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             auth.check_user_presence()?;
         }
         if pin_protocol.is_some() {
-            client_pin::consume_token_after_presence(auth);
+            pin_uv_auth::consume_token_after_presence(auth);
         }
         flags |= FLAG_UP;
     }

@@ -26,10 +26,10 @@ use ctap_types::params::get_info as key;
 use ctap_types::{AuthenticatorInfo, OptionId, Version};
 
 use super::Authenticator;
-use super::cbor::Value;
 use super::client_pin;
 use super::error::CtapResult;
 use crate::profile::Profile;
+use ctap_types::cbor::Value;
 
 /// The card state getInfo reports; everything else comes from the profile.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,13 +23,13 @@
 //! the new array replaces the old one in a single persistent transaction: a card pulled from the
 //! field mid-write keeps the old array whole.
 
-use super::cbor::{self, IntMap, Value};
-use super::client_pin;
 use super::error::{CtapError, CtapResult};
-use super::pin_uv_auth_token::permission;
+use super::pin_uv_auth;
 use super::{Authenticator, to_usize};
 use crate::crypto::sha256;
 use crate::state::State;
+use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::permission;
 
 /// Request parameter keys (§6.10).
 use ctap_types::params::large_blobs::request as key;
@@ -165,7 +165,7 @@ fn set_fragment(
             _ => return Err(CtapError::InvalidSeq),
         }
     };
-    if client_pin::uv_protected(auth) {
+    if pin_uv_auth::uv_protected(auth) {
         let offset_le = u32::try_from(offset)
             .map_err(|_| CtapError::InvalidParameter)?
             .to_le_bytes();
@@ -173,7 +173,7 @@ fn set_fragment(
         message.extend_from_slice(&[ctap_types::command::LARGE_BLOBS, 0x00]);
         message.extend_from_slice(&offset_le);
         message.extend_from_slice(&sha256(fragment));
-        client_pin::verify_token_for_command(
+        pin_uv_auth::verify_token_for_command(
             auth,
             req.pin_uv_auth_protocol,
             req.pin_uv_auth_param.as_deref(),

@@ -6,11 +6,10 @@
 //! presence (step 14), then key generation, storage (step 17) and attestation (step 19).
 
 use super::auth_data::{self, AttestedCredential, FLAG_UP, FLAG_UV};
-use super::cbor::{self, IntMap, Value};
 use super::client_pin;
 use super::config;
 use super::error::{CtapError, CtapResult};
-use super::pin_uv_auth_token::permission;
+use super::pin_uv_auth;
 use super::types::{
     CredentialDescriptor, CredentialParameters, MAX_STORED_NAME_LEN, Options, PUBLIC_KEY, RpEntity,
     UserEntity, decode_extensions, opt_bytes, opt_unsigned, truncate_utf8,
@@ -24,6 +23,8 @@ use crate::extensions::{
 };
 use crate::profile::AttestationType;
 use crate::state::{ResidentCredential, State};
+use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::permission;
 
 /// A decoded authenticatorMakeCredential request (§6.1 parameter table).
 #[derive(Clone, Debug, PartialEq)]
@@ -146,8 +147,11 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
     // one needs an offered pinUvAuthProtocol.
-    let pin_protocol =
-        auth.check_pin_uv_auth(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+    let pin_protocol = pin_uv_auth::check_pin_uv_auth(
+        auth,
+        req.pin_uv_auth_param.as_deref(),
+        req.pin_uv_auth_protocol,
+    )?;
 
     // Step 3: the first supported public-key algorithm in the platform's order: one the
     // profile offers (getInfo `algorithms`). Entries of other types are skipped; malformed
@@ -172,7 +176,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         return Err(CtapError::InvalidOption);
     }
     if req.options.uv == Some(true) && pin_protocol.is_none() {
-        return Err(auth.uv_not_supported());
+        return Err(pin_uv_auth::uv_not_supported(auth));
     }
     let enabled: Vec<(String, Value)> = req
         .extensions
@@ -217,7 +221,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     // only then) the user was verified.
     let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
         (Some(protocol), Some(param)) => {
-            client_pin::verify_token_for(
+            pin_uv_auth::verify_token_for(
                 auth,
                 protocol,
                 &req.client_data_hash,
@@ -294,7 +298,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         auth.check_user_presence()?;
     }
     if pin_protocol.is_some() {
-        client_pin::consume_token_after_presence(auth);
+        pin_uv_auth::consume_token_after_presence(auth);
     }
     let flags = if uv { FLAG_UP | FLAG_UV } else { FLAG_UP };
 

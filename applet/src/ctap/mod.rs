@@ -16,7 +16,7 @@ pub mod get_assertion;
 pub mod get_info;
 pub mod large_blobs;
 pub mod make_credential;
-pub mod pin_uv_auth_token;
+pub mod pin_uv_auth;
 pub mod reset;
 pub mod selection;
 pub mod types;
@@ -28,11 +28,10 @@ use card_storage::{Persistent, Storage};
 use crate::AppletError;
 use crate::attestation::{self, AttestationMaterial};
 use crate::crypto::{self, PrivateKey, WrappingKey};
-use crate::pin_protocol::PinProtocol;
 use crate::platform::Platform;
 use crate::profile::Profile;
 use crate::state::State;
-use cbor::Value;
+use ctap_types::cbor::Value;
 pub use error::{CTAP2_OK, CtapError, CtapResult};
 
 /// CTAP command bytes (CTAP 2.1 §6).
@@ -263,42 +262,6 @@ impl Authenticator {
     /// exactly these; the others are ignored like unknown extensions).
     pub(crate) fn extension_enabled(&self, id: &str) -> bool {
         ctap_types::ExtensionId::parse(id).is_some_and(|e| self.profile.enables_extension(e))
-    }
-
-    /// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
-    /// (§6.1.2 step 5, §6.2.2 step 5) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
-    /// CTAP2_ERR_UNSUPPORTED_OPTION, which a profile declaring only FIDO_2_0 keeps.
-    pub(crate) fn uv_not_supported(&self) -> CtapError {
-        if self.profile.is_ctap21() {
-            CtapError::InvalidOption
-        } else {
-            CtapError::UnsupportedOption
-        }
-    }
-
-    /// The pinUvAuthParam checks shared by makeCredential and getAssertion (§6.1.2 steps 1-2,
-    /// §6.2.2 steps 1-2). A zero-length pinUvAuthParam asks "touch me, then tell me about your
-    /// PIN" (platforms use it to let the user pick an authenticator): after presence it is
-    /// CTAP2_ERR_PIN_INVALID when a PIN is set, CTAP2_ERR_PIN_NOT_SET otherwise. A real one needs
-    /// an offered pinUvAuthProtocol, which is returned; it is verified later, after the options
-    /// (§6.1.2 step 11, §6.2.2 step 6).
-    pub(crate) fn check_pin_uv_auth(
-        &self,
-        param: Option<&[u8]>,
-        protocol: Option<u64>,
-    ) -> CtapResult<Option<PinProtocol>> {
-        match param {
-            None => Ok(None),
-            Some([]) => {
-                self.check_user_presence()?;
-                if self.store.get().pin.is_set() {
-                    Err(CtapError::PinInvalid)
-                } else {
-                    Err(CtapError::PinNotSet)
-                }
-            }
-            Some(_) => client_pin::protocol(self, protocol).map(Some),
-        }
     }
 
     /// An allowList / excludeList longer than getInfo `maxCredentialCountInList` is

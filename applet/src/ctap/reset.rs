@@ -13,7 +13,7 @@
 use super::Authenticator;
 use super::error::{CtapError, CtapResult};
 use crate::crypto::WrappingKey;
-use crate::ctap::client_pin::PinState;
+use crate::state::PinState;
 use crate::state::{State, initial_large_blob_array};
 
 /// How long after power-up authenticatorReset is accepted (§6.6).

@@ -1,8 +1,8 @@
 //! The WebAuthn dictionaries CTAP2 requests carry (CTAP 2.1 §6.1 and §6.2, WebAuthn §5.4), decoded
-//! into types with the exact status codes of [`super::cbor`].
+//! into types with the exact status codes of [`ctap_types::cbor`].
 
-use super::cbor::{IntMap, TextMap, Value};
 use super::error::CtapResult;
+use ctap_types::cbor::{IntMap, TextMap, Value};
 
 /// The only credential type WebAuthn defines.
 pub use ctap_types::vocab::PUBLIC_KEY;
@@ -199,8 +199,8 @@ impl<'a> SubcommandRequest<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctap::cbor::parse;
     use crate::ctap::error::CtapError;
+    use ctap_types::cbor::parse;
 
     #[test]
     fn truncation_keeps_utf8_whole() {

@@ -8,7 +8,7 @@
 //! blob (an empty byte string when there is none). Non-resident credential ids are sealed blobs
 //! of fixed size, so they carry no credBlob.
 
-use crate::ctap::cbor::Value;
+use ctap_types::cbor::Value;
 
 /// The extension identifier.
 pub const ID: &str = ctap_types::ExtensionId::CredBlob.as_str();

@@ -22,11 +22,10 @@
 use zeroize::Zeroizing;
 
 use crate::crypto::{WrappingKey, derive_cred_random, hmac_sha256};
-use crate::ctap::cbor::Value;
-use crate::ctap::client_pin::PlatformKey;
-use crate::ctap::error::{CtapError, CtapResult};
-use crate::pin_protocol::{KeyAgreementKey, PinProtocol, SharedSecret};
+use crate::pin_protocol::{KeyAgreementKey, PinProtocol, PlatformKey, SharedSecret};
 use crate::platform::Rng;
+use ctap_types::cbor::Value;
+use ctap_types::{CtapError, CtapResult};
 
 /// The extension identifier.
 pub const ID: &str = ctap_types::ExtensionId::HmacSecret.as_str();

@@ -6,9 +6,9 @@
 //! `false` anywhere. The key is not an authenticator-data extension output: makeCredential
 //! returns it as response member 0x05 and getAssertion as 0x07.
 
-use crate::ctap::cbor::Value;
-use crate::ctap::error::CtapResult;
 use crate::platform::Rng;
+use ctap_types::CtapResult;
+use ctap_types::cbor::Value;
 
 /// The extension identifier.
 pub const ID: &str = ctap_types::ExtensionId::LargeBlobKey.as_str();
@@ -46,8 +46,8 @@ pub fn generate(rng: &mut dyn Rng, resident: bool) -> CtapResult<[u8; KEY_LEN]> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctap::error::CtapError;
     use crate::platform::SeededRng;
+    use ctap_types::CtapError;
 
     #[test]
     fn only_true_and_only_resident() {

@@ -2,10 +2,10 @@
 //! so an enterprise can check its policy at registration.
 //!
 //! Only RP IDs on the list set by authenticatorConfig's setMinPINLength (`minPinLengthRPIDs`,
-//! §6.11.4; kept in [`crate::ctap::client_pin::PinState::min_pin_length_rp_ids`], empty on a
+//! §6.11.4; kept in [`crate::state::PinState::min_pin_length_rp_ids`], empty on a
 //! fresh card) receive the output; for every other RP the input is ignored.
 
-use crate::ctap::cbor::Value;
+use ctap_types::cbor::Value;
 
 /// The extension identifier.
 pub const ID: &str = ctap_types::ExtensionId::MinPinLength.as_str();

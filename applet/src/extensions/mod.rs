@@ -20,8 +20,8 @@ pub mod hmac_secret;
 pub mod large_blob_key;
 pub mod min_pin_length;
 
-use crate::ctap::cbor::Value;
-use crate::ctap::error::{CtapError, CtapResult};
+use ctap_types::cbor::Value;
+use ctap_types::{CtapError, CtapResult};
 
 pub use cred_protect::CredProtect;
 pub use hmac_secret::HmacSecretInput;

@@ -20,6 +20,7 @@
 //! step 9.4), so one PIN entry authorizes one ceremony. The token lives in RAM only; a power cut
 //! ends it, as it ends a contactless card's session.
 
+use ctap_types::permission;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::pin_protocol::PinProtocol;
@@ -38,9 +39,6 @@ pub const USER_PRESENT_TIME_LIMIT_MS: u64 = 30_000;
 /// A token stops being in use this long after it was issued, used or not
 /// (§6.5.2.1 "maxUsageTimePeriod": 10 minutes suggested).
 pub const MAX_USAGE_TIME_PERIOD_MS: u64 = 600_000;
-
-/// The permission bits of getPinUvAuthTokenUsingPinWithPermissions (CTAP 2.1 §6.5.5.7).
-pub use ctap_types::permission;
 
 /// The pinUvAuthToken and its state (§6.5.2.1). Lives in transient memory.
 pub struct PinUvAuthToken {

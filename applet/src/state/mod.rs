@@ -18,7 +18,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::attestation::AttestationMaterial;
 use crate::crypto::WrappingKey;
-use crate::ctap::client_pin::PinState;
+
+pub mod pin;
+
+pub use pin::PinState;
 
 /// Persistent state, schema version 2 (version 1 lacked the last two fields; [`State::migrate`]
 /// upgrades it).
