@@ -30,18 +30,19 @@
 //! updates (P1 bit 0x80), the profile has a processing budget
 //! ([`crate::profile::Profile::processing_budget_ms`], 0 = never) and the command took longer
 //! than that, the finished answer is held and `91 00` goes out instead. The status byte is
-//! UP_NEEDED when the command tested user presence, PROCESSING otherwise. The first poll
-//! releases the held answer (by then the work is long done). A cancel drops it and answers
-//! CTAP2_ERR_KEEPALIVE_CANCEL — but the command's effects stand: the cancel arrived after the
-//! card committed, as when a real card wins the race against a cancel. Any other command, a
-//! deselect or a power event also drops a held answer. P1 = 00 (libfido2, Windows) never gets
-//! 9100.
+//! UP_NEEDED when the command tested user presence, PROCESSING otherwise: the authenticator
+//! says which in its [`crate::ctap::Reply`], so the CTAP command handlers know nothing of this
+//! binding. The first poll releases the held answer (by then the work is long done). A cancel
+//! drops it and answers CTAP2_ERR_KEEPALIVE_CANCEL — but the command's effects stand: the cancel
+//! arrived after the card committed, as when a real card wins the race against a cancel. Any
+//! other command, a deselect or a power event also drops a held answer. P1 = 00 (libfido2,
+//! Windows) never gets 9100.
 
 use apdu::{Applet, Command, PowerEvent, Response, StatusWord};
 
 use crate::FidoApplet;
-use crate::ctap::CtapError;
 use crate::ctap::get_info::u2f_enabled;
+use crate::ctap::{CtapError, Presence};
 use crate::u2f;
 
 pub use ctap_types::nfc::{
@@ -122,21 +123,19 @@ impl FidoApplet {
         }
         let auth = &mut self.authenticator;
         let started = auth.platform.clock.now_ms();
-        auth.presence_tested.set(false);
-        let data = auth.process(&cmd.data);
+        let reply = auth.process(&cmd.data);
         let elapsed = auth.platform.clock.now_ms().saturating_sub(started);
         let budget = auth.profile.processing_budget_ms;
         if cmd.p1 & MSG_GETRESPONSE_SUPPORTED != 0 && budget > 0 && elapsed > budget {
-            let status = if auth.presence_tested.get() {
-                status::UP_NEEDED
-            } else {
-                status::PROCESSING
+            let status = match reply.presence {
+                Presence::Tested => status::UP_NEEDED,
+                Presence::NotTested => status::PROCESSING,
             };
             tracing::debug!(elapsed, budget, status, "holding the answer behind 9100");
-            self.held = Some(HeldResponse { data });
+            self.held = Some(HeldResponse { data: reply.data });
             return Response::new(vec![status], CTAP_STATUS_UPDATE);
         }
-        Response::ok(data)
+        Response::ok(reply.data)
     }
 
     /// NFCCTAP_GETRESPONSE: releases (P1 00) or cancels (P1 11) a held answer; 6985 when there

@@ -104,9 +104,33 @@ pub struct Authenticator {
     /// authenticatorClientPIN's transient state: key-agreement key, pinUvAuthToken, wrong PINs
     /// since power-up (CTAP 2.1 §6.5).
     pub(crate) client_pin: client_pin::ClientPin,
-    /// Set by every user-presence test, so the NFC binding can tell "user presence needed" from
-    /// "processing" when it holds a slow answer (NFCCTAP_GETRESPONSE, §11.3).
-    pub(crate) presence_tested: std::cell::Cell<bool>,
+    /// What the command being processed did about user presence; reported in its [`Reply`].
+    presence: Presence,
+}
+
+/// What the authenticator did with one CTAP message, for the transport binding in front of it
+/// (the NFC binding, [`crate::nfc`]), which owns everything transport-specific: the status
+/// word, and when an answer is held behind `91 00`, the status byte it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The CTAP response: status byte || CBOR (CTAP 2.1 §8).
+    pub data: Vec<u8>,
+    /// Whether the command needed the user's presence.
+    pub presence: Presence,
+}
+
+/// A command's user-presence outcome (CTAP 2.1 §6.1.2 step 14, §6.2.2 step 9, §6.6, §6.9,
+/// U2F's check-user-presence). On a contactless card the tap that powered it is the gesture, so
+/// a test is decided at once by the platform's [`crate::platform::PresencePolicy`]; a binding
+/// tells "waiting for the user" from "processing" by it (NFCCTAP_GETRESPONSE's status byte,
+/// §11.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Presence {
+    /// The command did not test user presence.
+    #[default]
+    NotTested,
+    /// The command tested user presence (granted or refused).
+    Tested,
 }
 
 impl Authenticator {
@@ -143,7 +167,7 @@ impl Authenticator {
             client_pin,
             session: Transient::new(ClearOn::Deselect),
             powered_at_ms: None,
-            presence_tested: std::cell::Cell::new(false),
+            presence: Presence::NotTested,
         })
     }
 
@@ -168,8 +192,18 @@ impl Authenticator {
         self.store.get().attestation.as_ref()
     }
 
-    /// Processes one CTAP message (command byte || CBOR) into status byte || CBOR.
-    pub fn process(&mut self, message: &[u8]) -> Vec<u8> {
+    /// Processes one CTAP message (command byte || CBOR) into status byte || CBOR, with what the
+    /// command did about user presence.
+    pub fn process(&mut self, message: &[u8]) -> Reply {
+        self.presence = Presence::NotTested;
+        let data = self.respond(message);
+        Reply {
+            data,
+            presence: self.presence,
+        }
+    }
+
+    fn respond(&mut self, message: &[u8]) -> Vec<u8> {
         match self.dispatch(message) {
             Ok(Some(body)) => {
                 let mut out = vec![CTAP2_OK];
@@ -249,8 +283,8 @@ impl Authenticator {
 
     /// A user-presence test (§6.1.2 step 14, §6.2.2 step 9). On a contactless card the tap that
     /// powered it is the gesture, so presence is immediate unless the platform's policy refuses.
-    pub(crate) fn check_user_presence(&self) -> CtapResult<()> {
-        self.presence_tested.set(true);
+    pub(crate) fn check_user_presence(&mut self) -> CtapResult<()> {
+        self.presence = Presence::Tested;
         if self.platform.presence.grants_presence() {
             Ok(())
         } else {

@@ -7,6 +7,6 @@
 use super::Authenticator;
 use super::error::CtapResult;
 
-pub fn process(auth: &Authenticator) -> CtapResult<()> {
+pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
     auth.check_user_presence()
 }

@@ -38,7 +38,7 @@ pub fn uv_not_supported(auth: &Authenticator) -> CtapError {
 /// an offered pinUvAuthProtocol, which is returned; it is verified later, after the options
 /// (§6.1.2 step 11, §6.2.2 step 6).
 pub fn check_pin_uv_auth(
-    auth: &Authenticator,
+    auth: &mut Authenticator,
     param: Option<&[u8]>,
     protocol: Option<u64>,
 ) -> CtapResult<Option<PinProtocol>> {
