@@ -159,7 +159,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Option<Val
     let req = ClientPinRequest::decode(params)?;
     let sub = req.subcommand.ok_or(CtapError::MissingParameter)?;
     // What the profile leaves out does not exist on the card: a CTAP 2.0 card knows 0x01-0x05
-    // only, so 0x09 (permissions) is an unknown subcommand there (profile.rs).
+    // only, so 0x09 (permissions) is an unknown subcommand there (crate::profile).
     if !u8::try_from(sub).is_ok_and(|s| auth.profile.enables_client_pin_subcommand(s)) {
         return Err(CtapError::InvalidSubcommand);
     }

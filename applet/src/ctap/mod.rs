@@ -236,7 +236,7 @@ impl Authenticator {
         if message.len() > to_usize(self.profile.max_msg_size) {
             return Err(CtapError::RequestTooLarge);
         }
-        // What getInfo does not declare, the card does not do (profile.rs).
+        // What getInfo does not declare, the card does not do (crate::profile).
         if !self.profile.enables_command(command) {
             return Err(CtapError::InvalidCommand);
         }
