@@ -170,6 +170,52 @@ fn set_pin_both_protocols_and_only_once() {
     }
 }
 
+/// §6.5.5.5 step 6 and the same step of §6.5.5.6: a newPinEnc whose MAC verifies but which
+/// does not decrypt (not whole AES blocks) is CTAP2_ERR_PIN_AUTH_INVALID — it used to be
+/// INVALID_PARAMETER, a code these steps do not name. Nothing is stored; a changePIN whose
+/// current PIN matched keeps its retries.
+#[test]
+fn new_pin_enc_that_does_not_decrypt_is_pin_auth_invalid() {
+    for protocol in [1, 2] {
+        let mut t = Tester::new();
+        let mut s = t.secret(protocol);
+        // 36 bytes: not a multiple of 16 under either protocol (protocol 2: IV + 20 bytes).
+        let broken = vec![0x5A; 36];
+        let param = s.authenticate(&broken);
+        assert_eq!(
+            t.client_pin(vec![
+                (int(1), int(protocol.into())),
+                (int(2), int(3)),
+                (int(3), s.cose.clone()),
+                (int(4), Value::bytes(param)),
+                (int(5), Value::bytes(broken.clone())),
+            ]),
+            Err(PIN_AUTH_INVALID),
+            "setPIN, protocol {protocol}"
+        );
+        assert_eq!(t.state().pin.pin_hash, None);
+
+        t.set_pin(protocol, PIN).unwrap();
+        let mut s = t.secret(protocol);
+        let pin_hash_enc = s.pin_hash_enc(PIN);
+        let param = s.authenticate(&[broken.as_slice(), &pin_hash_enc].concat());
+        assert_eq!(
+            t.client_pin(vec![
+                (int(1), int(protocol.into())),
+                (int(2), int(4)),
+                (int(3), s.cose.clone()),
+                (int(4), Value::bytes(param)),
+                (int(5), Value::bytes(broken)),
+                (int(6), Value::bytes(pin_hash_enc)),
+            ]),
+            Err(PIN_AUTH_INVALID),
+            "changePIN, protocol {protocol}"
+        );
+        assert_eq!(t.retries(), (8, false));
+        t.token(protocol, PIN, GA, None).unwrap();
+    }
+}
+
 #[test]
 fn set_pin_policy_and_parameter_errors() {
     let mut t = Tester::new();

@@ -421,14 +421,17 @@ impl Drop for NewPin {
     }
 }
 
-/// Decrypts `newPinEnc` and applies the PIN policy (§6.5.5.5 steps 6-7): the plaintext must be
-/// 64 bytes (CTAP1_ERR_INVALID_PARAMETER otherwise); the PIN is what precedes the zero padding
-/// and must be UTF-8 of at least `min_len` code points and at most 63 bytes, with no NUL inside
-/// (CTAP2_ERR_PIN_POLICY_VIOLATION otherwise).
+/// Decrypts `newPinEnc` and applies the PIN policy (§6.5.5.5 steps 6-9, §6.5.5.6 the same
+/// steps): a `newPinEnc` that does not decrypt (not whole cipher blocks, or no IV under protocol
+/// 2) is CTAP2_ERR_PIN_AUTH_INVALID ("If an error results, it returns
+/// CTAP2_ERR_PIN_AUTH_INVALID"); the plaintext must be 64 bytes (CTAP1_ERR_INVALID_PARAMETER
+/// otherwise); the PIN is what precedes the zero padding and must be UTF-8 of at least `min_len`
+/// code points and at most 63 bytes, with no NUL inside (CTAP2_ERR_PIN_POLICY_VIOLATION
+/// otherwise).
 fn decrypt_new_pin(secret: &SharedSecret, new_pin_enc: &[u8], min_len: u8) -> CtapResult<NewPin> {
     let padded = secret
         .decrypt(new_pin_enc)
-        .map_err(|_| CtapError::InvalidParameter)?;
+        .map_err(|_| CtapError::PinAuthInvalid)?;
     if padded.len() != PADDED_PIN_LEN {
         return Err(CtapError::InvalidParameter);
     }

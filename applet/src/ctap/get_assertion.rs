@@ -112,7 +112,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         req.pin_uv_auth_protocol,
     )?;
 
-    // Step 5: options. "rk" has no meaning here (CTAP2_ERR_UNSUPPORTED_OPTION). "uv" asks for
+    // Step 4: options. "rk" has no meaning here (CTAP2_ERR_UNSUPPORTED_OPTION). "uv" asks for
     // built-in user verification, which a card without a PIN pad lacks; with a pinUvAuthParam
     // it is treated as false (the PIN is the verification). up defaults to true, and
     // up = false is a silent probe ("is this credential here?") without the UP flag.
@@ -131,7 +131,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         .collect();
     let ext = GetAssertionExtensions::decode(&enabled)?;
 
-    // alwaysUv (§6.11.2): every assertion with presence needs a pinUvAuthToken.
+    // Step 5, alwaysUv (§6.11.2): every assertion with presence needs a pinUvAuthToken.
     if auth.store.get().pin.always_uv && up && pin_protocol.is_none() {
         return Err(CtapError::PuatRequired);
     }
@@ -187,7 +187,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     };
     let credential = first.ok_or(CtapError::NoCredentials)?;
 
-    // Step 8: extensions. hmac-secret's salts are checked once for the whole sequence.
+    // Step 10: extensions. hmac-secret's salts are checked once for the whole sequence.
     let extensions = AssertionExtensions {
         hmac_secret: ext
             .hmac_secret

@@ -2,8 +2,10 @@
 //!
 //! The steps follow §6.1.2 in order, because the order decides which error a malformed or
 //! unsatisfiable request gets: parameter decoding, pinUvAuthParam (steps 1-2), pubKeyCredParams
-//! (step 3), options (step 5), enterpriseAttestation (step 9), excludeList (step 11), user
-//! presence (step 14), then key generation, storage (step 17) and attestation (step 19).
+//! (step 3), options (step 5), alwaysUv and makeCredUvNotRqd (steps 6-8), enterpriseAttestation
+//! (step 9), the pinUvAuthParam check (step 11), excludeList (step 12), user presence (step 14),
+//! extensions (step 15), then key generation (step 16), storage (step 17) and attestation
+//! (step 19).
 
 use super::auth_data::{self, AttestedCredential, FLAG_UP, FLAG_UV};
 use super::client_pin;
@@ -186,7 +188,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         .collect();
     let ext = MakeCredentialExtensions::decode(&enabled)?;
 
-    // Steps 6-7: once a PIN is set, a discoverable credential needs a pinUvAuthToken; a
+    // Steps 6-8: once a PIN is set, a discoverable credential needs a pinUvAuthToken; a
     // non-discoverable one does too unless the card declares makeCredUvNotRqd (a CTAP 2.1
     // option: a CTAP 2.0 card answers CTAP2_ERR_PIN_REQUIRED, the same code 0x36, to every
     // makeCredential without pinAuth once a PIN is set, CTAP 2.0 §5.1 step 7); alwaysUv asks
@@ -217,7 +219,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         }
     };
 
-    // Step 10: the pinUvAuthParam proves a token with the mc permission for this RP; then (and
+    // Step 11: the pinUvAuthParam proves a token with the mc permission for this RP; then (and
     // only then) the user was verified.
     let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
         (Some(protocol), Some(param)) => {
@@ -236,7 +238,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     let rp_id_hash = crypto::sha256(req.rp.id.as_bytes());
 
-    // Step 11: a listed credential of this card bound to this RP means "already registered" —
+    // Step 12: a listed credential of this card bound to this RP means "already registered" —
     // except that a userVerificationRequired credential (credProtect 3) is not admitted to
     // without UV (§12.1). Presence is still collected first so the answer does not leak without
     // a tap, and the result is CREDENTIAL_EXCLUDED whether or not presence was given.
@@ -251,7 +253,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         return Err(CtapError::CredentialExcluded);
     }
 
-    // Step 12: extensions (§12); unknown ones are ignored (WebAuthn §9). largeBlobKey needs a
+    // Step 15: extensions (§12); unknown ones are ignored (WebAuthn §9). largeBlobKey needs a
     // discoverable credential (CTAP2_ERR_INVALID_OPTION otherwise).
     let large_blob_key = if ext.large_blob_key {
         Some(large_blob_key::generate(&mut *auth.platform.rng, rk)?)
@@ -302,7 +304,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     }
     let flags = if uv { FLAG_UP | FLAG_UV } else { FLAG_UP };
 
-    // Step 15-16: a new P-256 key, sealed into the credential id with this RP's hash.
+    // Step 16: a new P-256 key, sealed into the credential id with this RP's hash.
     let private_key = PrivateKey::generate(&mut *auth.platform.rng);
     let cred_flags = WrappedCredential::pack_flags(rk, cred_protect, ext.hmac_secret);
     let wrapped = WrappedCredential {

@@ -21,7 +21,7 @@ use super::Authenticator;
 use crate::pin_protocol::PinProtocol;
 
 /// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
-/// (§6.1.2 step 5, §6.2.2 step 5) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
+/// (§6.1.2 step 5, §6.2.2 step 4) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
 /// CTAP2_ERR_UNSUPPORTED_OPTION, which a profile declaring only FIDO_2_0 keeps.
 pub fn uv_not_supported(auth: &Authenticator) -> CtapError {
     if auth.profile.is_ctap21() {
