@@ -178,7 +178,7 @@ fn set_pin_both_protocols_and_only_once() {
 fn new_pin_enc_that_does_not_decrypt_is_pin_auth_invalid() {
     for protocol in [1, 2] {
         let mut t = Tester::new();
-        let mut s = t.secret(protocol);
+        let s = t.secret(protocol);
         // 36 bytes: not a multiple of 16 under either protocol (protocol 2: IV + 20 bytes).
         let broken = vec![0x5A; 36];
         let param = s.authenticate(&broken);

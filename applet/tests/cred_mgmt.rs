@@ -564,6 +564,45 @@ fn update_user_information() {
     );
 }
 
+/// §6.8.3: enumerateRPsBegin on a card without discoverable credentials is
+/// CTAP2_ERR_NO_CREDENTIALS; §6.8.4: so is enumerateCredentialsBegin for an RP without any;
+/// §6.8.6: updateUserInformation of an unknown credential is CTAP2_ERR_NO_CREDENTIALS.
+#[test]
+fn nothing_to_enumerate_or_update_is_no_credentials() {
+    let mut t = Tester::new();
+    // A non-discoverable credential is not listed.
+    t.make_credential(mc("a.example", b"alice", false)).unwrap();
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, CM, None).unwrap();
+    assert_eq!(
+        cm(&mut t, CRED_MGMT, Some(&token), 2, None),
+        Err(NO_CREDENTIALS)
+    );
+    assert_eq!(
+        cm(
+            &mut t,
+            CRED_MGMT,
+            Some(&token),
+            4,
+            Some(rp_hash_params("a.example"))
+        ),
+        Err(NO_CREDENTIALS)
+    );
+    let params = Value::Map(vec![
+        (int(2), descriptor(b"unknown credential")),
+        (
+            int(3),
+            Value::Map(vec![(text("id"), Value::bytes(b"alice".to_vec()))]),
+        ),
+    ]);
+    assert_eq!(
+        cm(&mut t, CRED_MGMT, Some(&token), 7, Some(params)),
+        Err(NO_CREDENTIALS)
+    );
+    let meta = cm(&mut t, CRED_MGMT, Some(&token), 1, None).unwrap();
+    assert_eq!(get(&meta, 1), int(0));
+}
+
 #[test]
 fn no_pin_means_no_token() {
     let mut t = Tester::new();

@@ -839,6 +839,25 @@ fn presence_denied_is_operation_denied() {
     assert_eq!(ok.ctap(0x0B, None), Ok(Value::Null));
 }
 
+/// §6.1.2 step 1.2 and §6.2.2 step 1.2: the zero-length pinUvAuthParam probe asks for user
+/// interaction first; when the user declines it is CTAP2_ERR_OPERATION_DENIED, not the PIN
+/// state answer of step 1.3.
+#[test]
+fn zero_length_probe_with_presence_denied_is_operation_denied() {
+    let mut t = tester_with(Profile::generic(), PresencePolicy::Deny);
+    let probe =
+        |req: Vec<(Value, Value)>, k: i64| set(set(req, k, Value::bytes(vec![])), k + 1, int(2));
+    assert_eq!(
+        t.make_credential(probe(mc("example.com", b"u", false), 8))
+            .err(),
+        Some(OPERATION_DENIED)
+    );
+    assert_eq!(
+        t.get_assertion(probe(ga("example.com", &[]), 6)).err(),
+        Some(OPERATION_DENIED)
+    );
+}
+
 #[test]
 fn state_survives_recreating_the_card_from_the_same_storage() {
     let mut t = tester();
