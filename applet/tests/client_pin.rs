@@ -216,6 +216,122 @@ fn new_pin_enc_that_does_not_decrypt_is_pin_auth_invalid() {
     }
 }
 
+/// A copy of the platform's COSE key moved off the curve (y with one bit flipped).
+fn off_curve(cose: &Value) -> Value {
+    let mut key = cose.clone();
+    if let Value::Map(entries) = &mut key {
+        for (k, v) in entries.iter_mut() {
+            if *k == int(-3) {
+                let mut y = v.as_bytes().unwrap().to_vec();
+                y[31] ^= 1;
+                *v = Value::bytes(y);
+            }
+        }
+    }
+    key
+}
+
+/// §6.5.5.6 steps 1, 2 and 4 (changePIN) and §6.5.5.7.1 / §6.5.5.7.2 steps 1, 2 and 6
+/// (getPinToken, getPinUvAuthTokenUsingPinWithPermissions): a missing parameter is
+/// CTAP2_ERR_MISSING_PARAMETER, an unknown protocol and a platform key off the curve
+/// CTAP1_ERR_INVALID_PARAMETER — each before a retry is spent.
+#[test]
+fn change_pin_and_token_parameter_errors() {
+    let mut t = Tester::new();
+    t.set_pin(2, PIN).unwrap();
+    let mut s = t.secret(2);
+    let new_pin_enc = s.padded_pin(b"5678");
+    let pin_hash_enc = s.pin_hash_enc(PIN);
+    let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
+    let change = vec![
+        (int(1), int(2)),
+        (int(2), int(4)),
+        (int(3), s.cose.clone()),
+        (int(4), Value::bytes(param)),
+        (int(5), Value::bytes(new_pin_enc)),
+        (int(6), Value::bytes(pin_hash_enc.clone())),
+    ];
+    for missing in [1, 3, 4, 5, 6] {
+        let r = unset(change.clone(), missing);
+        assert_eq!(
+            t.client_pin(r),
+            Err(MISSING_PARAMETER),
+            "changePIN without {missing}"
+        );
+    }
+    assert_eq!(
+        t.client_pin(set(change.clone(), 1, int(3))),
+        Err(INVALID_PARAMETER),
+        "changePIN protocol 3"
+    );
+    assert_eq!(
+        t.client_pin(set(change, 3, off_curve(&s.cose))),
+        Err(INVALID_PARAMETER),
+        "changePIN key off the curve"
+    );
+    for (sub, extra) in [(5, vec![]), (9, vec![(int(9), int(GA as i64))])] {
+        let mut token = vec![
+            (int(1), int(2)),
+            (int(2), int(sub)),
+            (int(3), s.cose.clone()),
+            (int(6), Value::bytes(pin_hash_enc.clone())),
+        ];
+        token.extend(extra);
+        for missing in [1, 3, 6] {
+            let r = unset(token.clone(), missing);
+            assert_eq!(
+                t.client_pin(r),
+                Err(MISSING_PARAMETER),
+                "{sub} without {missing}"
+            );
+        }
+        assert_eq!(
+            t.client_pin(set(token.clone(), 1, int(3))),
+            Err(INVALID_PARAMETER),
+            "{sub} protocol 3"
+        );
+        assert_eq!(
+            t.client_pin(set(token, 3, off_curve(&s.cose))),
+            Err(INVALID_PARAMETER),
+            "{sub} key off the curve"
+        );
+    }
+    assert_eq!(t.retries(), (8, false), "no retry spent");
+    t.token(2, PIN, GA, None).unwrap();
+}
+
+/// §6.1.2 step 11.1: makeCredential's pinUvAuthParam must verify under the token (11.1.1), the
+/// token must hold mc (11.1.2) and be bound to this RP if bound at all (11.1.3); a token
+/// consumed by an earlier ceremony has lost mc (step 14.4). Each is CTAP2_ERR_PIN_AUTH_INVALID.
+#[test]
+fn make_credential_token_checks() {
+    let mut t = Tester::new();
+    t.set_pin(2, PIN).unwrap();
+    let token = t.token(2, PIN, MC, Some("example.com")).unwrap();
+    let mut bad = token.param(&cdh("register"));
+    bad[0] ^= 1;
+    let req = set(
+        set(mc("example.com", b"u", true), 8, Value::bytes(bad)),
+        9,
+        int(2),
+    );
+    assert_eq!(t.make_credential(req).err(), Some(PIN_AUTH_INVALID), "MAC");
+    assert_eq!(
+        t.make_credential(with_token(mc("other.example", b"u", true), &token, 8))
+            .err(),
+        Some(PIN_AUTH_INVALID),
+        "bound to example.com"
+    );
+    t.make_credential(with_token(mc("example.com", b"u", true), &token, 8))
+        .unwrap();
+    assert_eq!(
+        t.make_credential(with_token(mc("example.com", b"v", true), &token, 8))
+            .err(),
+        Some(PIN_AUTH_INVALID),
+        "consumed"
+    );
+}
+
 #[test]
 fn set_pin_policy_and_parameter_errors() {
     let mut t = Tester::new();
