@@ -300,8 +300,9 @@ impl std::fmt::Debug for WrappingKey {
 pub struct WrappedCredential {
     /// The credential private key.
     pub private_key: PrivateKey,
-    /// Bit 0: discoverable; bits 1–2: credProtect level (CTAP 2.1 §12.1, 1..=3, 0 = none);
-    /// bit 3: created with hmac-secret. Bits 4–7 are reserved (zero).
+    /// Bit 0: discoverable; bits 1–2: credProtect level (CTAP 2.1 §12.1, 1..=3; 0 in
+    /// credentials made before level 1 was stored, which `extensions::cred_protect::level_of`
+    /// reads as 1); bit 3: created with hmac-secret. Bits 4–7 are reserved (zero).
     pub flags: u8,
 }
 
@@ -315,8 +316,8 @@ impl WrappedCredential {
     /// Bit 3: hmac-secret was requested at creation.
     pub const FLAG_HMAC_SECRET: u8 = 0x08;
 
-    /// Packs the flags byte. `cred_protect` is the CTAP level (0 = not set, 1..=3); higher values
-    /// are masked to two bits.
+    /// Packs the flags byte. `cred_protect` is the CTAP level (1..=3; makeCredential and U2F
+    /// store 1 when none was asked for); higher values are masked to two bits.
     pub fn pack_flags(discoverable: bool, cred_protect: u8, hmac_secret: bool) -> u8 {
         u8::from(discoverable)
             | ((cred_protect << Self::FLAG_CRED_PROTECT_SHIFT) & Self::FLAG_CRED_PROTECT_MASK)
@@ -332,7 +333,8 @@ impl WrappedCredential {
         self.flags & Self::FLAG_DISCOVERABLE != 0
     }
 
-    /// The credProtect level (0 = not set).
+    /// The credProtect bits as stored (0 = made before the default level 1 was stored; use
+    /// `extensions::cred_protect::level_of` for the level in force).
     pub fn cred_protect(&self) -> u8 {
         (self.flags & Self::FLAG_CRED_PROTECT_MASK) >> Self::FLAG_CRED_PROTECT_SHIFT
     }
