@@ -227,3 +227,15 @@ fn atr_card_capabilities() {
     assert_eq!(atr_declares_extended(&[]), None);
     assert_eq!(atr_declares_extended(&[0x3B, 0xFF, 0xFF]), None);
 }
+
+#[test]
+fn get_info_probes_are_the_expected_apdus() {
+    assert_eq!(
+        transport::get_info_apdu(Length::Short, 0x10),
+        [0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x10]
+    );
+    assert_eq!(
+        transport::get_info_apdu(Length::Extended, 0x00),
+        [0x80, 0x10, 0x00, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00]
+    );
+}

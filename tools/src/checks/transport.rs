@@ -143,10 +143,24 @@ pub(super) fn check_chaining(ctx: &mut Ctx) -> Verdict {
     ))
 }
 
+/// getInfo in one NFCCTAP_MSG APDU (P1 00), short or extended, with the last byte of Le set to
+/// `le` (00: as much as fits).
+pub(super) fn get_info_apdu(length: Length, le: u8) -> Vec<u8> {
+    let framing = Framing {
+        length,
+        ..Framing::default()
+    };
+    let mut apdu = fido_host::nfc::frame(&framing, &[command::GET_INFO]).concat();
+    if let Some(last) = apdu.last_mut() {
+        *last = le;
+    }
+    apdu
+}
+
 pub(super) fn check_get_response(ctx: &mut Ctx) -> Verdict {
     let (reference, sw) = ctx.client.apdu(
         "getInfo (reference, Le=00)",
-        &[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x00],
+        &get_info_apdu(Length::Short, 0x00),
     )?;
     if sw != 0x9000 {
         return fail(format!("getInfo answered {}", sw_name(sw)));
@@ -157,7 +171,7 @@ pub(super) fn check_get_response(ctx: &mut Ctx) -> Verdict {
         ctx.client.framing.get_response_cla = cla;
         let result = ctx.client.apdu(
             &format!("getInfo with Le=10, GET RESPONSE CLA {cla:02X}"),
-            &[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x10],
+            &get_info_apdu(Length::Short, 0x10),
         );
         ctx.client.framing = saved;
         let (data, sw) = result?;
@@ -233,13 +247,12 @@ pub fn atr_declares_extended(atr: &[u8]) -> Option<bool> {
 pub(super) fn check_extended(ctx: &mut Ctx) -> Verdict {
     let atr = ctx.client.atr().map_err(Stop::Fail)?;
     let declared = atr_declares_extended(&atr);
-    let (reference, _) = ctx.client.apdu(
-        "getInfo (short)",
-        &[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x00],
-    )?;
+    let (reference, _) = ctx
+        .client
+        .apdu("getInfo (short)", &get_info_apdu(Length::Short, 0x00))?;
     let (data, sw) = ctx.client.apdu(
         "getInfo as an extended APDU",
-        &[0x80, 0x10, 0x00, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00],
+        &get_info_apdu(Length::Extended, 0x00),
     )?;
     let works = sw == 0x9000 && data == reference;
     match (works, declared) {
