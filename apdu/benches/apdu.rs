@@ -5,7 +5,9 @@ use apdu::{Applet, Card, CardConfig, Command, Response};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-const AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
+/// Any 8-byte AID (the runtime knows nothing of FIDO): a proprietary one, RID F0 00 00 00 01
+/// (ISO/IEC 7816-5 category F, not registered), PIX 00 01 02.
+const AID: [u8; 8] = [0xF0, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x02];
 
 /// Answers every command with the length of its data (2 bytes), or echoes it for INS 02.
 struct Sink;

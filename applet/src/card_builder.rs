@@ -19,7 +19,7 @@
 //!     .clock(ManualClock::new(0))
 //!     .build()
 //!     .expect("a fresh card");
-//! let answer = card.transmit(&[0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0, 0, 0x06, 0x47, 0x2F, 0, 1]);
+//! let answer = card.transmit(&ctap_types::nfc::SELECT_FIDO);
 //! assert_eq!(&answer[answer.len() - 2..], &[0x90, 0x00]);
 //! assert!(memory.image().is_some(), "a fresh card commits its state");
 //! ```
@@ -146,20 +146,17 @@ mod tests {
     use super::*;
     use crate::platform::ManualClock;
 
-    const SELECT: [u8; 13] = [
-        0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0, 0, 0x06, 0x47, 0x2F, 0, 1,
-    ];
-
-    /// SELECT, then authenticatorGetInfo with its answer fetched through GET RESPONSE.
+    /// SELECT, then authenticatorGetInfo with its answer fetched through GET RESPONSE
+    /// (`fido-host`'s framing): the data and the final status word.
     fn get_info(card: &mut Card) -> Vec<u8> {
-        card.transmit(&SELECT);
-        let mut answer = card.transmit(&[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x00]);
-        while answer.len() >= 2 && answer[answer.len() - 2] == 0x61 {
-            answer.truncate(answer.len() - 2);
-            let more = card.transmit(&[0x00, 0xC0, 0x00, 0x00, 0x00]);
-            answer.extend_from_slice(&more);
-        }
-        answer
+        use fido_host::iso::{Follow, exchange};
+        use fido_host::nfc::{Framing, frame};
+        card.transmit(&ctap_types::nfc::SELECT_FIDO);
+        let [apdu] = frame(&Framing::default(), &[ctap_types::command::GET_INFO])
+            .try_into()
+            .expect("one APDU");
+        let outcome = exchange(card, &apdu, Follow::default()).expect("in-process card");
+        [outcome.data, outcome.sw.to_be_bytes().to_vec()].concat()
     }
 
     #[test]
