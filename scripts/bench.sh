@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces every figure of BENCHMARKS.md:
-#   1. criterion benchmarks (apdu/benches, applet/benches): medians and ratios to the crypto floor
+#   1. criterion benchmarks (apdu/benches, storage/benches, applet/benches): medians and ratios to the crypto floor
 #      measured in the same run;
 #   2. resident memory (VmRSS) of a release reader-bridge that loaded 10 000 resident credentials;
 #   3. getAssertion latency through pcscd + vpcd from python-fido2 (tests/python/test_latency.py),
@@ -33,6 +33,8 @@ echo "== criterion"
 rm -rf "$TARGET/criterion"
 # shellcheck disable=SC2086
 cargo bench -p apdu --bench apdu -- $BENCH_ARGS $FILTER
+# shellcheck disable=SC2086
+cargo bench -p card-storage --bench records -- $BENCH_ARGS $FILTER
 for bench in crypto ctap state; do
   # shellcheck disable=SC2086
   VCARD_BENCH_STATE_DIR=$STATE_DIR cargo bench -p fido-applet --bench "$bench" -- $BENCH_ARGS $FILTER

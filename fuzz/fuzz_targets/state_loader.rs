@@ -2,8 +2,11 @@
 //! byte chooses between a raw image (exercises the header, length and checksum checks) and a
 //! payload wrapped in a valid header and checksum (exercises the postcard decoder of `State`
 //! behind them). Never panics; a state that loads re-encodes into an image that loads again.
+//! The same bytes also go to the record log loader (`card_storage::records`), raw and behind a
+//! valid record log header: loaded or refused naming the medium, never a panic.
 #![no_main]
 
+use card_storage::records::{MemoryLog, RecordStore};
 use card_storage::{MemoryStorage, Schema, decode_image, encode_image};
 use fido_applet::CardBuilder;
 use fido_applet::crypto::sha256;
@@ -27,6 +30,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
+    for log in [rest.to_vec(), [&b"VFCR\x00\x01\x00\x00"[..], rest].concat()] {
+        if let Err(e) = RecordStore::open(Box::new(MemoryLog::with_contents(log))) {
+            assert!(e.to_string().starts_with("memory: "), "{e}");
+        }
+    }
     let image = match mode % 3 {
         0 => rest.to_vec(),
         1 => wrap(State::VERSION, rest),

@@ -62,16 +62,6 @@ impl FileStorage {
         self
     }
 
-    fn temp_path(&self) -> PathBuf {
-        let mut name = self
-            .path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".tmp");
-        self.path.with_file_name(name)
-    }
-
     fn step(&mut self, step: WriteStep) -> Result<(), StorageError> {
         self.steps += 1;
         if let Some(hook) = self.fault.as_mut() {
@@ -103,29 +93,53 @@ impl Storage for FileStorage {
     }
 
     fn write(&mut self, image: &[u8]) -> Result<(), StorageError> {
-        let temp = self.temp_path();
-        self.step(WriteStep::WriteTemp)?;
-        let mut file = open_private(&temp).map_err(|e| self.io(e))?;
-        file.write_all(image).map_err(|e| self.io(e))?;
-        self.step(WriteStep::SyncTemp)?;
-        file.sync_all().map_err(|e| self.io(e))?;
-        drop(file);
-        self.step(WriteStep::Rename)?;
-        fs::rename(&temp, &self.path).map_err(|e| self.io(e))?;
-        self.step(WriteStep::SyncDir)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Directory fsync makes the rename durable; some file systems refuse to open a
-            // directory for it, and then the rename is as durable as they make it.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
+        let storage = self.describe();
+        let path = self.path.clone();
+        replace_file(&path, image, &mut |step| self.step(step), &|source| {
+            StorageError::Io {
+                storage: storage.clone(),
+                source,
             }
-        }
-        Ok(())
+        })
     }
 
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
     }
+}
+
+/// Replaces the file `path` by `contents` atomically: `NAME.tmp` (owner-only) written and
+/// fsynced, renamed over `path`, the directory fsynced. `step` is asked before each step and
+/// may cut the power there (fault injection); `io` turns an I/O error into one naming the file.
+pub(crate) fn replace_file(
+    path: &Path,
+    contents: &[u8],
+    step: &mut dyn FnMut(WriteStep) -> Result<(), StorageError>,
+    io: &dyn Fn(std::io::Error) -> StorageError,
+) -> Result<(), StorageError> {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    let temp = path.with_file_name(name);
+    step(WriteStep::WriteTemp)?;
+    let mut file = open_private(&temp).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    step(WriteStep::SyncTemp)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    step(WriteStep::Rename)?;
+    fs::rename(&temp, path).map_err(io)?;
+    step(WriteStep::SyncDir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Directory fsync makes the rename durable; some file systems refuse to open a
+        // directory for it, and then the rename is as durable as they make it.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

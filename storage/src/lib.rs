@@ -12,6 +12,9 @@
 //! - [`schema`]: [`Schema`], the card's state as one versioned struct, and its postcard encoding.
 //! - [`image`]: the image format (magic, versions, length, payload, SHA-256) and its loader.
 //! - [`transaction`]: [`Persistent`], the committed state and its begin / commit / abort.
+//! - [`records`]: [`records::RecordStore`], records (key → value) in an append-only log with
+//!   commit markers and compaction, so that a commit costs the size of what changed; its file
+//!   form ([`records::FileLog`]) documents its fsync points and rename scheme.
 //!
 //! A write that fails (the card was pulled) leaves the previous state, in memory and in the
 //! storage. That is what "a pulled card loses nothing that was acknowledged" means: the applet
@@ -24,6 +27,7 @@ pub mod file;
 pub mod image;
 pub mod memory;
 mod private_file;
+pub mod records;
 pub mod schema;
 pub mod transaction;
 
