@@ -25,6 +25,7 @@ pub mod management;
 pub mod nfc;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+pub mod persona;
 pub mod pin_protocol;
 pub mod transport;
 pub mod u2f;
