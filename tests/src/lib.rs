@@ -84,6 +84,18 @@ pub fn context() -> pcsc::Context {
     ctx
 }
 
+/// The real stack ([`context`]) and a leased slot ([`Slot::lease`]); `None` when the user asked
+/// to skip the real-stack tests ([`skip_e2e`]), so a test starts with
+/// `let Some((ctx, slot)) = stack_slot() else { return };`.
+pub fn stack_slot() -> Option<(pcsc::Context, Slot)> {
+    if skip_e2e() {
+        return None;
+    }
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    Some((ctx, slot))
+}
+
 /// One vpcd slot, held exclusively while this value lives.
 pub struct Slot {
     pub index: u8,
@@ -307,6 +319,25 @@ impl BridgeProcess {
         status
     }
 
+    /// Waits (bounded by [`CARD_TIMEOUT`]) until pcscd sees this bridge's card in `reader`;
+    /// returns its ATR, or panics with the bridge's log.
+    pub fn wait_card(&self, ctx: &pcsc::Context, reader: &CStr) -> Vec<u8> {
+        wait_for_card(ctx, reader, true, CARD_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", self.log_text()))
+    }
+
+    /// Stops the bridge with `signal`, checks that it exits 0 and that its card leaves `reader`.
+    pub fn stop_cleanly(
+        &mut self,
+        signal: rustix::process::Signal,
+        ctx: &pcsc::Context,
+        reader: &CStr,
+    ) {
+        let status = self.signal_and_wait(signal, Duration::from_secs(10));
+        assert!(status.success(), "{signal:?} exits 0, got {status}");
+        wait_for_card(ctx, reader, false, CARD_TIMEOUT).expect("card removed");
+    }
+
     /// Whether the bridge already exited (and how).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         self.child
@@ -341,6 +372,21 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
             _ => return None,
         }
     }
+}
+
+/// A binary of the workspace beside `reader-bridge` (`cargo build --workspace --bins` builds
+/// them; `scripts/test.sh` does).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let bridge = bridge_binary();
+    let path = bridge
+        .parent()
+        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
 }
 
 /// Runs a client program with a bounded time; panics (with its output) if it does not finish.

@@ -3,28 +3,12 @@
 //! replaying the trace against a fresh in-process card of the same seed reproduces every
 //! response, and an edited trace is reported with both sides decoded.
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, Slot, bridge_binary, context, run_tool, skip_e2e, wait_for_card,
-};
+use integration_tests::{BridgeProcess, run_tool, stack_slot, workspace_binary};
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn workspace_binary(name: &str) -> PathBuf {
-    let bridge = bridge_binary();
-    let path = bridge
-        .parent()
-        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p vcard-tools` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 fn run(name: &str, args: &[&str]) -> Output {
     let bin = workspace_binary(name);
@@ -37,19 +21,16 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn replay_reproduces_a_seeded_bridge_and_reports_edits() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     let traces = tempfile::tempdir().expect("temp dir");
     let trace = traces.path().join("trace.jsonl");
     let mut bridge = BridgeProcess::spawn(
         &slot,
         &["--seed", "7", "--trace", trace.to_str().expect("utf-8")],
     );
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    bridge.wait_card(&ctx, &slot.reader);
     let out = run(
         "fido-check",
         &[

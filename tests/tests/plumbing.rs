@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use apdu::{Applet, Card, CardConfig, Command, PowerEvent, Response};
-use integration_tests::{CARD_TIMEOUT, Client, Slot, context, skip_e2e, wait_for_card};
+use integration_tests::{CARD_TIMEOUT, Client, Slot, stack_slot, wait_for_card};
 use reader_bridge::{Bridge, BridgeCard};
 
 const AID: [u8; 7] = [0xF0, 0x76, 0x63, 0x61, 0x72, 0x64, 0x01];
@@ -80,6 +80,16 @@ impl Drop for InProcess {
     }
 }
 
+/// Starts the echo card in `slot`, waits until pcscd sees it (returning its ATR) and connects a
+/// client that has selected the echo applet.
+fn echo_client(ctx: &pcsc::Context, slot: &Slot) -> (InProcess, Client, Vec<u8>) {
+    let bridge = InProcess::start(slot);
+    let atr = wait_for_card(ctx, &slot.reader, true, CARD_TIMEOUT).expect("card appears");
+    let mut client = Client::connect(ctx, &slot.reader);
+    select_echo(&mut client);
+    (bridge, client, atr)
+}
+
 fn select_echo(client: &mut Client) {
     let (data, sw) = client.send("00A4040007F076636172640100");
     assert_eq!((data.as_slice(), sw), (&b"ECHO"[..], 0x9000));
@@ -87,17 +97,11 @@ fn select_echo(client: &mut Client) {
 
 #[test]
 fn extended_chained_get_response_and_latency() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
-    let _bridge = InProcess::start(&slot);
-    let atr = wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT).expect("card appears");
+    };
+    let (_bridge, mut client, atr) = echo_client(&ctx, &slot);
     assert_eq!(atr, atr_with_tck(), "pcscd reports the bridge's ATR");
-
-    let mut client = Client::connect(&ctx, &slot.reader);
-    select_echo(&mut client);
 
     // Extended length both ways: 4000 bytes in, echoed back in one response.
     let payload: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 256) as u8).collect();
@@ -185,15 +189,10 @@ fn extended_chained_get_response_and_latency() {
 
 #[test]
 fn disconnect_with_reset_clears_selection() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
-    let _bridge = InProcess::start(&slot);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT).expect("card appears");
-    let mut client = Client::connect(&ctx, &slot.reader);
-    select_echo(&mut client);
+    };
+    let (_bridge, mut client, _) = echo_client(&ctx, &slot);
     let (events_before, _) = client.send("0003000001");
     client
         .card

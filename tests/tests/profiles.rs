@@ -8,7 +8,7 @@ use std::time::Duration;
 use fido_applet::profile::Profile;
 use integration_tests::{
     BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, Slot, context, hex_encode, run_tool,
-    skip_e2e, wait_for_card,
+    skip_e2e, stack_slot, wait_for_card,
 };
 use rustix::process::Signal;
 
@@ -62,21 +62,13 @@ fn start(slot: &Slot, profile: &str, extra: &[&str]) -> BridgeProcess {
     BridgeProcess::spawn(slot, &args)
 }
 
-fn stop(mut bridge: BridgeProcess, ctx: &pcsc::Context, slot: &Slot) {
-    let status = bridge.signal_and_wait(Signal::TERM, Duration::from_secs(10));
-    assert!(status.success(), "SIGTERM exits 0, got {status}");
-    wait_for_card(ctx, &slot.reader, false, CARD_TIMEOUT).expect("card removed");
-}
-
 #[test]
 fn every_builtin_profile_serves_its_atr_and_aaguid() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     for profile in Profile::all() {
-        let bridge = start(&slot, &profile.id, &[]);
+        let mut bridge = start(&slot, &profile.id, &[]);
         let atr = wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
             .unwrap_or_else(|e| panic!("{}: {e}; log:\n{}", profile.id, bridge.log_text()));
         assert_eq!(
@@ -98,7 +90,7 @@ fn every_builtin_profile_serves_its_atr_and_aaguid() {
                 hex_encode(&info)
             );
         }
-        stop(bridge, &ctx, &slot);
+        bridge.stop_cleanly(Signal::TERM, &ctx, &slot.reader);
     }
 }
 
@@ -117,9 +109,8 @@ fn a_short_apdu_card_is_reached_through_chaining_and_get_response() {
     let dir = tempfile::tempdir().expect("temp dir");
     let trace = dir.path().join("trace.jsonl");
     let trace_arg = trace.to_string_lossy().into_owned();
-    let bridge = start(&slot, &profile.id, &["--trace", &trace_arg]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; log:\n{}", bridge.log_text()));
+    let mut bridge = start(&slot, &profile.id, &["--trace", &trace_arg]);
+    bridge.wait_card(&ctx, &slot.reader);
     {
         let mut client = Client::connect(&ctx, &slot.reader);
         let (_, sw) = client.send(SELECT_FIDO);
@@ -172,7 +163,7 @@ fn a_short_apdu_card_is_reached_through_chaining_and_get_response() {
         let (_, sw) = client.send(&format!("00C00000{:02X}", sw & 0xFF));
         assert_eq!(sw, 0x9000);
     }
-    stop(bridge, &ctx, &slot);
+    bridge.stop_cleanly(Signal::TERM, &ctx, &slot.reader);
 
     // The trace has every exchange as a JSON line, with chained parts and GET RESPONSE.
     let text = std::fs::read_to_string(&trace).expect("trace file");

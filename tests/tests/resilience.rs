@@ -27,7 +27,7 @@ use fido_host::ctap2::{GetAssertion, MakeCredential};
 use fido_host::iso;
 use fido_host::nfc::{self, Framing, Length};
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, context, hex_decode, skip_e2e,
+    BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, hex_decode, stack_slot,
     wait_for_card,
 };
 use rustix::process::Signal;
@@ -184,11 +184,9 @@ fn kill_9_mid_exchange_loses_no_acknowledged_credential() {
 }
 
 fn kill_cycles(mid_exchange: bool) {
-    if skip_e2e() {
+    let Some((_ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     let state_dir = tempfile::tempdir().expect("temp dir");
     let state = state_dir.path().join("state.bin");
     let mut jitter = Jitter(
@@ -365,16 +363,12 @@ fn a_bad_state_file_is_refused_naming_it_and_left_alone() {
 
 #[test]
 fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
-    let state_dir = tempfile::tempdir().expect("temp dir");
-    let state = state_dir.path().join("state.bin");
-    let bridge = spawn(&slot, &state);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", bridge.log_text()));
+    };
+    // A fresh card, its state file in the bridge's own directory.
+    let bridge = BridgeProcess::spawn(&slot, &[]);
+    bridge.wait_card(&ctx, &slot.reader);
     let message = make_credential(b"vanish");
     let get_info_short = nfc::frame(&Framing::python_fido2(), &[command::GET_INFO]).concat();
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
@@ -426,7 +420,7 @@ fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
             .map_err(|(_, e)| e)
             .unwrap();
     }
-    let image = std::fs::read(&state).unwrap();
+    let image = std::fs::read(&bridge.state).unwrap();
     let loaded: State = decode_image(&image, "state").expect("the state loads");
     assert_eq!(
         loaded.resident.len(),
@@ -437,16 +431,11 @@ fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
 
 #[test]
 fn a_thousand_connect_disconnect_cycles() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
-    let state_dir = tempfile::tempdir().expect("temp dir");
-    let state = state_dir.path().join("state.bin");
-    let mut bridge = spawn(&slot, &state);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", bridge.log_text()));
+    };
+    let mut bridge = BridgeProcess::spawn(&slot, &[]);
+    bridge.wait_card(&ctx, &slot.reader);
     let start = Instant::now();
     let dispositions = [
         pcsc::Disposition::ResetCard,

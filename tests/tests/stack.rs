@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use fido_applet::profile::Profile;
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, Slot, context, opensc_atr,
-    opensc_reader_index, run_tool, skip_e2e, wait_for_card,
+    BridgeProcess, Client, SELECT_FIDO, Slot, opensc_atr, opensc_reader_index, run_tool, skip_e2e,
+    stack_slot,
 };
 use rustix::process::Signal;
 
@@ -23,20 +23,25 @@ fn assert_fido_version(data: &[u8], sw: u16) {
     );
 }
 
+/// Connects to the card in `slot`, SELECTs the FIDO applet and checks its answer (the version).
+fn select_fido_version(ctx: &pcsc::Context, slot: &Slot) -> Vec<u8> {
+    let mut client = Client::connect(ctx, &slot.reader);
+    let (version, sw) = client.send(SELECT_FIDO);
+    assert_fido_version(&version, sw);
+    version
+}
+
 #[test]
 fn opensc_lists_the_card_with_the_profile_atr() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     for profile in [
         Profile::generic(),
         Profile::all().into_iter().last().expect("profiles"),
     ] {
         let mut bridge = BridgeProcess::spawn(&slot, &["--profile", &profile.id]);
-        let atr = wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+        let atr = bridge.wait_card(&ctx, &slot.reader);
         assert_eq!(atr, profile.atr, "pcscd sees profile {}'s ATR", profile.id);
 
         let list = run_tool("opensc-tool", &["-l"], &[], TOOL_TIMEOUT);
@@ -74,24 +79,18 @@ fn opensc_lists_the_card_with_the_profile_atr() {
             "opensc-tool SELECT FIDO:\n{text}"
         );
 
-        let status = bridge.signal_and_wait(Signal::TERM, Duration::from_secs(10));
-        assert!(status.success(), "SIGTERM exits 0, got {status}");
-        wait_for_card(&ctx, &slot.reader, false, CARD_TIMEOUT).expect("card removed");
+        bridge.stop_cleanly(Signal::TERM, &ctx, &slot.reader);
     }
 }
 
 #[test]
 fn select_probing_extended_chained_and_get_response() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     let bridge = BridgeProcess::spawn(&slot, &["--seed", "7"]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    bridge.wait_card(&ctx, &slot.reader);
     let mut client = Client::connect(&ctx, &slot.reader);
-
     let (version, sw) = client.send(SELECT_FIDO);
     assert_fido_version(&version, sw);
 
@@ -143,22 +142,16 @@ fn select_probing_extended_chained_and_get_response() {
 
 #[test]
 fn state_file_is_private_and_survives_restarts() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("sub").join("state.bin");
     assert!(!state.exists());
     let mut bridge =
         BridgeProcess::spawn_with_state(&slot.vpcd(), dir, state.clone(), &["--seed", "1"]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
-    let mut client = Client::connect(&ctx, &slot.reader);
-    let (version, sw) = client.send(SELECT_FIDO);
-    assert_fido_version(&version, sw);
-    drop(client);
+    bridge.wait_card(&ctx, &slot.reader);
+    select_fido_version(&ctx, &slot);
     let meta = std::fs::metadata(&state).expect("a fresh card writes its state file");
     assert_eq!(
         meta.permissions().mode() & 0o777,
@@ -168,18 +161,13 @@ fn state_file_is_private_and_survives_restarts() {
     let image = std::fs::read(&state).expect("read state");
     assert!(image.starts_with(b"VFCS"), "state image magic");
 
-    let status = bridge.signal_and_wait(Signal::TERM, Duration::from_secs(10));
-    assert!(status.success(), "SIGTERM exits 0, got {status}");
-    wait_for_card(&ctx, &slot.reader, false, CARD_TIMEOUT).expect("card removed");
+    bridge.stop_cleanly(Signal::TERM, &ctx, &slot.reader);
 
     // The same state file opens again; SIGINT also exits 0.
     let dir = std::mem::replace(&mut bridge.dir, tempfile::tempdir().expect("temp dir"));
     let mut again = BridgeProcess::spawn_with_state(&slot.vpcd(), dir, state.clone(), &[]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", again.log_text()));
-    let status = again.signal_and_wait(Signal::INT, Duration::from_secs(10));
-    assert!(status.success(), "SIGINT exits 0, got {status}");
-    wait_for_card(&ctx, &slot.reader, false, CARD_TIMEOUT).expect("card removed");
+    again.wait_card(&ctx, &slot.reader);
+    again.stop_cleanly(Signal::INT, &ctx, &slot.reader);
 }
 
 #[test]
@@ -219,20 +207,14 @@ fn corrupt_state_file_is_refused_with_its_name() {
 
 #[test]
 fn trace_file_records_exchanges() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     let trace_dir = tempfile::tempdir().expect("temp dir");
     let trace = trace_dir.path().join("trace.log");
     let bridge = BridgeProcess::spawn(&slot, &["--trace", trace.to_str().expect("utf-8")]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
-    let mut client = Client::connect(&ctx, &slot.reader);
-    let (version, sw) = client.send(SELECT_FIDO);
-    assert_fido_version(&version, sw);
-    drop(client);
+    bridge.wait_card(&ctx, &slot.reader);
+    let version = select_fido_version(&ctx, &slot);
     drop(bridge);
     let text = std::fs::read_to_string(&trace).expect("trace written");
     // JSON Lines: {"t_ms":..,"slot":0,"event":"apdu","c":"<hex>","r":"<hex>"}.
