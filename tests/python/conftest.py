@@ -8,6 +8,7 @@ file locks as the Rust harness (tests/src/lib.rs), so Rust and Python tests neve
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import signal
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fido2.client import UserInteraction
+from fido2.webauthn import PublicKeyCredentialRpEntity
 from smartcard.scard import (
     SCARD_E_TIMEOUT,
     SCARD_S_SUCCESS,
@@ -33,6 +36,12 @@ from smartcard.scard import (
 
 REPO = Path(__file__).resolve().parents[2]
 CARD_TIMEOUT_S = 15
+
+# What the python-fido2 tests register with.
+ORIGIN = "https://login.example.com"
+RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
+PIN = "4711"
+ES256 = [{"type": "public-key", "alg": -7}]
 
 
 def _bridge_binary() -> Path:
@@ -196,6 +205,45 @@ def open_device(reader: str):
     devices = list(CtapPcscDevice.list_devices(reader))
     assert len(devices) == 1, f"{reader}: {devices}"
     return devices[0]
+
+
+@pytest.fixture
+def device(bridge):
+    """python-fido2's PC/SC device on the bridge's card, closed before the bridge stops: a
+    connection left to the garbage collector would disconnect later with SCARD_UNPOWER_CARD and
+    power off whatever card is then in the reader."""
+    opened = open_device(bridge.reader)
+    yield opened
+    opened.close()
+
+
+class PinPrompt(UserInteraction):
+    """A user who knows `pin` (None: the card has no PIN); the tap that powered the card is the
+    presence. Counts how often the client asked for the PIN."""
+
+    def __init__(self, pin: str | None):
+        self.pin = pin
+        self.asked = 0
+
+    def prompt_up(self):
+        pass
+
+    def request_pin(self, permissions, rp_id):
+        self.asked += 1
+        return self.pin
+
+    def request_uv(self, permissions, rp_id):
+        return False
+
+
+def cdh(tag: bytes) -> bytes:
+    """A clientDataHash made from `tag`."""
+    return hashlib.sha256(tag).digest()
+
+
+def user(name: str) -> dict:
+    """A CTAP user entity named `name`."""
+    return {"id": name.encode(), "name": name, "displayName": name.title()}
 
 
 def custom_profile(tmp_path: Path, name: str, **changes) -> Path:

@@ -9,29 +9,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import custom_profile, open_device
+from conftest import ES256, PIN, cdh, custom_profile, user
 from fido2.ctap import CtapError
 from fido2.ctap2 import Config, Ctap2, CredentialManagement
 from fido2.ctap2.pin import ClientPin, PinProtocolV2
 
-PIN = "4711"
-ES256 = [{"type": "public-key", "alg": -7}]
 P = ClientPin.PERMISSION
-
-
-@pytest.fixture
-def device(bridge):
-    opened = open_device(bridge.reader)
-    yield opened
-    opened.close()
-
-
-def cdh(tag: bytes) -> bytes:
-    return hashlib.sha256(tag).digest()
-
-
-def user(name: str) -> dict:
-    return {"id": name.encode(), "name": name, "displayName": name.title()}
 
 
 def token(ctap: Ctap2, permissions, rp_id: str | None = None):

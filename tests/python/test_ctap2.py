@@ -11,54 +11,21 @@ import subprocess
 import time
 
 import pytest
-from conftest import _bridge_binary, start_bridge, stop_bridge
+from conftest import ORIGIN, RP, PinPrompt, _bridge_binary, open_device, start_bridge, stop_bridge
 from cryptography import x509
 from fido2.attestation import AttestationVerifier
-from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.client import DefaultClientDataCollector, Fido2Client
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
-from fido2.pcsc import CtapPcscDevice
 from fido2.server import Fido2Server
 from fido2.webauthn import (
     AttestationConveyancePreference,
-    PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
-ORIGIN = "https://login.example.com"
-RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
 AAGUID_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
-
-
-class NoPrompt(UserInteraction):
-    """The card's tap is its presence; there is no PIN yet on these cards."""
-
-    def prompt_up(self):
-        pass
-
-    def request_pin(self, permissions, rp_id):
-        return None
-
-    def request_uv(self, permissions, rp_id):
-        return False
-
-
-def open_device(reader: str) -> CtapPcscDevice:
-    devices = list(CtapPcscDevice.list_devices(reader))
-    assert len(devices) == 1, f"{reader}: {devices}"
-    return devices[0]
-
-
-@pytest.fixture
-def device(bridge):
-    """python-fido2's PC/SC device on the bridge's card, closed before the bridge stops: a
-    connection left to the garbage collector would disconnect later with SCARD_UNPOWER_CARD and
-    power off whatever card is then in the reader."""
-    opened = open_device(bridge.reader)
-    yield opened
-    opened.close()
 
 
 def root_certificate_der(state) -> bytes:
@@ -85,7 +52,7 @@ class CardRoot(AttestationVerifier):
 
 def client_for(device) -> Fido2Client:
     return Fido2Client(device, client_data_collector=DefaultClientDataCollector(ORIGIN),
-                       user_interaction=NoPrompt())
+                       user_interaction=PinPrompt(None))
 
 
 def register(client, server, name: str, resident: bool):

@@ -14,9 +14,9 @@ import hashlib
 import os
 
 import pytest
-from conftest import custom_profile, open_device
+from conftest import ES256, ORIGIN, PIN, RP, PinPrompt, cdh, custom_profile, user
 from fido2 import cbor
-from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.client import DefaultClientDataCollector, Fido2Client
 from fido2.ctap import STATUS, CtapError
 from fido2.ctap1 import ApduError, Ctap1
 from fido2.ctap2 import Config, Ctap2, CredentialManagement, LargeBlobs
@@ -25,35 +25,12 @@ from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.server import Fido2Server
 from fido2.utils import websafe_decode
 from fido2.webauthn import (
-    PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
-ORIGIN = "https://login.example.com"
-RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
-PIN = "4711"
-ES256 = [{"type": "public-key", "alg": -7}]
 P = ClientPin.PERMISSION
-
-
-@pytest.fixture
-def device(bridge):
-    """python-fido2's PC/SC device on the bridge's card, closed before the bridge stops: a
-    connection left to the garbage collector would power off whatever card is later in the
-    reader."""
-    opened = open_device(bridge.reader)
-    yield opened
-    opened.close()
-
-
-def cdh(tag: bytes) -> bytes:
-    return hashlib.sha256(tag).digest()
-
-
-def user(name: str) -> dict:
-    return {"id": name.encode(), "name": name, "displayName": name.title()}
 
 
 def pin_token(ctap: Ctap2, permissions, rp_id: str | None = None, protocol=PinProtocolV2):
@@ -254,18 +231,8 @@ def test_large_blobs_array_and_the_large_blob_extension(device):
     blobs.delete_blob(key)
     assert LargeBlobs(ctap).get_blob(key) is None
 
-    class Prompt(UserInteraction):
-        def prompt_up(self):
-            pass
-
-        def request_pin(self, permissions, rp_id):
-            return PIN
-
-        def request_uv(self, permissions, rp_id):
-            return False
-
     client = Fido2Client(device, client_data_collector=DefaultClientDataCollector(ORIGIN),
-                         user_interaction=Prompt(), extensions=[LargeBlobExtension()])
+                         user_interaction=PinPrompt(PIN), extensions=[LargeBlobExtension()])
     server = Fido2Server(RP)
     options, state = server.register_begin(
         PublicKeyCredentialUserEntity(id=b"blobby", name="blobby", display_name="Blobby"),

@@ -7,63 +7,25 @@ python-fido2 is an independent implementation of the platform side of PIN/UV aut
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import pytest
-from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from conftest import ES256, ORIGIN, PIN, RP, PinPrompt, cdh, open_device, user
+from fido2.client import DefaultClientDataCollector, Fido2Client
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.extensions import HmacSecretExtension
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
-from fido2.pcsc import CtapPcscDevice
 from fido2.server import Fido2Server
 from fido2.webauthn import (
     AttestationConveyancePreference,
-    PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
-ORIGIN = "https://login.example.com"
-RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
-PIN = "4711"
-ES256 = [{"type": "public-key", "alg": -7}]
 MC = ClientPin.PERMISSION.MAKE_CREDENTIAL
 GA = ClientPin.PERMISSION.GET_ASSERTION
 FLAG_UV = 0x04
-
-
-def open_device(reader: str) -> CtapPcscDevice:
-    devices = list(CtapPcscDevice.list_devices(reader))
-    assert len(devices) == 1, f"{reader}: {devices}"
-    return devices[0]
-
-
-@pytest.fixture
-def device(bridge):
-    """python-fido2's PC/SC device on the bridge's card (closed before the bridge stops)."""
-    opened = open_device(bridge.reader)
-    yield opened
-    opened.close()
-
-
-class PinPrompt(UserInteraction):
-    """A user who knows the PIN; the tap that powered the card is the presence."""
-
-    def __init__(self, pin: str | None):
-        self.pin = pin
-        self.asked = 0
-
-    def prompt_up(self):
-        pass
-
-    def request_pin(self, permissions, rp_id):
-        self.asked += 1
-        return self.pin
-
-    def request_uv(self, permissions, rp_id):
-        return False
 
 
 def client_for(device, pin: str | None) -> tuple[Fido2Client, PinPrompt]:
@@ -72,14 +34,6 @@ def client_for(device, pin: str | None) -> tuple[Fido2Client, PinPrompt]:
                          user_interaction=prompt,
                          extensions=[HmacSecretExtension(allow_hmac_secret=True)])
     return client, prompt
-
-
-def cdh(tag: bytes) -> bytes:
-    return hashlib.sha256(tag).digest()
-
-
-def user(name: str) -> dict:
-    return {"id": name.encode(), "name": name, "displayName": name.title()}
 
 
 @pytest.mark.parametrize("protocol", [PinProtocolV1, PinProtocolV2], ids=["v1", "v2"])

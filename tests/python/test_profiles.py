@@ -21,12 +21,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import _bridge_binary, start_bridge, stop_bridge, wait_for_card
+from conftest import _bridge_binary, open_device, start_bridge, stop_bridge, wait_for_card
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
-from fido2.pcsc import CtapPcscDevice
 
 BUILTINS = ["generic", "hid-crescendo-c2300", "hid-crescendo-key", "hid-crescendo-key-v2",
             "hid-crescendo-c3000", "thales-idprime-3940"]
@@ -62,12 +61,6 @@ def expected_atr(profile: dict) -> bytes:
 def attestation(profile_id: str, out: Path, *extra: str) -> dict:
     bridge_cli("attestation", "--profile", profile_id, "--out", str(out), *extra)
     return json.loads((out / "metadata.json").read_text())
-
-
-def open_device(reader: str) -> CtapPcscDevice:
-    devices = list(CtapPcscDevice.list_devices(reader))
-    assert len(devices) == 1, f"{reader}: {devices}"
-    return devices[0]
 
 
 def make_credential(ctap: Ctap2, name: str, resident: bool, exclude: int = 0):
