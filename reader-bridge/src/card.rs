@@ -105,9 +105,8 @@ impl VSmartCard for BridgeCard {
 mod tests {
     use super::*;
     use crate::trace::TraceSink;
+    use crate::trace::tests::Shared;
     use apdu::{Applet, Card, CardConfig, Command, Response};
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     struct Fixed;
     impl Applet for Fixed {
@@ -116,18 +115,6 @@ mod tests {
         }
         fn process(&mut self, _cmd: &Command) -> Response {
             Response::ok(vec![0x11; 300])
-        }
-    }
-
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
         }
     }
 

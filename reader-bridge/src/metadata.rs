@@ -113,67 +113,58 @@ fn user_verification_details(info: &AuthenticatorInfo, min_pin_length: u8) -> Va
 /// AAGUID as 32 hex digits.
 pub fn authenticator_get_info(info: &AuthenticatorInfo) -> Value {
     let mut out = Map::new();
-    let mut put = |name: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            out.insert(name.to_owned(), value);
-        }
-    };
-    put("versions", Some(json!(info.versions)));
-    put("extensions", info.extensions.as_ref().map(|e| json!(e)));
-    put(
+    // Each member present in `info`, under its CTAP 2.1 name.
+    macro_rules! put {
+        ($name:literal, $value:expr) => {
+            if let Some(value) = $value {
+                out.insert($name.to_owned(), json!(value));
+            }
+        };
+    }
+    put!("versions", Some(&info.versions));
+    put!("extensions", info.extensions.as_ref());
+    put!(
         "aaguid",
-        Some(json!(apdu::hex_encode(&info.aaguid).to_lowercase())),
+        Some(apdu::hex_encode(&info.aaguid).to_lowercase())
     );
-    put("options", info.options.as_ref().map(|o| json!(o)));
-    put("maxMsgSize", info.max_msg_size.map(|n| json!(n)));
-    put(
-        "pinUvAuthProtocols",
-        info.pin_uv_auth_protocols.as_ref().map(|p| json!(p)),
-    );
-    put(
+    put!("options", info.options.as_ref());
+    put!("maxMsgSize", info.max_msg_size);
+    put!("pinUvAuthProtocols", info.pin_uv_auth_protocols.as_ref());
+    put!(
         "maxCredentialCountInList",
-        info.max_credential_count_in_list.map(|n| json!(n)),
+        info.max_credential_count_in_list
     );
-    put(
-        "maxCredentialIdLength",
-        info.max_credential_id_length.map(|n| json!(n)),
-    );
-    put("transports", info.transports.as_ref().map(|t| json!(t)));
-    put(
+    put!("maxCredentialIdLength", info.max_credential_id_length);
+    put!("transports", info.transports.as_ref());
+    put!(
         "algorithms",
         info.algorithms.as_ref().map(|algs| {
             algs.iter()
                 .map(|a| json!({"type": a.type_, "alg": a.alg}))
-                .collect()
-        }),
+                .collect::<Vec<_>>()
+        })
     );
-    put(
+    put!(
         "maxSerializedLargeBlobArray",
-        info.max_serialized_large_blob_array.map(|n| json!(n)),
+        info.max_serialized_large_blob_array
     );
-    put("forcePINChange", info.force_pin_change.map(|b| json!(b)));
-    put("minPINLength", info.min_pin_length.map(|n| json!(n)));
-    put("firmwareVersion", info.firmware_version.map(|n| json!(n)));
-    put(
-        "maxCredBlobLength",
-        info.max_cred_blob_length.map(|n| json!(n)),
-    );
-    put(
+    put!("forcePINChange", info.force_pin_change);
+    put!("minPINLength", info.min_pin_length);
+    put!("firmwareVersion", info.firmware_version);
+    put!("maxCredBlobLength", info.max_cred_blob_length);
+    put!(
         "maxRPIDsForSetMinPINLength",
-        info.max_rpids_for_set_min_pin_length.map(|n| json!(n)),
+        info.max_rpids_for_set_min_pin_length
     );
-    put(
+    put!(
         "preferredPlatformUvAttempts",
-        info.preferred_platform_uv_attempts.map(|n| json!(n)),
+        info.preferred_platform_uv_attempts
     );
-    put("uvModality", info.uv_modality.map(|n| json!(n)));
-    put(
-        "certifications",
-        info.certifications.as_ref().map(|c| json!(c)),
-    );
-    put(
+    put!("uvModality", info.uv_modality);
+    put!("certifications", info.certifications.as_ref());
+    put!(
         "remainingDiscoverableCredentials",
-        info.remaining_discoverable_credentials.map(|n| json!(n)),
+        info.remaining_discoverable_credentials
     );
     Value::Object(out)
 }

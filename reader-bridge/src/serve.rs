@@ -298,13 +298,18 @@ mod tests {
         assert!(!card.is_powered(), "powered off when the bridge stops");
     }
 
+    /// A loopback port nothing listens on (bound by the OS, then released).
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port()
+    }
+
     #[test]
     fn retries_until_vpcd_listens() {
         // Find a free loopback port, leave it closed for a while, then listen on it.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let (shutdown, done) = spawn(&addr);
         std::thread::sleep(Duration::from_millis(300));
@@ -320,10 +325,7 @@ mod tests {
 
     #[test]
     fn shutdown_while_disconnected_returns() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let (shutdown, done) = spawn(&format!("127.0.0.1:{port}"));
         std::thread::sleep(Duration::from_millis(100));
         shutdown.store(true, Ordering::SeqCst);

@@ -125,7 +125,7 @@ pub fn power_line(t_ms: u128, slot: u16, event: PowerTrace) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A `Write` that collects into a shared buffer.

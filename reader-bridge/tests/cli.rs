@@ -26,13 +26,11 @@ fn list_profiles_prints_id_aaguid_name() {
 fn unknown_profile_and_bad_options_fail() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state.bin");
-    let out = bridge()
-        .args(["run", "--profile", "no-such-card", "--state"])
-        .arg(&state)
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_err(
+        bridge()
+            .args(["run", "--profile", "no-such-card", "--state"])
+            .arg(&state),
+    );
     assert!(err.contains("no-such-card"), "{err}");
     assert!(
         err.contains("hid-crescendo-c2300"),
@@ -40,16 +38,9 @@ fn unknown_profile_and_bad_options_fail() {
     );
     assert!(!state.exists(), "nothing written for a refused profile");
 
-    let out = bridge()
-        .args(["--presence", "sometimes"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let out = bridge().args(["--seed", "1", "run"]).output().expect("run");
-    assert!(
-        !out.status.success(),
-        "run options before the subcommand are refused"
-    );
+    run_err(bridge().args(["--presence", "sometimes"]));
+    // Run options before the subcommand are refused.
+    run_err(bridge().args(["--seed", "1", "run"]));
 }
 
 #[test]
@@ -57,13 +48,11 @@ fn corrupt_state_names_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state.bin");
     std::fs::write(&state, [0u8; 64]).expect("write");
-    let out = bridge()
-        .args(["run", "--vpcd", "127.0.0.1:9", "--state"])
-        .arg(&state)
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_err(
+        bridge()
+            .args(["run", "--vpcd", "127.0.0.1:9", "--state"])
+            .arg(&state),
+    );
     assert!(
         err.contains(&*state.to_string_lossy()),
         "names the file: {err}"
@@ -74,19 +63,7 @@ fn corrupt_state_names_the_file() {
 fn export_attestation_prints_a_stable_pem() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state.bin");
-    let export = || {
-        let out = bridge()
-            .args(["export-attestation", "--state"])
-            .arg(&state)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    };
+    let export = || run_ok(bridge().args(["export-attestation", "--state"]).arg(&state)).0;
     let first = export();
     assert!(first.starts_with("-----BEGIN CERTIFICATE-----"), "{first}");
     assert!(first.trim_end().ends_with("-----END CERTIFICATE-----"));
@@ -104,15 +81,10 @@ const DATA_DIR_VAR: &str = if cfg!(windows) {
 #[test]
 fn default_state_path_follows_the_platform_data_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = bridge()
-        .arg("export-attestation")
-        .env(DATA_DIR_VAR, dir.path())
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bridge()
+            .arg("export-attestation")
+            .env(DATA_DIR_VAR, dir.path()),
     );
     assert!(
         dir.path()
@@ -120,6 +92,13 @@ fn default_state_path_follows_the_platform_data_directory() {
             .join("state.bin")
             .is_file()
     );
+}
+
+/// Runs `cmd`, asserts that it fails and returns its stderr.
+fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(!out.status.success(), "{cmd:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn run_ok(cmd: &mut Command) -> (String, String) {
@@ -185,15 +164,13 @@ fn show_profile_prints_toml_that_loads_back() {
     )
     .expect("write");
     let state = dir.path().join("state.bin");
-    let out = bridge()
-        .args(["run", "--vpcd", "127.0.0.1:9", "--state"])
-        .arg(&state)
-        .arg("--profile")
-        .arg(&broken)
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_err(
+        bridge()
+            .args(["run", "--vpcd", "127.0.0.1:9", "--state"])
+            .arg(&state)
+            .arg("--profile")
+            .arg(&broken),
+    );
     assert!(
         err.contains(&*broken.to_string_lossy()),
         "names the file: {err}"
@@ -256,13 +233,11 @@ fn attestation_writes_root_batch_and_metadata() {
     assert_eq!(exported, root);
 
     // That state belongs to the C3000: another profile on it is refused.
-    let out = bridge()
-        .args(["export-attestation", "--profile", "generic", "--state"])
-        .arg(&state)
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_err(
+        bridge()
+            .args(["export-attestation", "--profile", "generic", "--state"])
+            .arg(&state),
+    );
     assert!(err.contains("another card model"), "{err}");
 }
 
@@ -287,33 +262,31 @@ fn seeded_attestation_is_reproducible_and_warns() {
 #[test]
 fn several_cards_need_consistent_options() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = bridge()
-        .args(["run", "--slots", "0-1", "--state"])
-        .arg(dir.path().join("one.bin"))
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("one --state per card"));
-    let out = bridge()
-        .args([
-            "run",
-            "--vpcd",
-            "127.0.0.1:9",
-            "--vpcd",
-            "127.0.0.1:10",
-            "--profile",
-            "generic",
-            "--profile",
-            "generic",
-            "--profile",
-            "generic",
-        ])
-        .arg("--state")
-        .arg(dir.path())
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("3 --profile options for 2 cards"));
+    let err = run_err(
+        bridge()
+            .args(["run", "--slots", "0-1", "--state"])
+            .arg(dir.path().join("one.bin")),
+    );
+    assert!(err.contains("one --state per card"), "{err}");
+    let err = run_err(
+        bridge()
+            .args([
+                "run",
+                "--vpcd",
+                "127.0.0.1:9",
+                "--vpcd",
+                "127.0.0.1:10",
+                "--profile",
+                "generic",
+                "--profile",
+                "generic",
+                "--profile",
+                "generic",
+            ])
+            .arg("--state")
+            .arg(dir.path()),
+    );
+    assert!(err.contains("3 --profile options for 2 cards"), "{err}");
 }
 
 /// A loopback port nothing listens on: bound by the OS, then released (so it refuses).
@@ -399,13 +372,11 @@ fn refused_vpcd_is_reported_once_with_the_causes_and_retried() {
 fn malformed_vpcd_addresses_are_refused_at_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     for bad in ["localhost", "localhost:0", "localhost:port", ":35963"] {
-        let out = bridge()
-            .args(["run", "--vpcd", bad, "--state"])
-            .arg(dir.path().join("state.bin"))
-            .output()
-            .expect("run");
-        assert!(!out.status.success(), "{bad} accepted");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = run_err(
+            bridge()
+                .args(["run", "--vpcd", bad, "--state"])
+                .arg(dir.path().join("state.bin")),
+        );
         assert!(err.contains("HOST:PORT"), "{bad}: {err}");
     }
 }
