@@ -267,3 +267,110 @@ fn fido_check_refuses_an_unknown_reader() {
         text(&out.stderr)
     );
 }
+
+/// `fido-check --host windows` through the real stack against the bridge serving `profile`:
+/// every step passes, or is skipped as Windows would skip it (passkey management on a card
+/// without credentialManagement); the evidence is Windows' framing on the wire.
+fn host_windows_passes(profile: &str, manages_passkeys: bool) {
+    let ctx = context();
+    let slot = Slot::lease(&ctx);
+    let bridge = BridgeProcess::spawn(&slot, &["--profile", profile]);
+    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    let reader = slot.reader_name();
+    let report_path = bridge.dir.path().join("windows.json");
+    let out = fido_check(&[
+        "--reader",
+        &reader,
+        "--host",
+        "windows",
+        "--pin",
+        "246810",
+        "--allow-reset",
+        "--format",
+        "json",
+        "--output",
+        report_path.to_str().expect("utf-8"),
+    ]);
+    let report = load_json(&report_path);
+    let checks = report["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 12, "{report}");
+    for c in checks {
+        let passkeys = c["id"].as_str().is_some_and(|id| id.ends_with("-passkeys"));
+        if passkeys && !manages_passkeys {
+            assert_eq!(c["status"], "skip", "{profile}: {c}");
+            assert!(
+                c["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("credMgmt")),
+                "{c}"
+            );
+        } else {
+            assert_eq!(
+                c["status"],
+                "pass",
+                "{profile}: {c}\nbridge log:\n{}",
+                bridge.log_text()
+            );
+        }
+    }
+    assert!(
+        check(&report, "settings-reset-too-late")["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("CTAP2_ERR_NOT_ALLOWED")),
+        "{report}"
+    );
+    // Windows' wire habits, as recorded: SELECT on insertion, the U2F probe, getInfo as
+    // 80 10 00 00 01 04 00, short APDUs only.
+    let detect: Vec<String> = check(&report, "detect")["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|op| op["apdus"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["c"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        detect.iter().any(|c| c == "00A4040008A0000006472F000100"),
+        "{detect:?}"
+    );
+    assert!(detect.iter().any(|c| c == "0003000000"), "{detect:?}");
+    assert!(detect.iter().any(|c| c == "80100000010400"), "{detect:?}");
+    let all: Vec<String> = checks
+        .iter()
+        .flat_map(|c| c["evidence"].as_array().cloned().unwrap_or_default())
+        .flat_map(|op| op["apdus"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["c"].as_str().map(str::to_owned))
+        .collect();
+    // ISO 7816-4 §5.1: a command with data has a one-byte Lc (1..=255) when short, 00 ‖ two
+    // bytes when extended.
+    assert!(
+        all.iter()
+            .filter(|c| c.len() > 10)
+            .all(|c| c.len() <= 2 * (5 + 255 + 1) && c.get(8..10) != Some("00")),
+        "only short APDUs: {all:?}"
+    );
+    assert!(
+        all.iter().any(|c| c.starts_with("80C0")),
+        "GET RESPONSE with CLA 80"
+    );
+    assert_eq!(report["passed"], true);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    drop(bridge);
+}
+
+#[test]
+fn fido_check_host_windows_passes_the_generic_card() {
+    if skip_e2e() {
+        return;
+    }
+    host_windows_passes("generic", true);
+}
+
+#[test]
+fn fido_check_host_windows_passes_a_short_apdu_only_card() {
+    if skip_e2e() {
+        return;
+    }
+    // HID Crescendo C2300: CTAP 2.0, no extended length, no credential management.
+    host_windows_passes("hid-crescendo-c2300", false);
+}

@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! fido-check [--reader NAME] [--pin PIN] [--allow-reset] [--format text|json|junit]
-//!            [--output FILE] [--trust-root PEM]
+//!            [--output FILE] [--trust-root PEM] [--host windows [--new-pin PIN]]
 //! ```
+//!
+//! With `--host windows` it plays what Windows 10/11 sends the card instead (its card detection,
+//! framing, Settings and WebAuthn flows) and reports step by step.
 //!
 //! Exit status: 0 when every required check passed, 1 when one did not, 2 when no card could be
 //! chosen or an argument is wrong.
@@ -13,11 +16,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use fido_host::Client;
+use fido_host::persona::windows;
 use vcard_tools::checks::{self, Options};
 use vcard_tools::{
     PCSC_SERVICE, PcscCard, ToolError, attestation, list_readers, reader_card, report,
     select_reader,
 };
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum HostArg {
+    /// Windows 10/11 (webauthn.dll and Settings → Security key over the smart-card stack).
+    Windows,
+}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -56,6 +66,17 @@ struct Args {
     /// A PEM root certificate (the vendor's or FIDO MDS's) to verify the attestation chain to.
     #[arg(long, value_name = "PEM")]
     trust_root: Option<std::path::PathBuf>,
+
+    /// Play a host's own conversation instead of the compatibility checks: its card detection,
+    /// framing and flows, step by step (needs --pin; the persona's passkeys are deleted at the
+    /// end where the card has credential management).
+    #[arg(long, value_enum, value_name = "HOST", requires = "pin")]
+    host: Option<HostArg>,
+
+    /// With --host: the PIN "change PIN" changes to (and back from) [default: 5678, or 8765
+    /// when --pin is 5678].
+    #[arg(long, value_name = "PIN", requires = "host")]
+    new_pin: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -127,7 +148,25 @@ fn run(args: Args) -> Result<bool, String> {
         trust_root,
         now: std::time::SystemTime::now(),
     };
-    let result = checks::run(&mut client, &opts);
+    let result = match args.host {
+        Some(HostArg::Windows) => {
+            let pin = args.pin.clone().unwrap_or_default();
+            let new_pin = args
+                .new_pin
+                .clone()
+                .unwrap_or_else(|| if pin == "5678" { "8765" } else { "5678" }.to_owned());
+            if new_pin == pin {
+                return Err("--new-pin must differ from --pin".into());
+            }
+            let persona = windows::Options {
+                pin,
+                new_pin,
+                allow_reset: args.allow_reset,
+            };
+            checks::host::run_windows(&mut client, &persona)
+        }
+        None => checks::run(&mut client, &opts),
+    };
     let text = match args.format {
         Format::Text => report::text(&result, &reader_name),
         Format::Json => report::json(&result, &reader_name),

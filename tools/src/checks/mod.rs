@@ -29,6 +29,7 @@ use fido_host::pin_protocol::{self, Protocol};
 use fido_host::{Client, ClientError, Op};
 
 mod credentials;
+pub mod host;
 mod pin;
 #[cfg(test)]
 mod tests;

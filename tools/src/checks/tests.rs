@@ -239,3 +239,56 @@ fn get_info_probes_are_the_expected_apdus() {
         [0x80, 0x10, 0x00, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00]
     );
 }
+
+#[test]
+fn host_windows_reports_the_persona_step_by_step() {
+    let mut client = Client::new(Box::new(virtual_card()));
+    let opts = fido_host::persona::windows::Options::default();
+    let run = host::run_windows(&mut client, &opts);
+    assert!(run.passed(), "{}", crate::report::text(&run, "virtual"));
+    assert_eq!(find(&run, "detect").status, Status::Pass);
+    // Without --allow-reset the reset flows are skipped, and the skip does not count.
+    let reset = find(&run, "settings-reset");
+    assert_eq!(reset.status, Status::Skip);
+    assert!(!reset.blocks());
+    assert_eq!(find(&run, "settings-delete-passkeys").status, Status::Pass);
+    let json: serde_json::Value =
+        serde_json::from_str(&crate::report::json(&run, "virtual")).expect("json");
+    assert_eq!(json["passed"], true);
+    assert!(
+        json["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["id"] == "webauthn-sign-in-allow-list"))
+    );
+}
+
+#[test]
+fn host_windows_fails_a_card_that_refuses_get_response_with_cla_80() {
+    // Windows follows 61xx with CLA 80 (docs/nfc-binding.md); a card that accepts only CLA 00
+    // leaves Windows without the answer.
+    let card = Tampered {
+        inner: virtual_card(),
+        tamper: |c: &[u8], r: Vec<u8>| {
+            if c.starts_with(&[0x80, 0xC0]) {
+                vec![0x6E, 0x00]
+            } else {
+                r
+            }
+        },
+    };
+    let mut client = Client::new(Box::new(card));
+    let run = host::run_windows(
+        &mut client,
+        &fido_host::persona::windows::Options::default(),
+    );
+    assert!(!run.passed(), "{}", crate::report::text(&run, "tampered"));
+    assert!(
+        run.results.iter().any(|r| r.status == Status::Fail
+            && r.evidence
+                .iter()
+                .flat_map(|op| &op.exchanges)
+                .any(|e| e.command.starts_with(&[0x80, 0xC0]))),
+        "{}",
+        crate::report::text(&run, "tampered")
+    );
+}
