@@ -353,6 +353,18 @@ fn host_windows_passes(profile: &str, manages_passkeys: bool) {
         all.iter().any(|c| c.starts_with("80C0")),
         "GET RESPONSE with CLA 80"
     );
+    // Passkeys left behind only where the card cannot delete them.
+    let leftovers = report["leftovers"].as_array().cloned().unwrap_or_default();
+    if manages_passkeys {
+        assert!(leftovers.is_empty(), "{report}");
+    } else {
+        assert!(
+            leftovers[0]
+                .as_str()
+                .is_some_and(|s| s.contains("windows-persona.invalid")),
+            "{report}"
+        );
+    }
     assert_eq!(report["passed"], true);
     assert!(out.status.success(), "{}", text(&out.stdout));
     drop(bridge);

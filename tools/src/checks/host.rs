@@ -22,6 +22,17 @@ pub fn run_windows(client: &mut Client, opts: &windows::Options) -> Run {
     let atr = client.atr().unwrap_or_default();
     let steps = windows::run(client, opts, &mut |d: Duration| std::thread::sleep(d));
     let info = client.get_info().ok();
+    // Passkeys the persona could not delete (no credential management on the card).
+    let leftovers = steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Skip && s.name == "settings-delete-passkeys")
+        .filter_map(|s| {
+            s.summary
+                .split("; ")
+                .find(|p| p.contains("stay on the card"))
+        })
+        .map(str::to_owned)
+        .collect();
     let results = steps
         .into_iter()
         .map(|s| CheckResult {
@@ -47,6 +58,6 @@ pub fn run_windows(client: &mut Client, opts: &windows::Options) -> Run {
             .map(|a| fido_host::format_aaguid(&a)),
         versions: info.map(|i| i.versions).unwrap_or_default(),
         results,
-        leftovers: Vec::new(),
+        leftovers,
     }
 }

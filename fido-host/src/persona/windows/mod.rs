@@ -434,7 +434,9 @@ fn detect(s: &mut State<'_>) -> Verdict {
 }
 
 fn not_allowed_reset() -> Stop {
-    Stop::Skip("not played: reset erases the card (allow it to play the reset flows)".into())
+    Stop::Skip(
+        "not played: reset erases the card (Options::allow_reset; fido-check --allow-reset)".into(),
+    )
 }
 
 fn reset_too_late(s: &mut State<'_>) -> Verdict {

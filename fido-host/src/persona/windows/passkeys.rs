@@ -56,11 +56,15 @@ fn enumerate(s: &mut State<'_>, command: u8, token: &Token) -> Result<Vec<Vec<u8
 
 fn cred_mgmt_setup(s: &mut State<'_>) -> Result<(u8, Token), Stop> {
     let Some(command) = s.info()?.cred_mgmt_command() else {
-        return Err(Stop::Skip(
+        // Without credential management nothing can delete them short of a reset.
+        let left = match s.registered.len() {
+            0 => String::new(),
+            n => format!("; the persona's {n} passkey(s) stay on the card under {RP_ID}"),
+        };
+        return Err(Stop::Skip(format!(
             "the card lists neither credMgmt nor credentialMgmtPreview: Windows Settings \
-             shows no passkey list for it"
-                .into(),
-        ));
+             shows no passkey list for it{left}"
+        )));
     };
     match s.token(permission::CREDENTIAL_MANAGEMENT, None)? {
         Some(t) => Ok((command, t)),
