@@ -147,70 +147,89 @@ fn timeout_causes(port: u16) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn connect(addrs: &[&str], kind: io::ErrorKind) -> Unreachable {
-        Unreachable::Connect {
+    /// The warning for `vpcd` (2 s timeout) when connecting to each of `addrs` failed with `kind`.
+    fn connect_warning(vpcd: &str, addrs: &[&str], kind: io::ErrorKind) -> String {
+        let failure = Unreachable::Connect {
             addrs: addrs
                 .iter()
                 .map(|a| a.parse().expect("socket address"))
                 .collect(),
             error: io::Error::from(kind),
+        };
+        unreachable_warning(vpcd, &failure, 2)
+    }
+
+    /// Asserts that `text` names every one of `present` and none of `absent`.
+    fn assert_names(text: &str, present: &[&str], absent: &[&str]) {
+        for needle in present {
+            assert!(text.contains(needle), "{needle:?} missing: {text}");
+        }
+        for needle in absent {
+            assert!(!text.contains(needle), "{needle:?} named: {text}");
         }
     }
 
     #[test]
     fn refused_on_loopback_names_address_driver_port_range_and_wsl() {
-        let text = unreachable_warning(
+        let text = connect_warning(
             "localhost:35963",
-            &connect(
-                &["127.0.0.1:35963", "[::1]:35963"],
-                io::ErrorKind::ConnectionRefused,
-            ),
-            2,
+            &["127.0.0.1:35963", "[::1]:35963"],
+            io::ErrorKind::ConnectionRefused,
         );
         assert!(
             text.starts_with("cannot connect to vpcd at localhost:35963 (127.0.0.1:35963, [::1]:35963): connection refused"),
             "{text}"
         );
-        for needle in [
-            "BixVReader",
-            "TCP_PORT than 35963",
-            "port 35963 lies in a range reserved",
-            "excludedportrange",
-            "keeps retrying",
-            WINDOWS_DOC,
-        ] {
-            assert!(text.contains(needle), "{needle:?} missing: {text}");
-        }
+        assert_names(
+            &text,
+            &[
+                "BixVReader",
+                "TCP_PORT than 35963",
+                "port 35963 lies in a range reserved",
+                "excludedportrange",
+                "keeps retrying",
+                WINDOWS_DOC,
+            ],
+            // Loopback: no firewall.
+            &["firewall"],
+        );
         // Linux's pcscd and WSL's own loopback matter only to a bridge that is not on Windows.
         for needle in ["pcscd", "mirrored networking"] {
             assert_eq!(text.contains(needle), !cfg!(windows), "{needle:?}: {text}");
         }
-        assert!(!text.contains("firewall"), "loopback: no firewall: {text}");
     }
 
     #[test]
     fn refused_on_another_host_names_the_firewall_not_wsl_loopback() {
-        let text = unreachable_warning(
+        let text = connect_warning(
             "192.0.2.7:35964",
-            &connect(&["192.0.2.7:35964"], io::ErrorKind::ConnectionRefused),
-            2,
+            &["192.0.2.7:35964"],
+            io::ErrorKind::ConnectionRefused,
         );
-        assert!(text.contains("firewall"), "{text}");
-        assert!(text.contains("TCP port 35964"), "{text}");
-        assert!(!text.contains("WSL's own loopback"), "{text}");
+        assert_names(
+            &text,
+            &["firewall", "TCP port 35964"],
+            &["WSL's own loopback"],
+        );
     }
 
     #[test]
     fn timeout_names_firewall_and_the_security_advice() {
-        let text = unreachable_warning(
+        let text = connect_warning(
             "winhost:35963",
-            &connect(&["192.0.2.1:35963"], io::ErrorKind::TimedOut),
-            2,
+            &["192.0.2.1:35963"],
+            io::ErrorKind::TimedOut,
         );
-        assert!(text.contains("no answer within 2 s"), "{text}");
-        assert!(text.contains("Windows Defender Firewall"), "{text}");
-        assert!(text.contains("no authentication"), "{text}");
-        assert!(text.contains("SSH tunnel"), "{text}");
+        assert_names(
+            &text,
+            &[
+                "no answer within 2 s",
+                "Windows Defender Firewall",
+                "no authentication",
+                "SSH tunnel",
+            ],
+            &[],
+        );
     }
 
     #[test]

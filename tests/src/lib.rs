@@ -374,6 +374,14 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// A fresh temporary directory (removed when the returned guard drops) and the path of a file
+/// `name` in it (not created).
+pub fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
 /// A binary of the workspace beside `reader-bridge` (`cargo build --workspace --bins` builds
 /// them; `scripts/test.sh` does).
 pub fn workspace_binary(name: &str) -> PathBuf {

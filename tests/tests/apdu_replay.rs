@@ -6,7 +6,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use integration_tests::{BridgeProcess, run_tool, stack_slot, workspace_binary};
+use integration_tests::{BridgeProcess, run_tool, stack_slot, temp_file, workspace_binary};
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -24,8 +24,7 @@ fn replay_reproduces_a_seeded_bridge_and_reports_edits() {
     let Some((ctx, slot)) = stack_slot() else {
         return;
     };
-    let traces = tempfile::tempdir().expect("temp dir");
-    let trace = traces.path().join("trace.jsonl");
+    let (traces, trace) = temp_file("trace.jsonl");
     let mut bridge = BridgeProcess::spawn(
         &slot,
         &["--seed", "7", "--trace", trace.to_str().expect("utf-8")],

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::{BridgeProcess, SELECT_FIDO, run_tool, skip_e2e, wait_child};
+use integration_tests::{BridgeProcess, SELECT_FIDO, run_tool, skip_e2e, temp_file, wait_child};
 use rustix::process::Signal;
 
 const PORT: u16 = 35965;
@@ -130,8 +130,7 @@ fn bridge_reconnects_when_pcscd_restarts() {
     .expect("reader.conf");
 
     let pcscd = PrivatePcscd::start(&run_dir, &conf_dir);
-    let state_dir = tempfile::tempdir().expect("temp dir");
-    let state = state_dir.path().join("state.bin");
+    let (state_dir, state) = temp_file("state.bin");
     let mut bridge =
         BridgeProcess::spawn_with_state(&format!("127.0.0.1:{PORT}"), state_dir, state, &[]);
 

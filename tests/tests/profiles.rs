@@ -8,7 +8,7 @@ use std::time::Duration;
 use fido_applet::profile::Profile;
 use integration_tests::{
     BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, Slot, context, hex_encode, run_tool,
-    skip_e2e, stack_slot, wait_for_card,
+    skip_e2e, stack_slot, temp_file, wait_for_card,
 };
 use rustix::process::Signal;
 
@@ -106,8 +106,7 @@ fn a_short_apdu_card_is_reached_through_chaining_and_get_response() {
     );
     let ctx = context();
     let slot = Slot::lease(&ctx);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let trace = dir.path().join("trace.jsonl");
+    let (_dir, trace) = temp_file("trace.jsonl");
     let trace_arg = trace.to_string_lossy().into_owned();
     let mut bridge = start(&slot, &profile.id, &["--trace", &trace_arg]);
     bridge.wait_card(&ctx, &slot.reader);

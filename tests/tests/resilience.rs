@@ -28,7 +28,7 @@ use fido_host::iso;
 use fido_host::nfc::{self, Framing, Length};
 use integration_tests::{
     BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, hex_decode, stack_slot,
-    wait_for_card,
+    temp_file, wait_for_card,
 };
 use rustix::process::Signal;
 
@@ -187,8 +187,7 @@ fn kill_cycles(mid_exchange: bool) {
     let Some((_ctx, slot)) = stack_slot() else {
         return;
     };
-    let state_dir = tempfile::tempdir().expect("temp dir");
-    let state = state_dir.path().join("state.bin");
+    let (_state_dir, state) = temp_file("state.bin");
     let mut jitter = Jitter(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -318,8 +317,7 @@ fn kill_cycles(mid_exchange: bool) {
 #[test]
 fn a_bad_state_file_is_refused_naming_it_and_left_alone() {
     // Needs only the bridge binary (it fails before it connects to vpcd).
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("state.bin");
+    let (_dir, state) = temp_file("state.bin");
     // A real image: start the bridge's card logic once through the library.
     fido_applet::CardBuilder::new(fido_applet::profile::Profile::generic())
         .storage(card_storage::FileStorage::new(&state))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fido_applet::profile::Profile;
 use integration_tests::{
     BridgeProcess, Client, SELECT_FIDO, Slot, opensc_atr, opensc_reader_index, run_tool, skip_e2e,
-    stack_slot,
+    stack_slot, temp_file,
 };
 use rustix::process::Signal;
 
@@ -175,8 +175,7 @@ fn corrupt_state_file_is_refused_with_its_name() {
     if skip_e2e() {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("state.bin");
+    let (_dir, state) = temp_file("state.bin");
     std::fs::write(&state, b"VFCS this is not a valid image").expect("write");
     let out = run_tool(
         integration_tests::bridge_binary()
@@ -210,8 +209,7 @@ fn trace_file_records_exchanges() {
     let Some((ctx, slot)) = stack_slot() else {
         return;
     };
-    let trace_dir = tempfile::tempdir().expect("temp dir");
-    let trace = trace_dir.path().join("trace.log");
+    let (_trace_dir, trace) = temp_file("trace.log");
     let bridge = BridgeProcess::spawn(&slot, &["--trace", trace.to_str().expect("utf-8")]);
     bridge.wait_card(&ctx, &slot.reader);
     let version = select_fido_version(&ctx, &slot);
