@@ -143,6 +143,13 @@ fn assert_windows_framing(id: &str, steps: &[Step]) {
             .any(|ex| ex.command == nfc::SELECT_FIDO),
         "{id}: detection SELECTs the FIDO AID"
     );
+    assert!(
+        first
+            .iter()
+            .flat_map(|op| &op.exchanges)
+            .any(|ex| ex.command == [0x00, 0xCA, 0x7F, 0x68, 0x00]),
+        "{id}: detection includes the plug-and-play probes"
+    );
 }
 
 #[test]

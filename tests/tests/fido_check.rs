@@ -320,8 +320,8 @@ fn host_windows_passes(profile: &str, manages_passkeys: bool) {
             .is_some_and(|s| s.contains("CTAP2_ERR_NOT_ALLOWED")),
         "{report}"
     );
-    // Windows' wire habits, as recorded: SELECT on insertion, the U2F probe, getInfo as
-    // 80 10 00 00 01 04 00, short APDUs only.
+    // Windows' wire habits, as recorded: the plug-and-play probes and SELECT on insertion, the
+    // U2F probe, getInfo as 80 10 00 00 01 04 00, short APDUs only.
     let detect: Vec<String> = check(&report, "detect")["evidence"]
         .as_array()
         .into_iter()
@@ -334,6 +334,7 @@ fn host_windows_passes(profile: &str, manages_passkeys: bool) {
         "{detect:?}"
     );
     assert!(detect.iter().any(|c| c == "0003000000"), "{detect:?}");
+    assert!(detect.iter().any(|c| c == "00CA7F6800"), "{detect:?}");
     assert!(detect.iter().any(|c| c == "80100000010400"), "{detect:?}");
     let all: Vec<String> = checks
         .iter()

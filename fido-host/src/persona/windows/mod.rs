@@ -5,7 +5,8 @@
 //! `docs/nfc-binding.md`. Where a detail is our guess rather than documented, the comment says so.
 //!
 //! The run, in the order a user meets it:
-//! 1. `detect`: the card is inserted; Windows SELECTs the FIDO AID (on every insertion), probes
+//! 1. `detect`: the card is inserted; smart-card plug-and-play probes it (PIV, GIDS, GET DATA);
+//!    Windows SELECTs the FIDO AID (on every insertion), probes
 //!    U2F_VERSION, and sends getInfo; a card that fails CTAP2 but speaks U2F gets
 //!    NFCCTAP_CONTROL END (`80 12 01 00`) and is used as a U2F key (then the FIDO2 flows stop);
 //! 2. Settings: reset too late (CTAP2_ERR_NOT_ALLOWED, shown to the user as a "re-insert"
@@ -50,6 +51,30 @@ pub const TOO_LATE: Duration = Duration::from_secs(11);
 /// Formats §6). That Windows uses the short form here is our guess (its traces show short
 /// APDUs only).
 pub const U2F_VERSION_PROBE: [u8; 5] = [0x00, u2f::INS_VERSION, 0x00, 0x00, 0x00];
+
+/// What Windows' smart-card plug-and-play sends every inserted card before the FIDO stack looks
+/// at it (docs/nfc-binding.md, "Host probing"): SELECT of the PIV AID (NIST SP 800-73) and of
+/// the GIDS AID, and GET DATA 7F68. Windows sends more (the set and order vary by version); this
+/// selection is ours. A card must answer each with a status word and stay usable.
+pub const PNP_PROBES: [(&str, &[u8]); 3] = [
+    (
+        "SC-PnP probe: SELECT PIV AID",
+        &[
+            0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00,
+        ],
+    ),
+    (
+        "SC-PnP probe: SELECT GIDS AID",
+        &[
+            0x00, 0xA4, 0x04, 0x00, 0x0B, 0xA0, 0x00, 0x00, 0x03, 0x97, 0x42, 0x54, 0x46, 0x59,
+            0x02, 0x01, 0x00,
+        ],
+    ),
+    (
+        "SC-PnP probe: GET DATA 7F68",
+        &[0x00, 0xCA, 0x7F, 0x68, 0x00],
+    ),
+];
 
 /// credProtect level 2, userVerificationOptionalWithCredentialIDList (CTAP 2.1 §12.1). Windows
 /// passes the relying party's credentialProtectionPolicy; level 2 is the one it applies to
@@ -381,6 +406,14 @@ pub fn run(client: &mut Client, opts: &Options, wait: &mut dyn FnMut(Duration)) 
 fn detect(s: &mut State<'_>) -> Verdict {
     // Insertion: the card is powered up. A transport that cannot power-cycle is used as it is.
     let _ = s.client.power_cycle();
+    let mut probes = Vec::new();
+    for (label, apdu) in PNP_PROBES {
+        let (_, sw) = s.client.apdu(label, apdu)?;
+        if sw == 0 {
+            return Err(Stop::Fail(format!("{label}: no status word in the answer")));
+        }
+        probes.push(format!("{sw:04X}"));
+    }
     let (data, sw) = s.client.select()?;
     if sw != 0x9000 {
         return Err(Stop::Fail(format!(
@@ -388,10 +421,10 @@ fn detect(s: &mut State<'_>) -> Verdict {
             sw_name(sw)
         )));
     }
-    let mut said = vec![format!(
-        "SELECT answered {:?}",
-        String::from_utf8_lossy(&data)
-    )];
+    let mut said = vec![
+        format!("plug-and-play probes answered {}", probes.join(" ")),
+        format!("SELECT answered {:?}", String::from_utf8_lossy(&data)),
+    ];
     let (version, sw) = s.client.apdu("U2F_VERSION probe", &U2F_VERSION_PROBE)?;
     let u2f = sw == 0x9000 && version == u2f::VERSION;
     said.push(if u2f {
