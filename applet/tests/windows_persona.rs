@@ -205,4 +205,11 @@ fn a_wrong_pin_fails_the_flows_without_using_up_the_retries() {
         .filter(|op| op.label.starts_with("clientPIN changePIN") || op.label.contains("Token"))
         .count();
     assert_eq!(pin_attempts, 1, "{}", describe(&steps));
+    let later = step(&steps, "webauthn-register");
+    assert_eq!(later.status, StepStatus::Skip, "{}", describe(&steps));
+    assert!(
+        later.summary.contains("refused the PIN"),
+        "{}",
+        later.summary
+    );
 }

@@ -202,11 +202,17 @@ impl State<'_> {
         if !self.pin_set() {
             return Ok(None);
         }
-        let (Some(pin), true) = (self.pin.clone(), self.pin_usable) else {
+        let Some(pin) = self.pin.clone() else {
             return Err(Stop::Skip(
                 "the card has a PIN the persona does not know".into(),
             ));
         };
+        if !self.pin_usable {
+            // Each wrong PIN counts down the card's retries (§6.5.5.7); one is enough.
+            return Err(Stop::Skip(
+                "the card refused the PIN earlier; no further attempts".into(),
+            ));
+        }
         let protocol = self.protocol()?;
         let with_permissions = self.info()?.option(OptionId::PinUvAuthToken.as_str()) == Some(true);
         match self
