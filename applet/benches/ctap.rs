@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use fido_applet::ctap::cbor::{self, IntMap, Value};
+use ctap_types::cbor::{self, IntMap, Value};
 use fido_applet::pin_protocol::{KeyAgreementKey, PinProtocol};
 use fido_applet::platform::SeededRng;
 use std::hint::black_box;

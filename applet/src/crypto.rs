@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use ctap_types::cose::{self, crv, key, kty};
+
 pub use crate::digest::{ct_eq, hmac_sha256, sha256};
 use crate::platform::Rng;
 
@@ -148,11 +150,6 @@ pub struct PublicKey {
     point: p256::PublicKey,
 }
 
-/// COSE key type EC2 (RFC 9053 §7.1), COSE algorithm ES256 and curve P-256 (RFC 9053 §2.1, §7.1).
-const COSE_KTY_EC2: u8 = 2;
-const COSE_ALG_ES256: i8 = -7;
-const COSE_CRV_P256: u8 = 1;
-
 impl PublicKey {
     /// A public key from its SEC1 encoding (uncompressed `04 || x || y` or compressed), or `None`
     /// if it is malformed or not on the curve.
@@ -195,30 +192,39 @@ impl PublicKey {
     /// The COSE_Key of this key for ES256 (WebAuthn §6.5.1.1 example; RFC 9053 §7.1.1) in CTAP2
     /// canonical CBOR (CTAP 2.1 §8): `{1: 2, 3: -7, -1: 1, -2: x, -3: y}`, keys in that order.
     pub fn cose_key(&self) -> Vec<u8> {
+        self.cose_key_for(cose::ES256)
+    }
+
+    /// The COSE_Key of this key with algorithm `alg` (the same map as [`PublicKey::cose_key`];
+    /// the PIN protocols' key agreement says -25, ECDH-ES+HKDF-256, CTAP 2.1 §6.5.6).
+    pub fn cose_key_for(&self, alg: i64) -> Vec<u8> {
         let mut out = Vec::with_capacity(77);
         let mut enc = minicbor::Encoder::new(&mut out);
         // Vec<u8>'s writer error type is `Infallible`, and the encoder only fails on write errors.
-        self.encode_cose_key(&mut enc)
+        self.encode_cose_key(&mut enc, alg)
             .expect("writing CBOR into a Vec<u8> cannot fail");
         out
     }
 
-    /// Writes the COSE_Key (as [`PublicKey::cose_key`]) into an encoder, for callers that build a
-    /// larger CBOR structure.
+    /// Writes the COSE_Key (as [`PublicKey::cose_key_for`]) into an encoder, for callers that
+    /// build a larger CBOR structure.
     pub fn encode_cose_key<W: minicbor::encode::Write>(
         &self,
         enc: &mut minicbor::Encoder<W>,
+        alg: i64,
     ) -> Result<(), minicbor::encode::Error<W::Error>> {
+        // COSE key type EC2, algorithm ES256, curve P-256 (RFC 9053 §2.1, §7.1); minicbor writes
+        // each integer in its shortest form, as CTAP2 canonical CBOR asks.
         enc.map(5)?
-            .u8(1)?
-            .u8(COSE_KTY_EC2)?
-            .u8(3)?
-            .i8(COSE_ALG_ES256)?
-            .i8(-1)?
-            .u8(COSE_CRV_P256)?
-            .i8(-2)?
+            .i64(key::KTY)?
+            .i64(kty::EC2)?
+            .i64(key::ALG)?
+            .i64(alg)?
+            .i64(key::CRV)?
+            .i64(crv::P256)?
+            .i64(key::X)?
             .bytes(&self.x())?
-            .i8(-3)?
+            .i64(key::Y)?
             .bytes(&self.y())?;
         Ok(())
     }

@@ -41,11 +41,16 @@
 use apdu::{Applet, Command, PowerEvent, Response, StatusWord};
 
 use crate::FidoApplet;
+use crate::ctap::Presence;
 use crate::ctap::get_info::u2f_enabled;
-use crate::ctap::{CtapError, Presence};
 use crate::u2f;
+use ctap_types::CtapError;
+use ctap_types::u2f::{
+    INS_AUTHENTICATE as U2F_INS_AUTHENTICATE, INS_REGISTER as U2F_INS_REGISTER,
+    INS_VERSION as U2F_INS_VERSION,
+};
 
-pub use ctap_types::nfc::{
+use ctap_types::nfc::{
     CONTROL_END, GETRESPONSE_CANCEL, GETRESPONSE_POLL, MSG_GETRESPONSE_SUPPORTED, VERSION_FIDO_2_0,
     VERSION_U2F_V2, ins, status,
 };
@@ -93,7 +98,7 @@ impl Applet for FidoApplet {
             (_, ins::NFCCTAP_MSG) => self.nfcctap_msg(cmd),
             (_, ins::NFCCTAP_GETRESPONSE) => self.nfcctap_getresponse(cmd),
             (_, ins::NFCCTAP_CONTROL) => self.nfcctap_control(cmd),
-            (0x00, u2f::INS_REGISTER | u2f::INS_AUTHENTICATE | u2f::INS_VERSION)
+            (0x00, U2F_INS_REGISTER | U2F_INS_AUTHENTICATE | U2F_INS_VERSION)
                 if self.authenticator.profile().u2f() =>
             {
                 self.u2f(cmd)

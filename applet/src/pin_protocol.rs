@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use ctap_types::cbor::Value;
+use ctap_types::cose::{ECDH_ES_HKDF_256, crv, key, kty};
 use ctap_types::{CtapError, CtapResult};
 
 use crate::crypto::{PrivateKey, PublicKey, ct_eq, hmac_sha256};
@@ -24,9 +25,6 @@ use crate::platform::Rng;
 
 type CbcEnc = cbc::Encryptor<Aes256>;
 type CbcDec = cbc::Decryptor<Aes256>;
-
-/// COSE algorithm of the key-agreement key: ECDH-ES + HKDF-256 (CTAP 2.1 §6.5.6).
-pub const COSE_ALG_ECDH_ES_HKDF_256: i32 = ctap_types::cose::ECDH_ES_HKDF_256 as i32;
 
 /// The platform's key-agreement key as decoded from its COSE_Key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,14 +47,14 @@ impl PlatformKey {
                 .find(|(key, _)| *key == Value::int(k))
                 .map(|(_, v)| v)
         };
-        let kty = get(1).ok_or(CtapError::InvalidParameter)?.as_int()?;
-        let crv = get(-1).ok_or(CtapError::InvalidParameter)?.as_int()?;
-        let x = get(-2).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
-        let y = get(-3).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
-        if let Some(alg) = get(3) {
+        let kty = get(key::KTY).ok_or(CtapError::InvalidParameter)?.as_int()?;
+        let crv = get(key::CRV).ok_or(CtapError::InvalidParameter)?.as_int()?;
+        let x = get(key::X).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
+        let y = get(key::Y).ok_or(CtapError::InvalidParameter)?.as_bytes()?;
+        if let Some(alg) = get(key::ALG) {
             alg.as_int()?;
         }
-        if kty != 2 || crv != 1 {
+        if kty != i128::from(kty::EC2) || crv != i128::from(crv::P256) {
             return Err(CtapError::InvalidParameter);
         }
         let x: [u8; 32] = x.try_into().map_err(|_| CtapError::InvalidParameter)?;
@@ -245,8 +243,7 @@ impl KeyAgreementKey {
 
     /// The COSE_Key returned by getKeyAgreement: {1: 2, 3: -25, -1: 1, -2: x, -3: y}, canonical.
     pub fn cose_key(&self) -> Vec<u8> {
-        let (x, y) = self.public_coordinates();
-        cose_ec2_key(COSE_ALG_ECDH_ES_HKDF_256, &x, &y)
+        self.public.cose_key_for(ECDH_ES_HKDF_256)
     }
 
     /// decapsulate(peer): ECDH with the platform's key (refused unless it is a point on P-256,
@@ -263,21 +260,6 @@ impl KeyAgreementKey {
         let z = self.secret.ecdh(&peer);
         Ok(protocol.kdf(&z))
     }
-}
-
-/// A canonical CTAP2 CBOR COSE_Key for an EC2 P-256 key (RFC 8152 §13.1.1).
-pub fn cose_ec2_key(alg: i32, x: &[u8; 32], y: &[u8; 32]) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(78);
-    let mut e = minicbor::Encoder::new(&mut buf);
-    // Writing into a Vec cannot fail.
-    let _ = e
-        .map(5)
-        .and_then(|e| e.i8(1)?.i8(2)) // kty: EC2
-        .and_then(|e| e.i8(3)?.i32(alg))
-        .and_then(|e| e.i8(-1)?.i8(1)) // crv: P-256
-        .and_then(|e| e.i8(-2)?.bytes(x))
-        .and_then(|e| e.i8(-3)?.bytes(y));
-    buf
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::ctap::Authenticator;
 use crate::extensions::cred_protect;
 use crate::state::State;
 
-pub use ctap_types::u2f::{
+use ctap_types::u2f::{
     CHECK_ONLY, DONT_ENFORCE_USER_PRESENCE, ENFORCE_USER_PRESENCE, INS_AUTHENTICATE, INS_REGISTER,
     INS_VERSION, VERSION,
 };

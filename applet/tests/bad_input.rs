@@ -26,7 +26,7 @@ mod host;
 use std::time::{Duration, Instant};
 
 use card_storage::MemoryStorage;
-use fido_applet::ctap::cbor::Value;
+use ctap_types::cbor::Value;
 use host::storage::*;
 use host::*;
 

@@ -12,8 +12,8 @@
 mod host;
 
 use card_storage::FaultyStorage;
+use ctap_types::cbor::{IntMap, TextMap, Value};
 use fido_applet::crypto::{derive_cred_random, sha256};
-use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::profile::{PinProtocol, Profile};
 use host::*;
 

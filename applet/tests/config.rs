@@ -5,7 +5,7 @@
 #[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
 mod host;
 
-use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
+use ctap_types::cbor::{IntMap, TextMap, Value};
 use fido_applet::profile::Profile;
 use host::*;
 
@@ -277,7 +277,7 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
         let auth_data = m.required(2).unwrap().as_bytes().unwrap();
         // rpIdHash, flags, counter, AAGUID, id length, id, the 77-byte COSE key, extensions.
         let rest = &auth_data[55 + id.len() + 77..];
-        let ext = (!rest.is_empty()).then(|| fido_applet::ctap::cbor::parse(rest).unwrap());
+        let ext = (!rest.is_empty()).then(|| ctap_types::cbor::parse(rest).unwrap());
         let got = ext.and_then(|e| TextMap::new(&e).unwrap().get("minPinLength").cloned());
         assert_eq!(got, expected, "{rp}");
     }

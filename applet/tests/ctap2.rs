@@ -6,8 +6,8 @@
 mod host;
 
 use card_storage::MemoryStorage;
+use ctap_types::cbor::{self, IntMap, TextMap, Value};
 use fido_applet::crypto::{PublicKey, sha256};
-use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
 use fido_applet::{CardBuilder, FIDO_AID};

@@ -5,8 +5,8 @@
 #[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
 mod host;
 
+use ctap_types::cbor::{IntMap, Value};
 use fido_applet::crypto::sha256;
-use fido_applet::ctap::cbor::{IntMap, Value};
 use fido_applet::profile::Profile;
 use host::*;
 

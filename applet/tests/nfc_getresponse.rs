@@ -25,9 +25,7 @@ fn slow_card() -> Tester {
 
 fn make_credential_message() -> Vec<u8> {
     let mut m = vec![0x01];
-    m.extend_from_slice(
-        &fido_applet::ctap::cbor::Value::Map(mc("example.com", b"u", false)).to_vec(),
-    );
+    m.extend_from_slice(&ctap_types::cbor::Value::Map(mc("example.com", b"u", false)).to_vec());
     m
 }
 
@@ -40,12 +38,7 @@ fn a_slow_command_answers_9100_then_the_poll_delivers() {
     let (data, sw) = t.transmit(&hex(POLL));
     assert_eq!(sw, 0x9000);
     let v = Tester::ctap_answer(&data).expect("a credential");
-    assert!(
-        fido_applet::ctap::cbor::IntMap::new(&v)
-            .unwrap()
-            .get(2)
-            .is_some()
-    );
+    assert!(ctap_types::cbor::IntMap::new(&v).unwrap().get(2).is_some());
     // Released once.
     assert_eq!(t.transmit(&hex(POLL)).1, 0x6985);
     // getInfo does not test presence: status processing.

@@ -22,7 +22,7 @@ mod host;
 use std::collections::{HashMap, HashSet};
 
 use card_storage::{FaultyStorage, MemoryStorage};
-use fido_applet::ctap::cbor::Value;
+use ctap_types::cbor::Value;
 use fido_applet::platform::Clock;
 use fido_applet::profile::Profile;
 use host::storage::*;
@@ -248,7 +248,7 @@ impl World {
         message.extend_from_slice(&params.to_vec());
         match self.send(&message, framing) {
             Ok((OK, body)) if body.is_empty() => Ok(Value::Null),
-            Ok((OK, body)) => Ok(fido_applet::ctap::cbor::parse(&body).expect("CBOR answer")),
+            Ok((OK, body)) => Ok(ctap_types::cbor::parse(&body).expect("CBOR answer")),
             Ok((status, body)) => {
                 assert!(body.is_empty(), "errors carry no CBOR");
                 Err(status)

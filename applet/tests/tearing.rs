@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use card_storage::{FaultyStorage, FileStorage, MemoryStorage, Storage};
-use fido_applet::ctap::cbor::Value;
+use ctap_types::cbor::Value;
 use host::storage::*;
 use host::*;
 
@@ -338,7 +338,7 @@ fn check_after_cut(
     let mut h = Tester::boot(reboot(), SEED)
         .unwrap_or_else(|e| panic!("{}: cut at {point}: the state does not load: {e}", s.name));
     let info = h.get_info();
-    assert!(matches!(info, fido_applet::ctap::cbor::Value::Map(_)));
+    assert!(matches!(info, ctap_types::cbor::Value::Map(_)));
     let (retries, _) = h.retries();
     assert_eq!(retries, u64::from(summary(image).retries));
     // A new credential (alwaysUv, when the cut command turned it on, asks for a token first).

@@ -6,9 +6,9 @@
 #[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
 mod host;
 
+use ctap_types::cbor::{IntMap, TextMap, Value};
 use der::Decode;
 use fido_applet::crypto::{PublicKey, sha256};
-use fido_applet::ctap::cbor::{IntMap, TextMap, Value};
 use fido_applet::platform::PresencePolicy;
 use fido_applet::profile::Profile;
 use host::*;

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     if status != 0 {
         assert!(cbor.is_empty(), "an error carries no CBOR");
     } else if !cbor.is_empty() {
-        let value = fido_applet::ctap::cbor::parse(cbor).expect("a success carries CBOR");
+        let value = ctap_types::cbor::parse(cbor).expect("a success carries CBOR");
         assert_eq!(value.to_vec(), cbor, "answers are canonical CBOR");
     }
 });

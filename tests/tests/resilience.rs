@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use card_storage::decode_image;
 use fido_applet::crypto::sha256;
-use fido_applet::ctap::cbor::{self, Value};
 use fido_applet::state::State;
 use fido_host::Client;
 use fido_host::attestation::parse_auth_data;
+use fido_host::ctap_types::cbor::{self, Value};
 use fido_host::ctap_types::command;
 use fido_host::ctap_types::params::make_credential;
 use fido_host::ctap2::{GetAssertion, MakeCredential};

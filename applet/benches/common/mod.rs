@@ -6,9 +6,9 @@
 
 use apdu::Card;
 use card_storage::{MemoryStorage, decode_image, encode_image};
+use ctap_types::cbor::{self, IntMap, Value};
 use fido_applet::CardBuilder;
 use fido_applet::crypto::{self, PrivateKey, WrappedCredential};
-use fido_applet::ctap::cbor::{self, IntMap, Value};
 use fido_applet::platform::{Platform, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::{ResidentCredential, State};

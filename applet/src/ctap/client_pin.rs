@@ -24,7 +24,6 @@
 use zeroize::{Zeroize, Zeroizing};
 
 use super::Authenticator;
-use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth::token::PinUvAuthToken;
 use super::pin_uv_auth::{protocol, supported_permissions};
 use crate::crypto::{ct_eq, sha256};
@@ -33,9 +32,10 @@ use crate::platform::Rng;
 use crate::state::State;
 use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::permission;
+use ctap_types::{CtapError, CtapResult};
 
 /// Subcommand numbers (CTAP 2.1 §6.5.5.1).
-pub use ctap_types::params::client_pin::subcommand;
+use ctap_types::params::client_pin::subcommand;
 
 /// Request parameter keys (§6.5.5.1).
 use ctap_types::params::client_pin::request as key;
@@ -49,7 +49,7 @@ pub const MAX_CONSECUTIVE_MISMATCHES: u8 = 3;
 pub const MAX_PIN_BYTES: usize = 63;
 /// A PIN travels zero-padded to 64 bytes (§6.5.5.5 "paddedPin").
 pub const PADDED_PIN_LEN: usize = 64;
-pub use crate::state::pin::{MAX_PIN_RETRIES, MIN_PIN_LENGTH, PIN_HASH_LEN};
+use crate::state::pin::{MAX_PIN_RETRIES, MIN_PIN_LENGTH, PIN_HASH_LEN};
 
 /// The transient part of authenticatorClientPIN: the key-agreement key, the pinUvAuthToken and
 /// the count of wrong PINs since power-up. All of it is lost when the card leaves the field.
@@ -198,17 +198,7 @@ fn get_pin_retries(auth: &Authenticator) -> CtapResult<Value> {
 /// protocols.
 fn get_key_agreement(auth: &Authenticator, req: &ClientPinRequest) -> CtapResult<Value> {
     protocol(auth, req.pin_uv_auth_protocol)?;
-    let (x, y) = auth.client_pin.key_agreement.public_coordinates();
-    let cose = Value::Map(vec![
-        (Value::int(1), Value::int(2)),
-        (
-            Value::int(3),
-            Value::int(crate::pin_protocol::COSE_ALG_ECDH_ES_HKDF_256.into()),
-        ),
-        (Value::int(-1), Value::int(1)),
-        (Value::int(-2), Value::bytes(x.to_vec())),
-        (Value::int(-3), Value::bytes(y.to_vec())),
-    ]);
+    let cose = cbor::parse(&auth.client_pin.key_agreement.cose_key())?;
     Ok(Value::Map(vec![(
         Value::Unsigned(response::KEY_AGREEMENT),
         cose,

@@ -18,18 +18,19 @@
 //! **Enterprise attestation capability** (CTAP 2.1 §7.1) is the profile's `ep` option; it needs
 //! authenticatorConfig, since enableEnterpriseAttestation is the only way to switch it on.
 
-use super::client_pin::{self, MIN_PIN_LENGTH};
-use super::error::{CtapError, CtapResult};
+use super::client_pin;
 use super::pin_uv_auth;
 use super::types::SubcommandRequest;
 use super::{Authenticator, to_usize};
 use crate::state::State;
+use crate::state::pin::MIN_PIN_LENGTH;
 use ctap_types::cbor::{self, Value};
 use ctap_types::command;
 use ctap_types::permission;
+use ctap_types::{CtapError, CtapResult};
 
 /// Subcommand numbers (CTAP 2.1 §6.11).
-pub use ctap_types::params::config::subcommand;
+use ctap_types::params::config::subcommand;
 
 /// setMinPINLength's `subCommandParams` keys (§6.11.4).
 use ctap_types::params::config::param;

@@ -29,7 +29,6 @@
 
 use std::collections::VecDeque;
 
-use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth;
 use super::types::{
     CredentialDescriptor, MAX_STORED_NAME_LEN, SubcommandRequest, UserEntity, truncate_utf8,
@@ -40,15 +39,16 @@ use crate::extensions::cred_protect;
 use crate::state::{ResidentCredential, State};
 use ctap_types::cbor::{self, Value};
 use ctap_types::permission;
+use ctap_types::{CtapError, CtapResult};
 
 /// Subcommand numbers (CTAP 2.1 §6.8).
-pub use ctap_types::params::cred_mgmt::subcommand;
+use ctap_types::params::cred_mgmt::subcommand;
 
 /// `subCommandParams` keys (§6.8).
 use ctap_types::params::cred_mgmt::param;
 
 /// Response keys (§6.8).
-pub use ctap_types::params::cred_mgmt::response;
+use ctap_types::params::cred_mgmt::response;
 
 /// `subCommandParams`, decoded.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -8,7 +8,7 @@ use card_storage::{Persistent, StorageError};
 
 use crate::state::State;
 
-pub use ctap_types::error::{CTAP2_OK, CtapError, CtapResult};
+use ctap_types::CtapError;
 
 /// An error type a failed persistent write can turn into.
 pub trait FromStorageError {

@@ -7,14 +7,15 @@
 //! session state: it ends on deselect, reset, any other command, or after 30 seconds.
 
 use super::auth_data::{self, FLAG_UP, FLAG_UV};
-use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth;
 use super::types::{CredentialDescriptor, Options, decode_extensions, opt_bytes, opt_unsigned};
 use super::{Authenticator, FoundCredential};
 use crate::crypto::{self, WrappedCredential};
 use crate::extensions::{GetAssertionExtensions, Outputs, cred_blob, cred_protect, hmac_secret};
+use ctap_types::ExtensionId;
 use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::permission;
+use ctap_types::{CtapError, CtapResult};
 
 /// §6.3: the getNextAssertion state expires 30 seconds after the last (Next)Assertion.
 pub const NEXT_ASSERTION_TIMEOUT_MS: u64 = 30_000;
@@ -301,14 +302,14 @@ fn assertion_response(
             // CredRandomWithUV if and only if UV was performed (§12.5).
             let cred_random = hmac_secret::cred_random(&state.wrapping_key, &credential.id, uv);
             outputs.push(
-                hmac_secret::ID,
+                ExtensionId::HmacSecret.as_str(),
                 Value::Bytes(salts.output(&mut *auth.platform.rng, &cred_random)),
             );
         }
     }
     if extensions.cred_blob {
         outputs.push(
-            cred_blob::ID,
+            ExtensionId::CredBlob.as_str(),
             cred_blob::get_assertion_output(credential.cred_blob.as_deref()),
         );
     }

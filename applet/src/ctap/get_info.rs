@@ -27,8 +27,8 @@ use ctap_types::{AuthenticatorInfo, OptionId, Version};
 
 use super::Authenticator;
 use super::client_pin;
-use super::error::CtapResult;
 use crate::profile::Profile;
+use ctap_types::CtapResult;
 use ctap_types::cbor::Value;
 
 /// The card state getInfo reports; everything else comes from the profile.
@@ -58,7 +58,7 @@ impl CardState {
             force_pin_change: false,
             min_pin_length: client_pin::min_pin_length_in_force(
                 profile,
-                client_pin::MIN_PIN_LENGTH,
+                crate::state::pin::MIN_PIN_LENGTH,
             ),
             enterprise_attestation: false,
             resident_credentials: 0,

@@ -23,13 +23,13 @@
 //! the new array replaces the old one in a single persistent transaction: a card pulled from the
 //! field mid-write keeps the old array whole.
 
-use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth;
 use super::{Authenticator, to_usize};
 use crate::crypto::sha256;
 use crate::state::State;
 use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::permission;
+use ctap_types::{CtapError, CtapResult};
 
 /// Request parameter keys (§6.10).
 use ctap_types::params::large_blobs::request as key;

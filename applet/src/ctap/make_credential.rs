@@ -10,23 +10,25 @@
 use super::auth_data::{self, AttestedCredential, FLAG_UP, FLAG_UV};
 use super::client_pin;
 use super::config;
-use super::error::{CtapError, CtapResult};
 use super::pin_uv_auth;
 use super::types::{
-    CredentialDescriptor, CredentialParameters, MAX_STORED_NAME_LEN, Options, PUBLIC_KEY, RpEntity,
-    UserEntity, decode_extensions, opt_bytes, opt_unsigned, truncate_utf8,
+    CredentialDescriptor, CredentialParameters, MAX_STORED_NAME_LEN, Options, RpEntity, UserEntity,
+    decode_extensions, opt_bytes, opt_unsigned, truncate_utf8,
 };
-use super::{Authenticator, ES256, to_usize};
+use super::{Authenticator, to_usize};
 use crate::attestation::AttestationMaterial;
 use crate::crypto::{self, PrivateKey, WrappedCredential};
 use crate::extensions::{
-    MakeCredentialExtensions, Outputs, cred_blob, cred_protect, hmac_secret, large_blob_key,
-    min_pin_length,
+    MakeCredentialExtensions, Outputs, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
 use crate::profile::AttestationType;
 use crate::state::{ResidentCredential, State};
+use ctap_types::ExtensionId;
 use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::cose::ES256;
 use ctap_types::permission;
+use ctap_types::vocab::PUBLIC_KEY;
+use ctap_types::{CtapError, CtapResult};
 
 /// A decoded authenticatorMakeCredential request (§6.1 parameter table).
 #[derive(Clone, Debug, PartialEq)]
@@ -271,14 +273,17 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         .map_or(cred_protect::DEFAULT_LEVEL, |level| level.level());
     let mut outputs = Outputs::default();
     if let Some(level) = ext.cred_protect {
-        outputs.push(cred_protect::ID, Value::Unsigned(u64::from(level.level())));
+        outputs.push(
+            ExtensionId::CredProtect.as_str(),
+            Value::Unsigned(u64::from(level.level())),
+        );
     }
     if ext.hmac_secret {
-        outputs.push(hmac_secret::ID, Value::Bool(true));
+        outputs.push(ExtensionId::HmacSecret.as_str(), Value::Bool(true));
     }
     if ext.cred_blob.is_some() {
         outputs.push(
-            cred_blob::ID,
+            ExtensionId::CredBlob.as_str(),
             cred_blob::make_credential_output(cred_blob.is_some()),
         );
     }
@@ -289,7 +294,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             &state.pin.min_pin_length_rp_ids,
             client_pin::min_pin_length(auth),
         ) {
-            outputs.push(min_pin_length::ID, out);
+            outputs.push(ExtensionId::MinPinLength.as_str(), out);
         }
     }
 
@@ -445,7 +450,7 @@ fn packed_statement(
     credential_key: &PrivateKey,
     signed: &[u8],
 ) -> CtapResult<Value> {
-    let alg = (Value::text("alg"), Value::int(ES256 as i64));
+    let alg = (Value::text("alg"), Value::int(ES256));
     Ok(match batch {
         Some(material) => Value::Map(vec![
             alg,

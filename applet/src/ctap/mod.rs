@@ -7,7 +7,6 @@
 //! (randomness, time, presence) and the transient session state.
 
 pub mod auth_data;
-pub mod cbor;
 pub mod client_pin;
 pub mod config;
 pub mod cred_mgmt;
@@ -32,13 +31,9 @@ use crate::platform::Platform;
 use crate::profile::Profile;
 use crate::state::State;
 use ctap_types::cbor::Value;
-pub use error::{CTAP2_OK, CtapError, CtapResult};
+use ctap_types::{CTAP2_OK, CtapError, CtapResult};
 
-/// CTAP command bytes (CTAP 2.1 §6).
-pub use ctap_types::command;
-
-/// The only public-key algorithm this card implements: ES256 (COSE -7, ECDSA P-256 SHA-256).
-pub const ES256: i128 = ctap_types::cose::ES256 as i128;
+use ctap_types::command;
 
 /// Session state that ends when the applet is deselected or the card reset (nfc-binding:
 /// "any state tied to a session ends when another applet is selected or the card is reset").

@@ -11,10 +11,10 @@
 //! The attestation material stays: it identifies the model, not the owner.
 
 use super::Authenticator;
-use super::error::{CtapError, CtapResult};
 use crate::crypto::WrappingKey;
 use crate::state::PinState;
 use crate::state::{State, initial_large_blob_array};
+use ctap_types::{CtapError, CtapResult};
 
 /// How long after power-up authenticatorReset is accepted (§6.6).
 pub const RESET_WINDOW_MS: u64 = 10_000;

@@ -5,7 +5,7 @@
 //! presence policy.
 
 use super::Authenticator;
-use super::error::CtapResult;
+use ctap_types::CtapResult;
 
 pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
     auth.check_user_presence()

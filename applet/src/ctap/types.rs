@@ -1,11 +1,11 @@
 //! The WebAuthn dictionaries CTAP2 requests carry (CTAP 2.1 §6.1 and §6.2, WebAuthn §5.4), decoded
 //! into types with the exact status codes of [`ctap_types::cbor`].
 
-use super::error::CtapResult;
+use ctap_types::CtapResult;
 use ctap_types::cbor::{IntMap, TextMap, Value};
 
 /// The only credential type WebAuthn defines.
-pub use ctap_types::vocab::PUBLIC_KEY;
+use ctap_types::vocab::PUBLIC_KEY;
 
 /// CTAP 2.1 §6.1.2 step 17 lets an authenticator truncate `rp.name`, `user.name` and
 /// `user.displayName` to 64 bytes; storing more would only cost a card's scarce memory.
@@ -199,7 +199,7 @@ impl<'a> SubcommandRequest<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctap::error::CtapError;
+    use ctap_types::CtapError;
     use ctap_types::cbor::parse;
 
     #[test]

@@ -10,9 +10,6 @@
 
 use ctap_types::cbor::Value;
 
-/// The extension identifier.
-pub const ID: &str = ctap_types::ExtensionId::CredBlob.as_str();
-
 /// The smallest getInfo `maxCredBlobLength` (§6.4 0x0F) a card with credBlob may declare
 /// (§12.2: at least 32); the card's value is the profile's `max_cred_blob_length`.
 pub const MIN_MAX_CRED_BLOB_LENGTH: usize = 32;

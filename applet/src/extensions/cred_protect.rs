@@ -14,9 +14,6 @@
 //! A hidden credential behaves exactly as an unknown one (CTAP2_ERR_NO_CREDENTIALS), so a
 //! stolen card tells nobody which accounts it holds.
 
-/// The extension identifier.
-pub const ID: &str = ctap_types::ExtensionId::CredProtect.as_str();
-
 /// A credProtect level (§12.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CredProtect {

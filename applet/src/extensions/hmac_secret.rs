@@ -27,9 +27,6 @@ use crate::platform::Rng;
 use ctap_types::cbor::Value;
 use ctap_types::{CtapError, CtapResult};
 
-/// The extension identifier.
-pub const ID: &str = ctap_types::ExtensionId::HmacSecret.as_str();
-
 /// Length of one salt and of one output.
 pub const SALT_LEN: usize = 32;
 

@@ -10,9 +10,6 @@ use crate::platform::Rng;
 use ctap_types::CtapResult;
 use ctap_types::cbor::Value;
 
-/// The extension identifier.
-pub const ID: &str = ctap_types::ExtensionId::LargeBlobKey.as_str();
-
 /// Length of a largeBlobKey.
 pub const KEY_LEN: usize = 32;
 

@@ -7,9 +7,6 @@
 
 use ctap_types::cbor::Value;
 
-/// The extension identifier.
-pub const ID: &str = ctap_types::ExtensionId::MinPinLength.as_str();
-
 /// makeCredential's output for `rp_id`, or `None` if it is not on the list.
 pub fn output(rp_id: &str, allowed_rp_ids: &[String], min_pin_length: u8) -> Option<Value> {
     allowed_rp_ids

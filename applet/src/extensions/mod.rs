@@ -21,7 +21,7 @@ pub mod large_blob_key;
 pub mod min_pin_length;
 
 use ctap_types::cbor::Value;
-use ctap_types::{CtapError, CtapResult};
+use ctap_types::{CtapError, CtapResult, ExtensionId};
 
 pub use cred_protect::CredProtect;
 pub use hmac_secret::HmacSecretInput;
@@ -48,14 +48,16 @@ impl MakeCredentialExtensions {
     pub fn decode(entries: &[(String, Value)]) -> CtapResult<Self> {
         let mut out = Self::default();
         for (id, value) in entries {
-            match id.as_str() {
-                hmac_secret::ID => out.hmac_secret = value.as_bool()?,
-                cred_protect::ID => {
+            match ExtensionId::parse(id) {
+                Some(ExtensionId::HmacSecret) => out.hmac_secret = value.as_bool()?,
+                Some(ExtensionId::CredProtect) => {
                     out.cred_protect = CredProtect::from_input(value.as_unsigned()?)
                 }
-                cred_blob::ID => out.cred_blob = Some(value.as_bytes()?.to_vec()),
-                large_blob_key::ID => out.large_blob_key = large_blob_key::decode_input(value)?,
-                min_pin_length::ID => out.min_pin_length = value.as_bool()?,
+                Some(ExtensionId::CredBlob) => out.cred_blob = Some(value.as_bytes()?.to_vec()),
+                Some(ExtensionId::LargeBlobKey) => {
+                    out.large_blob_key = large_blob_key::decode_input(value)?
+                }
+                Some(ExtensionId::MinPinLength) => out.min_pin_length = value.as_bool()?,
                 _ => {}
             }
         }
@@ -80,10 +82,14 @@ impl GetAssertionExtensions {
     pub fn decode(entries: &[(String, Value)]) -> CtapResult<Self> {
         let mut out = Self::default();
         for (id, value) in entries {
-            match id.as_str() {
-                hmac_secret::ID => out.hmac_secret = Some(HmacSecretInput::decode(value)?),
-                cred_blob::ID => out.cred_blob = value.as_bool()?,
-                large_blob_key::ID => out.large_blob_key = large_blob_key::decode_input(value)?,
+            match ExtensionId::parse(id) {
+                Some(ExtensionId::HmacSecret) => {
+                    out.hmac_secret = Some(HmacSecretInput::decode(value)?)
+                }
+                Some(ExtensionId::CredBlob) => out.cred_blob = value.as_bool()?,
+                Some(ExtensionId::LargeBlobKey) => {
+                    out.large_blob_key = large_blob_key::decode_input(value)?
+                }
                 _ => {}
             }
         }
@@ -128,6 +134,26 @@ pub(crate) fn invalid_option() -> CtapError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A profile may enable any [`ExtensionId`] (profile validation reads them into that type),
+    /// so every one must be implemented here. The match has no wildcard: an identifier added to
+    /// ctap-types stops this from compiling until it is implemented.
+    #[test]
+    fn every_ctap_extension_id_is_implemented() {
+        for &id in ExtensionId::ALL {
+            let entries = vec![(id.as_str().to_owned(), Value::Bool(true))];
+            let made = MakeCredentialExtensions::decode(&entries);
+            match id {
+                ExtensionId::HmacSecret => assert!(made.unwrap().hmac_secret),
+                ExtensionId::LargeBlobKey => assert!(made.unwrap().large_blob_key),
+                ExtensionId::MinPinLength => assert!(made.unwrap().min_pin_length),
+                // Their inputs are a level and bytes: a boolean has the wrong type.
+                ExtensionId::CredProtect | ExtensionId::CredBlob => {
+                    assert_eq!(made, Err(CtapError::CborUnexpectedType), "{id}")
+                }
+            }
+        }
+    }
 
     #[test]
     fn make_credential_inputs() {

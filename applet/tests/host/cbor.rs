@@ -1,7 +1,7 @@
 //! CBOR request builders and response parsers for makeCredential / getAssertion.
 
+use ctap_types::cbor::{self, IntMap, TextMap, Value};
 use fido_applet::crypto::{PublicKey, sha256};
-use fido_applet::ctap::cbor::{self, IntMap, TextMap, Value};
 
 use fido_host::attestation::parse_auth_data;
 

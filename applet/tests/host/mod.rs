@@ -20,7 +20,7 @@ pub use pin::*;
 
 use apdu::Card;
 use card_storage::{MemoryStorage, Storage, decode_image, encode_image};
-use fido_applet::ctap::cbor::{self as card_cbor, IntMap, Value};
+use ctap_types::cbor::{self as card_cbor, IntMap, Value};
 use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::State;

@@ -4,8 +4,8 @@
 //! sides cannot hide. The adapter keeps the tests reproducible: the platform key comes from a
 //! seed and protocol 2's IVs from a counter, so every trace is the same on every run.
 
+use ctap_types::cbor::Value;
 use fido_applet::crypto::sha256;
-use fido_applet::ctap::cbor::Value;
 use fido_host::pin_protocol::{self, Protocol, SharedSecret};
 
 fn protocol_of(number: u8) -> Protocol {
