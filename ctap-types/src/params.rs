@@ -19,6 +19,8 @@ pub mod make_credential {
         pub const PIN_UV_AUTH_PARAM: u64 = 0x08;
         pub const PIN_UV_AUTH_PROTOCOL: u64 = 0x09;
         pub const ENTERPRISE_ATTESTATION: u64 = 0x0A;
+        /// attestationFormatsPreference (CTAP 2.2; read so that a newer platform is served).
+        pub const ATTESTATION_FORMATS_PREFERENCE: u64 = 0x0B;
     }
     /// Response members (§6.1 "authenticatorMakeCredential response structure").
     pub mod response {

@@ -14,6 +14,7 @@ use crate::crypto::{self, WrappedCredential};
 use crate::extensions::{GetAssertionExtensions, Outputs, cred_blob, cred_protect, hmac_secret};
 use ctap_types::ExtensionId;
 use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::params::get_assertion::request as param;
 use ctap_types::permission;
 use ctap_types::{CtapError, CtapResult};
 
@@ -44,22 +45,22 @@ impl GetAssertionRequest {
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
         let value = cbor::parse(params)?;
         let map = IntMap::new(&value)?;
-        let rp_id = map.required(0x01)?.as_text()?.to_owned();
-        let client_data_hash = map.required(0x02)?.as_bytes()?.to_vec();
+        let rp_id = map.required(param::RP_ID)?.as_text()?.to_owned();
+        let client_data_hash = map.required(param::CLIENT_DATA_HASH)?.as_bytes()?.to_vec();
         let allow_list = map
-            .get(0x03)
+            .get(param::ALLOW_LIST)
             .map(CredentialDescriptor::decode_list)
             .transpose()?;
-        let extensions = match map.get(0x04) {
+        let extensions = match map.get(param::EXTENSIONS) {
             Some(v) => decode_extensions(v)?,
             None => Vec::new(),
         };
-        let options = match map.get(0x05) {
+        let options = match map.get(param::OPTIONS) {
             Some(v) => Options::decode(v)?,
             None => Options::default(),
         };
-        let pin_uv_auth_param = opt_bytes(map.get(0x06))?;
-        let pin_uv_auth_protocol = opt_unsigned(map.get(0x07))?;
+        let pin_uv_auth_param = opt_bytes(map.get(param::PIN_UV_AUTH_PARAM))?;
+        let pin_uv_auth_protocol = opt_unsigned(map.get(param::PIN_UV_AUTH_PROTOCOL))?;
         Ok(Self {
             rp_id,
             client_data_hash,

@@ -26,6 +26,7 @@ use crate::state::{ResidentCredential, State};
 use ctap_types::ExtensionId;
 use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::cose::ES256;
+use ctap_types::params::make_credential::request as param;
 use ctap_types::permission;
 use ctap_types::vocab::PUBLIC_KEY;
 use ctap_types::{CtapError, CtapResult};
@@ -62,32 +63,32 @@ impl MakeCredentialRequest {
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
         let value = cbor::parse(params)?;
         let map = IntMap::new(&value)?;
-        let client_data_hash = map.required(0x01)?.as_bytes()?.to_vec();
-        let rp = RpEntity::decode(map.required(0x02)?)?;
-        let user = UserEntity::decode(map.required(0x03)?)?;
+        let client_data_hash = map.required(param::CLIENT_DATA_HASH)?.as_bytes()?.to_vec();
+        let rp = RpEntity::decode(map.required(param::RP)?)?;
+        let user = UserEntity::decode(map.required(param::USER)?)?;
         let pub_key_cred_params = map
-            .required(0x04)?
+            .required(param::PUB_KEY_CRED_PARAMS)?
             .as_array()?
             .iter()
             .map(CredentialParameters::decode)
             .collect::<CtapResult<Vec<_>>>()?;
-        let exclude_list = match map.get(0x05) {
+        let exclude_list = match map.get(param::EXCLUDE_LIST) {
             Some(v) => CredentialDescriptor::decode_list(v)?,
             None => Vec::new(),
         };
-        let extensions = match map.get(0x06) {
+        let extensions = match map.get(param::EXTENSIONS) {
             Some(v) => decode_extensions(v)?,
             None => Vec::new(),
         };
-        let options = match map.get(0x07) {
+        let options = match map.get(param::OPTIONS) {
             Some(v) => Options::decode(v)?,
             None => Options::default(),
         };
-        let pin_uv_auth_param = opt_bytes(map.get(0x08))?;
-        let pin_uv_auth_protocol = opt_unsigned(map.get(0x09))?;
-        let enterprise_attestation = opt_unsigned(map.get(0x0A))?;
+        let pin_uv_auth_param = opt_bytes(map.get(param::PIN_UV_AUTH_PARAM))?;
+        let pin_uv_auth_protocol = opt_unsigned(map.get(param::PIN_UV_AUTH_PROTOCOL))?;
+        let enterprise_attestation = opt_unsigned(map.get(param::ENTERPRISE_ATTESTATION))?;
         let attestation_formats_preference = map
-            .get(0x0B)
+            .get(param::ATTESTATION_FORMATS_PREFERENCE)
             .map(|v| {
                 v.as_array()?
                     .iter()

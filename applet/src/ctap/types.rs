@@ -3,6 +3,7 @@
 
 use ctap_types::CtapResult;
 use ctap_types::cbor::{IntMap, TextMap, Value};
+use ctap_types::params::subcommand_envelope as envelope;
 
 /// The only credential type WebAuthn defines.
 use ctap_types::vocab::PUBLIC_KEY;
@@ -178,8 +179,8 @@ impl<'a> SubcommandRequest<'a> {
     /// no subCommand: CTAP2_ERR_MISSING_PARAMETER).
     pub fn decode(value: &'a Value) -> CtapResult<Self> {
         let map = IntMap::new(value)?;
-        let sub_command = map.required(0x01)?.as_unsigned()?;
-        let (params, params_cbor) = match map.get(0x02) {
+        let sub_command = map.required(envelope::SUBCOMMAND)?.as_unsigned()?;
+        let (params, params_cbor) = match map.get(envelope::SUBCOMMAND_PARAMS) {
             Some(v) => (Some(IntMap::new(v)?), Some(v.to_vec())),
             None => (None, None),
         };
@@ -187,9 +188,12 @@ impl<'a> SubcommandRequest<'a> {
             sub_command,
             params,
             params_cbor,
-            pin_uv_auth_protocol: map.get(0x03).map(Value::as_unsigned).transpose()?,
+            pin_uv_auth_protocol: map
+                .get(envelope::PIN_UV_AUTH_PROTOCOL)
+                .map(Value::as_unsigned)
+                .transpose()?,
             pin_uv_auth_param: map
-                .get(0x04)
+                .get(envelope::PIN_UV_AUTH_PARAM)
                 .map(|v| v.as_bytes().map(<[u8]>::to_vec))
                 .transpose()?,
         })
