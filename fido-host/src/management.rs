@@ -5,6 +5,7 @@
 use ctap_types::cbor::Value;
 use ctap_types::command;
 use ctap_types::params::{config, cred_mgmt, large_blobs};
+use ctap_types::vocab::PUBLIC_KEY;
 
 use crate::client::{Client, ClientError};
 use crate::client_pin::Token;
@@ -66,6 +67,28 @@ impl Client {
         Ok(self
             .ctap(label, command, Some(&Value::int_map(params)))?
             .unwrap_or(Value::Map(Vec::new())))
+    }
+
+    /// credentialManagement deleteCredential (CTAP 2.1 §6.8.5) of the credential `id`, authorized
+    /// by `token` (cm permission).
+    pub fn delete_credential(
+        &mut self,
+        command: u8,
+        id: &[u8],
+        token: &Token,
+    ) -> Result<Value, ClientError> {
+        let descriptor = Value::text_map(vec![
+            ("id", Value::bytes(id)),
+            ("type", Value::text(PUBLIC_KEY)),
+        ]);
+        let params = Value::int_map(vec![(cred_mgmt::param::CREDENTIAL_ID, descriptor)]);
+        self.cred_mgmt(
+            command,
+            "credMgmt deleteCredential",
+            cred_mgmt::subcommand::DELETE_CREDENTIAL,
+            Some(params),
+            Some(token),
+        )
     }
 
     /// authenticatorConfig (§6.11) subcommand `sub`, authorized by `token` (acfg permission)

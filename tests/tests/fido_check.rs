@@ -9,24 +9,10 @@ use std::time::Duration;
 
 use integration_tests::{
     BridgeProcess, CARD_TIMEOUT, Slot, bridge_binary, context, run_tool, skip_e2e, wait_for_card,
+    workspace_binary,
 };
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A binary of the workspace beside the test's target directory (`cargo build --workspace
-/// --bins` builds them; `scripts/test.sh` does).
-fn workspace_binary(name: &str) -> PathBuf {
-    let bridge = bridge_binary();
-    let path = bridge
-        .parent()
-        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p vcard-tools` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 fn fido_check(args: &[&str]) -> Output {
     let bin = workspace_binary("fido-check");

@@ -377,20 +377,7 @@ pub(super) fn check_cred_mgmt(ctx: &mut Ctx) -> Verdict {
     // Everything under fido-check's own relying party was made by fido-check (now or in an
     // earlier run that could not clean up).
     for id in &creds {
-        let p = Value::int_map(vec![(
-            param::CREDENTIAL_ID,
-            Value::text_map(vec![
-                ("id", Value::bytes(id.as_slice())),
-                ("type", Value::text(PUBLIC_KEY)),
-            ]),
-        )]);
-        ctx.client.cred_mgmt(
-            command,
-            "credMgmt deleteCredential",
-            subcommand::DELETE_CREDENTIAL,
-            Some(p),
-            Some(&token),
-        )?;
+        ctx.client.delete_credential(command, id, &token)?;
     }
     let deleted = creds.len();
     ctx.resident.clear();

@@ -20,7 +20,6 @@ use fido_host::ctap_types::cbor::{self, Value};
 use fido_host::ctap_types::error::status_name;
 use fido_host::ctap_types::params::cred_mgmt::{param, response, subcommand};
 use fido_host::ctap_types::params::get_info;
-use fido_host::ctap_types::vocab::PUBLIC_KEY;
 use fido_host::ctap_types::{CtapError, ExtensionId, OptionId, Version, command, permission};
 use fido_host::ctap2::Assertion;
 use fido_host::ctap2::{Attestation, GetAssertion, Info, MakeCredential};

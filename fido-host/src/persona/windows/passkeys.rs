@@ -6,7 +6,6 @@ use ctap_types::CtapError;
 use ctap_types::cbor::Value;
 use ctap_types::params::cred_mgmt::{param, response, subcommand};
 use ctap_types::permission;
-use ctap_types::vocab::PUBLIC_KEY;
 
 use super::{RP_ID, State};
 use crate::client::ClientError;
@@ -116,20 +115,7 @@ pub(super) fn delete_passkeys(s: &mut State<'_>) -> Verdict {
     let ids = enumerate(s, command, &token)?;
     // Everything under the persona's own relying party was made by the persona.
     for id in &ids {
-        let p = Value::int_map(vec![(
-            param::CREDENTIAL_ID,
-            Value::text_map(vec![
-                ("id", Value::bytes(id.as_slice())),
-                ("type", Value::text(PUBLIC_KEY)),
-            ]),
-        )]);
-        s.client.cred_mgmt(
-            command,
-            "credMgmt deleteCredential",
-            subcommand::DELETE_CREDENTIAL,
-            Some(p),
-            Some(&token),
-        )?;
+        s.client.delete_credential(command, id, &token)?;
     }
     let left = enumerate(s, command, &token)?;
     if !left.is_empty() {
