@@ -25,6 +25,47 @@ use ctap_types::cose::{self, crv, key, kty};
 pub use crate::digest::{ct_eq, hmac_sha256, sha256};
 use crate::platform::Rng;
 
+/// A public-key credential algorithm this build implements (COSE, CTAP 2.1 §6.4 `algorithms`;
+/// §6.1.2 step 3). A profile can offer only these; any other COSE number is refused when the
+/// document loads. Stored with every resident credential (as its COSE identifier, so the stored
+/// form does not depend on the order of the variants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub enum Algorithm {
+    /// ES256: ECDSA with P-256 and SHA-256 (COSE -7).
+    Es256,
+}
+
+impl Algorithm {
+    /// Every algorithm this build implements.
+    pub const ALL: &'static [Algorithm] = &[Algorithm::Es256];
+
+    /// The COSE algorithm identifier.
+    pub const fn cose_id(self) -> i64 {
+        match self {
+            Self::Es256 => cose::ES256,
+        }
+    }
+
+    /// The algorithm with COSE identifier `id`, if this build implements it.
+    pub fn from_cose_id(id: i64) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.cose_id() == id)
+    }
+}
+
+impl From<Algorithm> for i64 {
+    fn from(alg: Algorithm) -> i64 {
+        alg.cose_id()
+    }
+}
+
+impl TryFrom<i64> for Algorithm {
+    type Error = String;
+    fn try_from(id: i64) -> Result<Self, String> {
+        Self::from_cose_id(id).ok_or_else(|| format!("COSE algorithm {id} is not implemented"))
+    }
+}
+
 /// A P-256 private key: a non-zero scalar below the group order. Zeroized on drop; its `Debug`
 /// never prints the secret.
 #[derive(Clone)]

@@ -190,6 +190,7 @@ pub fn resident_credential(
         creation_order: index as u64,
         cred_blob: None,
         large_blob_key: None,
+        algorithm: crypto::Algorithm::Es256,
     }
 }
 

@@ -353,6 +353,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         creation_order: 0,
         cred_blob: cred_blob.map(<[u8]>::to_vec),
         large_blob_key,
+        algorithm: crypto::Algorithm::Es256,
     });
     let sign_count = auth.store.transaction(|state: &mut State| {
         if let Some(cred) = resident {

@@ -44,6 +44,7 @@ pub use ctap_types::{ExtensionId, OptionId, Transport, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::attestation::AttestationSubject;
+pub use crate::crypto::Algorithm;
 pub use crate::pin_protocol::PinProtocol;
 pub use builtin::{GENERIC_AAGUID, GENERIC_HISTORICAL_BYTES};
 pub use schema::ProfileDocument;
@@ -162,31 +163,6 @@ impl std::fmt::Display for Aaguid {
 impl PartialEq<[u8; 16]> for Aaguid {
     fn eq(&self, other: &[u8; 16]) -> bool {
         self.0 == *other
-    }
-}
-
-/// A public-key algorithm this build implements (COSE, CTAP 2.1 §6.4 `algorithms`). A profile
-/// can offer only these; any other COSE number is refused when the document loads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    /// ES256: ECDSA with P-256 and SHA-256 (COSE -7).
-    Es256,
-}
-
-impl Algorithm {
-    /// Every algorithm this build implements.
-    pub const ALL: &'static [Algorithm] = &[Algorithm::Es256];
-
-    /// The COSE algorithm identifier.
-    pub const fn cose_id(self) -> i64 {
-        match self {
-            Self::Es256 => ctap_types::cose::ES256,
-        }
-    }
-
-    /// The algorithm with COSE identifier `id`, if this build implements it.
-    pub fn from_cose_id(id: i64) -> Option<Self> {
-        Self::ALL.iter().copied().find(|a| a.cose_id() == id)
     }
 }
 

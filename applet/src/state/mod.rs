@@ -17,14 +17,15 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::attestation::AttestationMaterial;
-use crate::crypto::WrappingKey;
+use crate::crypto::{Algorithm, WrappingKey};
 
 pub mod pin;
 
 pub use pin::PinState;
 
-/// Persistent state, schema version 2 (version 1 lacked the last two fields; [`State::migrate`]
-/// upgrades it).
+/// Persistent state, schema version 3. Version 1 lacked the last two fields; version 2 stored
+/// no algorithm with a resident credential (every one was ES256); [`State::migrate`] upgrades
+/// both.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct State {
     /// Key that seals non-resident credential ids (and every id this card hands out). Replaced by
@@ -71,10 +72,72 @@ pub fn initial_large_blob_array() -> Vec<u8> {
 struct StateV1 {
     wrapping_key: WrappingKey,
     attestation: Option<AttestationMaterial>,
-    resident: Residents,
+    resident: Vec<ResidentCredentialV2>,
     sign_count: u32,
     next_creation_order: u64,
     pin: PinState,
+}
+
+/// Schema version 2, kept only to decode an older image: [`State`] with resident credentials
+/// of the version-2 layout.
+#[derive(Clone, Serialize, Deserialize)]
+struct StateV2 {
+    wrapping_key: WrappingKey,
+    attestation: Option<AttestationMaterial>,
+    resident: Vec<ResidentCredentialV2>,
+    sign_count: u32,
+    next_creation_order: u64,
+    pin: PinState,
+    #[serde(with = "bytes")]
+    large_blob_array: Vec<u8>,
+    enterprise_attestation: bool,
+}
+
+/// A resident credential as schema versions 1 and 2 stored it: no algorithm, the key is a P-256
+/// scalar (ES256, the only algorithm those builds had).
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct ResidentCredentialV2 {
+    rp_id: String,
+    rp_name: Option<String>,
+    #[serde(with = "bytes")]
+    user_id: Vec<u8>,
+    user_name: Option<String>,
+    user_display_name: Option<String>,
+    #[serde(with = "bytes")]
+    credential_id: Vec<u8>,
+    private_key: [u8; 32],
+    flags: u8,
+    creation_order: u64,
+    #[serde(with = "opt_bytes")]
+    cred_blob: Option<Vec<u8>>,
+    large_blob_key: Option<[u8; 32]>,
+}
+
+impl From<&ResidentCredentialV2> for ResidentCredential {
+    fn from(old: &ResidentCredentialV2) -> Self {
+        Self {
+            rp_id: old.rp_id.clone(),
+            rp_name: old.rp_name.clone(),
+            user_id: old.user_id.clone(),
+            user_name: old.user_name.clone(),
+            user_display_name: old.user_display_name.clone(),
+            credential_id: old.credential_id.clone(),
+            private_key: old.private_key,
+            flags: old.flags,
+            creation_order: old.creation_order,
+            cred_blob: old.cred_blob.clone(),
+            large_blob_key: old.large_blob_key,
+            algorithm: Algorithm::Es256,
+        }
+    }
+}
+
+/// The resident credentials of an older image in the current layout.
+fn upgrade_residents(old: &[ResidentCredentialV2]) -> Residents {
+    old.iter()
+        .map(ResidentCredential::from)
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// A discoverable credential (CTAP 2.1 §6.1.2 step 17: "store the user entity together with the
@@ -95,7 +158,8 @@ pub struct ResidentCredential {
     /// The credential id handed to the platform (also a sealed blob, see `crypto`).
     #[serde(with = "bytes")]
     pub credential_id: Vec<u8>,
-    /// The P-256 private scalar.
+    /// The private key: a P-256 scalar (big-endian) for ES256, the 32-byte seed (RFC 8032
+    /// §5.1.5) for EdDSA; which one, `algorithm` says.
     pub private_key: [u8; 32],
     /// Credential flags as sealed in the id (see `crypto::WrappedCredential::flags`).
     pub flags: u8,
@@ -106,6 +170,10 @@ pub struct ResidentCredential {
     pub cred_blob: Option<Vec<u8>>,
     /// The largeBlobKey extension's key (CTAP 2.1 §12.3).
     pub large_blob_key: Option<[u8; 32]>,
+    /// The credential's public-key algorithm (since schema version 3; older credentials are
+    /// ES256).
+    #[zeroize(skip)]
+    pub algorithm: Algorithm,
 }
 
 /// The resident credentials: serialized exactly as the `Vec<ResidentCredential>` it wraps (so
@@ -374,7 +442,7 @@ struct Tail<'a> {
 }
 
 impl card_storage::Schema for State {
-    const VERSION: u16 = 2;
+    const VERSION: u16 = 3;
 
     /// A commit that left the resident credentials alone (the signature counter bump of every
     /// assertion) copies their bytes from the committed image instead of encoding them again:
@@ -430,21 +498,37 @@ impl card_storage::Schema for State {
     }
 
     /// Version 1 (before large blobs and enterprise attestation) gains the initial large-blob
-    /// array and enterprise attestation off, as a fresh card has them.
+    /// array and enterprise attestation off, as a fresh card has them. In versions 1 and 2 every
+    /// resident credential was ES256 (the only algorithm those builds implemented): version 3
+    /// stores that with each.
     fn migrate(version: u16, payload: &[u8]) -> Result<Self, String> {
         match version {
             1 => {
                 let old: StateV1 = postcard::from_bytes(payload)
                     .map_err(|e| format!("schema version 1 payload does not decode: {e}"))?;
                 Ok(Self {
-                    wrapping_key: old.wrapping_key,
-                    attestation: old.attestation,
-                    resident: old.resident,
+                    wrapping_key: old.wrapping_key.clone(),
+                    attestation: old.attestation.clone(),
+                    resident: upgrade_residents(&old.resident),
                     sign_count: old.sign_count,
                     next_creation_order: old.next_creation_order,
-                    pin: old.pin,
+                    pin: old.pin.clone(),
                     large_blob_array: initial_large_blob_array(),
                     enterprise_attestation: false,
+                })
+            }
+            2 => {
+                let old: StateV2 = postcard::from_bytes(payload)
+                    .map_err(|e| format!("schema version 2 payload does not decode: {e}"))?;
+                Ok(Self {
+                    wrapping_key: old.wrapping_key.clone(),
+                    attestation: old.attestation.clone(),
+                    resident: upgrade_residents(&old.resident),
+                    sign_count: old.sign_count,
+                    next_creation_order: old.next_creation_order,
+                    pin: old.pin.clone(),
+                    large_blob_array: old.large_blob_array.clone(),
+                    enterprise_attestation: old.enterprise_attestation,
                 })
             }
             _ => Err(format!(
@@ -474,6 +558,7 @@ mod tests {
             creation_order: order,
             cred_blob: None,
             large_blob_key: None,
+            algorithm: Algorithm::Es256,
         }
     }
 
@@ -538,6 +623,7 @@ mod tests {
             creation_order: u64,
             cred_blob: Option<Vec<u8>>,
             large_blob_key: Option<[u8; 32]>,
+            algorithm: i64,
         }
         #[derive(Serialize, Deserialize)]
         struct PlainAttestation {
@@ -568,6 +654,7 @@ mod tests {
             creation_order: order,
             cred_blob: blob,
             large_blob_key: Some([7; 32]),
+            algorithm: -7,
         };
         let old = PlainState {
             wrapping_key: WrappingKey::generate(&mut SeededRng::new(4)),
@@ -703,7 +790,7 @@ mod tests {
         let old = V1(StateV1 {
             wrapping_key: key.clone(),
             attestation: None,
-            resident: vec![credential("a.example", b"1", 4)].into(),
+            resident: vec![credential_v2("a.example", b"1", 4)],
             sign_count: 17,
             next_creation_order: 5,
             pin,
@@ -719,7 +806,98 @@ mod tests {
         assert!(!state.enterprise_attestation);
         // A payload that does not decode, and versions from the future, are refused.
         assert!(State::migrate(1, &[0xFF; 3]).is_err());
-        assert!(State::migrate(3, &[]).is_err());
+        assert!(State::migrate(4, &[]).is_err());
+        assert_eq!(state.resident[0].algorithm, Algorithm::Es256);
+    }
+
+    /// A resident credential as schema versions 1 and 2 wrote it.
+    fn credential_v2(rp_id: &str, user: &[u8], order: u64) -> ResidentCredentialV2 {
+        ResidentCredentialV2 {
+            rp_id: rp_id.into(),
+            rp_name: Some("RP".into()),
+            user_id: user.to_vec(),
+            user_name: Some("n".into()),
+            user_display_name: Some("d".into()),
+            credential_id: vec![order as u8; 62],
+            private_key: [order as u8; 32],
+            flags: crate::crypto::WrappedCredential::FLAG_DISCOVERABLE,
+            creation_order: order,
+            cred_blob: Some(vec![1, 2, 3]),
+            large_blob_key: Some([9; 32]),
+        }
+    }
+
+    /// A version-2 card (every resident credential ES256, none stored with its algorithm)
+    /// loads, each credential now saying ES256 and otherwise unchanged, and is written back as
+    /// version 3.
+    #[test]
+    fn a_version_2_image_is_migrated() {
+        #[derive(Clone, Serialize, Deserialize)]
+        struct V2(StateV2);
+        impl card_storage::Schema for V2 {
+            const VERSION: u16 = 2;
+        }
+        use card_storage::Schema;
+        let key = WrappingKey::generate(&mut SeededRng::new(8));
+        let mut pin = PinState::default();
+        pin.retries = 5;
+        let old = V2(StateV2 {
+            wrapping_key: key.clone(),
+            attestation: None,
+            resident: vec![
+                credential_v2("a.example", b"1", 1),
+                credential_v2("b.example", b"2", 2),
+            ],
+            sign_count: 41,
+            next_creation_order: 3,
+            pin,
+            large_blob_array: vec![0x80, 1, 2],
+            enterprise_attestation: true,
+        });
+        let image = card_storage::encode_image(&old).unwrap();
+        let state: State = card_storage::decode_image(&image, "test").unwrap();
+        assert!(state.wrapping_key == key);
+        assert_eq!(state.sign_count, 41);
+        assert_eq!(state.next_creation_order, 3);
+        assert_eq!(state.pin.retries, 5);
+        assert_eq!(state.large_blob_array, vec![0x80, 1, 2]);
+        assert!(state.enterprise_attestation);
+        assert_eq!(state.resident.len(), 2);
+        for (new, old) in state.resident.iter().zip(&old.0.resident) {
+            assert_eq!(new.algorithm, Algorithm::Es256);
+            assert_eq!(new.rp_id, old.rp_id);
+            assert_eq!(new.rp_name, old.rp_name);
+            assert_eq!(new.user_id, old.user_id);
+            assert_eq!(new.user_name, old.user_name);
+            assert_eq!(new.user_display_name, old.user_display_name);
+            assert_eq!(new.credential_id, old.credential_id);
+            assert_eq!(new.private_key, old.private_key);
+            assert_eq!(new.flags, old.flags);
+            assert_eq!(new.creation_order, old.creation_order);
+            assert_eq!(new.cred_blob, old.cred_blob);
+            assert_eq!(new.large_blob_key, old.large_blob_key);
+        }
+        assert_eq!(state.resident_for_rp("b.example").len(), 1);
+        // Written back, the image is version 3 and loads as it is.
+        let again = card_storage::encode_image(&state).unwrap();
+        let reloaded: State = card_storage::decode_image(&again, "test").unwrap();
+        assert_eq!(reloaded.resident.len(), 2);
+        assert_eq!(State::VERSION, 3);
+        assert!(State::migrate(2, &[0xFF; 3]).is_err());
+    }
+
+    /// The algorithm is stored as its COSE identifier; an unknown identifier does not load.
+    #[test]
+    fn the_algorithm_is_stored_as_its_cose_identifier() {
+        let mut cred = credential("a.example", b"1", 1);
+        cred.algorithm = Algorithm::Es256;
+        let bytes = postcard::to_allocvec(&cred).unwrap();
+        // -7 as a zigzag varint is 13, the last byte.
+        assert_eq!(bytes.last(), Some(&13));
+        let mut unknown = bytes.clone();
+        // -9 (zigzag 17): not an algorithm this build implements.
+        *unknown.last_mut().unwrap() = 17;
+        assert!(postcard::from_bytes::<ResidentCredential>(&unknown).is_err());
     }
 
     #[test]
