@@ -2,6 +2,7 @@
 //! the FIDO_2_1_PRE prototype 0x41 of §6.12), authenticatorConfig (§6.11) and
 //! authenticatorLargeBlobs (§6.10).
 
+use ctap_types::CtapError;
 use ctap_types::cbor::Value;
 use ctap_types::command;
 use ctap_types::params::{config, cred_mgmt, large_blobs};
@@ -89,6 +90,57 @@ impl Client {
             Some(params),
             Some(token),
         )
+    }
+
+    /// The credential ids stored under the relying party whose SHA-256 is `rp_id_hash`:
+    /// enumerateCredentialsBegin then enumerateCredentialsGetNextCredential until
+    /// totalCredentials is reached (CTAP 2.1 §6.8.4). A card with none answers
+    /// CTAP2_ERR_NO_CREDENTIALS (§6.8.4 step 2), which is an empty list here. A missing
+    /// totalCredentials counts as the one credential of the first answer; at most 256 are read
+    /// whatever the card claims.
+    pub fn enumerate_credentials(
+        &mut self,
+        command: u8,
+        rp_id_hash: &[u8],
+        token: &Token,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        use cred_mgmt::{param, response, subcommand};
+        let params = Value::int_map(vec![(param::RP_ID_HASH, Value::bytes(rp_id_hash))]);
+        let first = match self.cred_mgmt(
+            command,
+            "credMgmt enumerateCredentialsBegin",
+            subcommand::ENUMERATE_CREDENTIALS_BEGIN,
+            Some(params),
+            Some(token),
+        ) {
+            Ok(v) => v,
+            Err(ClientError::Ctap(c)) if c == CtapError::NoCredentials.code() => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let id_of = |v: &Value| {
+            v.get_int(response::CREDENTIAL_ID.into())
+                .and_then(|d| d.get_text("id"))
+                .and_then(|v| v.as_bytes().ok())
+                .map(<[u8]>::to_vec)
+        };
+        let total = first
+            .get_int(response::TOTAL_CREDENTIALS.into())
+            .and_then(|v| v.as_unsigned().ok())
+            .unwrap_or(1);
+        let mut ids: Vec<Vec<u8>> = id_of(&first).into_iter().collect();
+        for _ in 1..total.min(256) {
+            let next = self.cred_mgmt(
+                command,
+                "credMgmt enumerateCredentialsGetNextCredential",
+                subcommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
+                None,
+                None,
+            )?;
+            ids.extend(id_of(&next));
+        }
+        Ok(ids)
     }
 
     /// authenticatorConfig (§6.11) subcommand `sub`, authorized by `token` (acfg permission)

@@ -8,8 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, Slot, bridge_binary, context, run_tool, skip_e2e, wait_for_card,
-    workspace_binary,
+    BridgeProcess, Slot, bridge_binary, context, run_tool, skip_e2e, workspace_binary,
 };
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -89,8 +88,7 @@ fn fido_check_passes_against_the_virtual_card() {
     let slot = Slot::lease(&ctx);
     let (dir, state, root) = fresh_state_with_root();
     let bridge = BridgeProcess::spawn_with_state(&slot.vpcd(), dir, state, &[]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    bridge.wait_card(&ctx, &slot.reader);
     let reader = slot.reader_name();
     let report_path = bridge.dir.path().join("report.json");
 
@@ -200,8 +198,7 @@ fn fido_check_fails_presence_checks_when_presence_is_denied() {
     let ctx = context();
     let slot = Slot::lease(&ctx);
     let bridge = BridgeProcess::spawn(&slot, &["--presence", "deny"]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    bridge.wait_card(&ctx, &slot.reader);
     let reader = slot.reader_name();
     let report_path = bridge.dir.path().join("report.json");
     let out = fido_check(&[
@@ -261,8 +258,7 @@ fn host_windows_passes(profile: &str, manages_passkeys: bool) {
     let ctx = context();
     let slot = Slot::lease(&ctx);
     let bridge = BridgeProcess::spawn(&slot, &["--profile", profile]);
-    wait_for_card(&ctx, &slot.reader, true, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}; bridge log:\n{}", bridge.log_text()));
+    bridge.wait_card(&ctx, &slot.reader);
     let reader = slot.reader_name();
     let report_path = bridge.dir.path().join("windows.json");
     let out = fido_check(&[

@@ -24,7 +24,7 @@ use super::types::SubcommandRequest;
 use super::{Authenticator, to_usize};
 use crate::state::State;
 use crate::state::pin::MIN_PIN_LENGTH;
-use ctap_types::cbor::{self, Value};
+use ctap_types::cbor::{IntMap, Value};
 use ctap_types::command;
 use ctap_types::permission;
 use ctap_types::{CtapError, CtapResult};
@@ -54,56 +54,35 @@ pub struct SetMinPinLength {
     pub force_change_pin: Option<bool>,
 }
 
-/// A decoded authenticatorConfig request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigRequest {
-    /// 0x01 subCommand.
-    pub sub_command: u64,
-    /// 0x02 subCommandParams as the canonical CBOR the pinUvAuthParam covers.
-    pub params_cbor: Option<Vec<u8>>,
-    /// setMinPINLength's parameters (empty for the other subcommands).
-    pub set_min_pin_length: SetMinPinLength,
-    /// 0x03 pinUvAuthProtocol.
-    pub pin_uv_auth_protocol: Option<u64>,
-    /// 0x04 pinUvAuthParam.
-    pub pin_uv_auth_param: Option<Vec<u8>>,
-}
+/// A decoded authenticatorConfig request: setMinPINLength's parameters (empty for the other
+/// subcommands) in `params`.
+pub type ConfigRequest = SubcommandRequest<SetMinPinLength>;
 
-impl ConfigRequest {
-    /// Decodes the CBOR parameters (wrong types: CTAP2_ERR_CBOR_UNEXPECTED_TYPE).
-    pub fn decode(params: &[u8]) -> CtapResult<Self> {
-        let value = cbor::parse(params)?;
-        let envelope = SubcommandRequest::decode(&value)?;
-        let mut set_min_pin_length = SetMinPinLength::default();
-        if let Some(p) = envelope.params.as_ref() {
-            if envelope.sub_command == subcommand::SET_MIN_PIN_LENGTH {
-                set_min_pin_length = SetMinPinLength {
-                    new_min_pin_length: p
-                        .get(param::NEW_MIN_PIN_LENGTH)
-                        .map(Value::as_unsigned)
-                        .transpose()?,
-                    rp_ids: p
-                        .get(param::MIN_PIN_LENGTH_RP_IDS)
-                        .map(|v| {
-                            v.as_array()?
-                                .iter()
-                                .map(|id| id.as_text().map(str::to_owned))
-                                .collect::<CtapResult<Vec<_>>>()
-                        })
-                        .transpose()?,
-                    force_change_pin: p
-                        .get(param::FORCE_CHANGE_PIN)
-                        .map(Value::as_bool)
-                        .transpose()?,
-                };
-            }
-        }
+impl SetMinPinLength {
+    /// Reads setMinPINLength's `subCommandParams` (§6.11.4; wrong types:
+    /// CTAP2_ERR_CBOR_UNEXPECTED_TYPE); the other subcommands take none.
+    fn read(sub_command: u64, params: Option<&IntMap<'_>>) -> CtapResult<Self> {
+        let Some(p) = params.filter(|_| sub_command == subcommand::SET_MIN_PIN_LENGTH) else {
+            return Ok(Self::default());
+        };
         Ok(Self {
-            sub_command: envelope.sub_command,
-            params_cbor: envelope.params_cbor,
-            set_min_pin_length,
-            pin_uv_auth_protocol: envelope.pin_uv_auth_protocol,
-            pin_uv_auth_param: envelope.pin_uv_auth_param,
+            new_min_pin_length: p
+                .get(param::NEW_MIN_PIN_LENGTH)
+                .map(Value::as_unsigned)
+                .transpose()?,
+            rp_ids: p
+                .get(param::MIN_PIN_LENGTH_RP_IDS)
+                .map(|v| {
+                    v.as_array()?
+                        .iter()
+                        .map(|id| id.as_text().map(str::to_owned))
+                        .collect::<CtapResult<Vec<_>>>()
+                })
+                .transpose()?,
+            force_change_pin: p
+                .get(param::FORCE_CHANGE_PIN)
+                .map(Value::as_bool)
+                .transpose()?,
         })
     }
 }
@@ -135,7 +114,7 @@ pub fn ep_capable(auth: &Authenticator) -> bool {
 
 /// Runs authenticatorConfig.
 pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
-    let req = ConfigRequest::decode(params)?;
+    let req = ConfigRequest::decode(params, SetMinPinLength::read)?;
     let supported = match req.sub_command {
         subcommand::ENABLE_ENTERPRISE_ATTESTATION | subcommand::TOGGLE_ALWAYS_UV => true,
         subcommand::SET_MIN_PIN_LENGTH => auth.profile.options.set_min_pin_length,
@@ -170,7 +149,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
             state.pin.always_uv = !state.pin.always_uv;
             Ok::<(), CtapError>(())
         }),
-        _ => set_min_pin_length(auth, &req.set_min_pin_length),
+        _ => set_min_pin_length(auth, &req.params),
     }
 }
 

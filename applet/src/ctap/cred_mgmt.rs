@@ -37,7 +37,7 @@ use super::{Authenticator, to_usize, uint};
 use crate::crypto::{self, PrivateKey};
 use crate::extensions::cred_protect;
 use crate::state::{ResidentCredential, State};
-use ctap_types::cbor::{self, Value};
+use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::permission;
 use ctap_types::{CtapError, CtapResult};
 
@@ -62,46 +62,25 @@ pub struct SubCommandParams {
 }
 
 /// A decoded authenticatorCredentialManagement request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CredMgmtRequest {
-    /// 0x01 subCommand.
-    pub sub_command: u64,
-    /// 0x02 subCommandParams.
-    pub params: SubCommandParams,
-    /// 0x02 as the canonical CBOR the pinUvAuthParam covers (`None` when absent).
-    pub params_cbor: Option<Vec<u8>>,
-    /// 0x03 pinUvAuthProtocol.
-    pub pin_uv_auth_protocol: Option<u64>,
-    /// 0x04 pinUvAuthParam.
-    pub pin_uv_auth_param: Option<Vec<u8>>,
-}
+pub type CredMgmtRequest = SubcommandRequest<SubCommandParams>;
 
-impl CredMgmtRequest {
-    /// Decodes the CBOR parameters: malformed CBOR and wrong types fail here, missing
-    /// subcommand parameters later, per subcommand.
-    pub fn decode(params: &[u8]) -> CtapResult<Self> {
-        let value = cbor::parse(params)?;
-        let envelope = SubcommandRequest::decode(&value)?;
-        let params = match envelope.params.as_ref() {
-            Some(p) => SubCommandParams {
-                rp_id_hash: p
-                    .get(param::RP_ID_HASH)
-                    .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                    .transpose()?,
-                credential_id: p
-                    .get(param::CREDENTIAL_ID)
-                    .map(CredentialDescriptor::decode)
-                    .transpose()?,
-                user: p.get(param::USER).map(UserEntity::decode).transpose()?,
-            },
-            None => SubCommandParams::default(),
+impl SubCommandParams {
+    /// Reads `subCommandParams`: malformed CBOR and wrong types fail here, missing parameters
+    /// later, per subcommand.
+    fn read(_sub_command: u64, params: Option<&IntMap<'_>>) -> CtapResult<Self> {
+        let Some(p) = params else {
+            return Ok(Self::default());
         };
         Ok(Self {
-            sub_command: envelope.sub_command,
-            params,
-            params_cbor: envelope.params_cbor,
-            pin_uv_auth_protocol: envelope.pin_uv_auth_protocol,
-            pin_uv_auth_param: envelope.pin_uv_auth_param,
+            rp_id_hash: p
+                .get(param::RP_ID_HASH)
+                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+                .transpose()?,
+            credential_id: p
+                .get(param::CREDENTIAL_ID)
+                .map(CredentialDescriptor::decode)
+                .transpose()?,
+            user: p.get(param::USER).map(UserEntity::decode).transpose()?,
         })
     }
 }
@@ -123,7 +102,7 @@ pub fn process(
 ) -> CtapResult<Option<Value>> {
     // Whatever this request is, an enumeration continues only through its own GetNext.
     let enumeration = auth.session.cred_mgmt.take();
-    let req = CredMgmtRequest::decode(params)?;
+    let req = CredMgmtRequest::decode(params, SubCommandParams::read)?;
     match req.sub_command {
         subcommand::GET_CREDS_METADATA => {
             authorize(auth, &req)?;

@@ -2,7 +2,7 @@
 //! into types with the exact status codes of [`ctap_types::cbor`].
 
 use ctap_types::CtapResult;
-use ctap_types::cbor::{IntMap, TextMap, Value};
+use ctap_types::cbor::{self, IntMap, TextMap, Value};
 use ctap_types::params::subcommand_envelope as envelope;
 
 /// The only credential type WebAuthn defines.
@@ -158,14 +158,16 @@ pub fn opt_bytes(value: Option<&Value>) -> CtapResult<Option<Vec<u8>>> {
     value.map(|v| v.as_bytes().map(<[u8]>::to_vec)).transpose()
 }
 
-/// The envelope of the subcommand-style commands, authenticatorCredentialManagement (CTAP 2.1
+/// A request of the subcommand-style commands, authenticatorCredentialManagement (CTAP 2.1
 /// §6.8) and authenticatorConfig (§6.11): `{1: subCommand, 2: subCommandParams,
-/// 3: pinUvAuthProtocol, 4: pinUvAuthParam}`. Each command reads its own `subCommandParams`.
-pub struct SubcommandRequest<'a> {
+/// 3: pinUvAuthProtocol, 4: pinUvAuthParam}`, with `subCommandParams` decoded by the command
+/// into `P`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubcommandRequest<P> {
     /// 0x01 subCommand.
     pub sub_command: u64,
-    /// 0x02 subCommandParams, when present (a map).
-    pub params: Option<IntMap<'a>>,
+    /// 0x02 subCommandParams, decoded by the command.
+    pub params: P,
     /// 0x02 as the canonical CBOR the pinUvAuthParam covers (`None` when absent).
     pub params_cbor: Option<Vec<u8>>,
     /// 0x03 pinUvAuthProtocol.
@@ -174,28 +176,30 @@ pub struct SubcommandRequest<'a> {
     pub pin_uv_auth_param: Option<Vec<u8>>,
 }
 
-impl<'a> SubcommandRequest<'a> {
-    /// Reads the envelope out of a parsed request (wrong types: CTAP2_ERR_CBOR_UNEXPECTED_TYPE,
-    /// no subCommand: CTAP2_ERR_MISSING_PARAMETER).
-    pub fn decode(value: &'a Value) -> CtapResult<Self> {
-        let map = IntMap::new(value)?;
+impl<P> SubcommandRequest<P> {
+    /// Decodes the request: malformed CBOR and wrong types of the envelope fail first
+    /// (CTAP2_ERR_INVALID_CBOR, CTAP2_ERR_CBOR_UNEXPECTED_TYPE; no subCommand:
+    /// CTAP2_ERR_MISSING_PARAMETER), then `read` decodes `subCommandParams` (when present) for
+    /// the subcommand.
+    pub fn decode(
+        request: &[u8],
+        read: impl FnOnce(u64, Option<&IntMap<'_>>) -> CtapResult<P>,
+    ) -> CtapResult<Self> {
+        let value = cbor::parse(request)?;
+        let map = IntMap::new(&value)?;
         let sub_command = map.required(envelope::SUBCOMMAND)?.as_unsigned()?;
-        let (params, params_cbor) = match map.get(envelope::SUBCOMMAND_PARAMS) {
+        let (sub_params, params_cbor) = match map.get(envelope::SUBCOMMAND_PARAMS) {
             Some(v) => (Some(IntMap::new(v)?), Some(v.to_vec())),
             None => (None, None),
         };
+        let pin_uv_auth_protocol = opt_unsigned(map.get(envelope::PIN_UV_AUTH_PROTOCOL))?;
+        let pin_uv_auth_param = opt_bytes(map.get(envelope::PIN_UV_AUTH_PARAM))?;
         Ok(Self {
             sub_command,
-            params,
+            params: read(sub_command, sub_params.as_ref())?,
             params_cbor,
-            pin_uv_auth_protocol: map
-                .get(envelope::PIN_UV_AUTH_PROTOCOL)
-                .map(Value::as_unsigned)
-                .transpose()?,
-            pin_uv_auth_param: map
-                .get(envelope::PIN_UV_AUTH_PARAM)
-                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                .transpose()?,
+            pin_uv_auth_protocol,
+            pin_uv_auth_param,
         })
     }
 }

@@ -367,8 +367,9 @@ pub(super) fn check_cred_mgmt(ctx: &mut Ctx) -> Verdict {
     if !hashes.iter().flatten().any(|h| h[..] == rp_hash[..]) {
         return fail(format!("enumerateRPs did not list {RP_ID}"));
     }
-    let params = Value::int_map(vec![(param::RP_ID_HASH, Value::bytes(rp_hash.as_slice()))]);
-    let creds = enumerate_credentials(ctx, command, &params, &token)?;
+    let creds = ctx
+        .client
+        .enumerate_credentials(command, &rp_hash, &token)?;
     for created in &ctx.resident {
         if !creds.iter().any(|c| c == &created.credential_id) {
             return fail("enumerateCredentials did not list a credential fido-check created");
@@ -381,16 +382,15 @@ pub(super) fn check_cred_mgmt(ctx: &mut Ctx) -> Verdict {
     }
     let deleted = creds.len();
     ctx.resident.clear();
-    match enumerate_credentials(ctx, command, &params, &token) {
-        Err(Stop::Fail(e)) if e.contains("NO_CREDENTIALS") => {}
-        Ok(left) if left.is_empty() => {}
-        Ok(left) => {
-            return fail(format!(
-                "{} credential(s) still listed after deleteCredential",
-                left.len()
-            ));
-        }
-        Err(e) => return Err(e),
+    // CTAP2_ERR_NO_CREDENTIALS (§6.8.4 step 2) reads as the empty list.
+    let left = ctx
+        .client
+        .enumerate_credentials(command, &rp_hash, &token)?;
+    if !left.is_empty() {
+        return fail(format!(
+            "{} credential(s) still listed after deleteCredential",
+            left.len()
+        ));
     }
     Ok(format!(
         "metadata ({} stored, {} more possible), enumerateRPs and enumerateCredentials list \
@@ -398,43 +398,6 @@ pub(super) fn check_cred_mgmt(ctx: &mut Ctx) -> Verdict {
         existing.unwrap_or(0),
         remaining.unwrap_or(0)
     ))
-}
-
-pub(super) fn enumerate_credentials(
-    ctx: &mut Ctx,
-    command: u8,
-    params: &Value,
-    token: &Token,
-) -> Result<Vec<Vec<u8>>, Stop> {
-    let first = ctx.client.cred_mgmt(
-        command,
-        "credMgmt enumerateCredentialsBegin",
-        subcommand::ENUMERATE_CREDENTIALS_BEGIN,
-        Some(params.clone()),
-        Some(token),
-    )?;
-    let total = first
-        .get_int(response::TOTAL_CREDENTIALS.into())
-        .and_then(|v| v.as_unsigned().ok())
-        .unwrap_or(0);
-    let id = |v: &Value| {
-        v.get_int(response::CREDENTIAL_ID.into())
-            .and_then(|d| d.get_text("id"))
-            .and_then(|v| v.as_bytes().ok())
-            .map(<[u8]>::to_vec)
-    };
-    let mut ids: Vec<Vec<u8>> = id(&first).into_iter().collect();
-    for _ in 1..total.min(256) {
-        let next = ctx.client.cred_mgmt(
-            command,
-            "credMgmt enumerateCredentialsGetNextCredential",
-            subcommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
-            None,
-            None,
-        )?;
-        ids.extend(id(&next));
-    }
-    Ok(ids)
 }
 
 pub(super) fn check_canonical(ctx: &mut Ctx) -> Verdict {

@@ -2,55 +2,18 @@
 //! authenticatorCredentialManagement (CTAP 2.1 §6.8; the FIDO_2_1_PRE command 0x41 on cards
 //! that list `credentialMgmtPreview`).
 
-use ctap_types::CtapError;
-use ctap_types::cbor::Value;
-use ctap_types::params::cred_mgmt::{param, response, subcommand};
+use ctap_types::params::cred_mgmt::{response, subcommand};
 use ctap_types::permission;
 
 use super::{RP_ID, State};
-use crate::client::ClientError;
 use crate::client_pin::Token;
 use crate::persona::{Stop, Verdict};
 use crate::pin_protocol;
 
-/// The credential ids under [`RP_ID`], via enumerateCredentials (§6.8.4); none when the card
-/// answers CTAP2_ERR_NO_CREDENTIALS.
+/// The credential ids under [`RP_ID`] (none when the card has none).
 fn enumerate(s: &mut State<'_>, command: u8, token: &Token) -> Result<Vec<Vec<u8>>, Stop> {
     let rp_hash = pin_protocol::sha256(RP_ID.as_bytes());
-    let params = Value::int_map(vec![(param::RP_ID_HASH, Value::bytes(rp_hash.as_slice()))]);
-    let id_of = |v: &Value| {
-        v.get_int(response::CREDENTIAL_ID.into())
-            .and_then(|d| d.get_text("id"))
-            .and_then(|v| v.as_bytes().ok())
-            .map(<[u8]>::to_vec)
-    };
-    let first = match s.client.cred_mgmt(
-        command,
-        "credMgmt enumerateCredentialsBegin",
-        subcommand::ENUMERATE_CREDENTIALS_BEGIN,
-        Some(params),
-        Some(token),
-    ) {
-        Ok(v) => v,
-        Err(ClientError::Ctap(c)) if c == CtapError::NoCredentials.code() => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let total = first
-        .get_int(response::TOTAL_CREDENTIALS.into())
-        .and_then(|v| v.as_unsigned().ok())
-        .unwrap_or(1);
-    let mut ids: Vec<Vec<u8>> = id_of(&first).into_iter().collect();
-    for _ in 1..total.min(256) {
-        let next = s.client.cred_mgmt(
-            command,
-            "credMgmt enumerateCredentialsGetNextCredential",
-            subcommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
-            None,
-            None,
-        )?;
-        ids.extend(id_of(&next));
-    }
-    Ok(ids)
+    Ok(s.client.enumerate_credentials(command, &rp_hash, token)?)
 }
 
 fn cred_mgmt_setup(s: &mut State<'_>) -> Result<(u8, Token), Stop> {
