@@ -35,6 +35,16 @@ fn cred_params(id: &[u8]) -> Value {
     Value::Map(vec![(int(2), descriptor(id))])
 }
 
+/// enumerateCredentialsBegin (subcommand 4) of `rp`'s credentials.
+fn enumerate_begin(t: &mut Tester, token: &Token, rp: &str) -> Result<Value, u8> {
+    cm(t, CRED_MGMT, Some(token), 4, Some(rp_hash_params(rp)))
+}
+
+/// deleteCredential (subcommand 6) of the credential `id`.
+fn delete(t: &mut Tester, token: &Token, id: &[u8]) -> Result<Value, u8> {
+    cm(t, CRED_MGMT, Some(token), 6, Some(cred_params(id)))
+}
+
 fn get(v: &Value, key: u64) -> Value {
     IntMap::new(v)
         .unwrap()
@@ -254,14 +264,7 @@ fn enumerate_credentials_of_an_rp() {
         .parts();
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, CM, None).unwrap();
-    let first = cm(
-        &mut t,
-        CRED_MGMT,
-        Some(&token),
-        4,
-        Some(rp_hash_params("a.example")),
-    )
-    .unwrap();
+    let first = enumerate_begin(&mut t, &token, "a.example").unwrap();
     assert_eq!(get(&first, 9), int(2), "totalCredentials");
     assert_eq!(get(&first, 7), descriptor(&a2), "newest first");
     let user = get(&first, 6);
@@ -294,13 +297,7 @@ fn enumerate_credentials_of_an_rp() {
     assert_eq!(cm(&mut t, CRED_MGMT, None, 5, None), Err(NOT_ALLOWED));
     // An RP without credentials.
     assert_eq!(
-        cm(
-            &mut t,
-            CRED_MGMT,
-            Some(&token),
-            4,
-            Some(rp_hash_params("z.example"))
-        ),
+        enumerate_begin(&mut t, &token, "z.example"),
         Err(NO_CREDENTIALS)
     );
 }
@@ -309,14 +306,7 @@ fn enumerate_credentials_of_an_rp() {
 fn cred_protect_and_large_blob_key_are_reported() {
     let (mut t, ids) = card_with_credentials();
     let token = t.token(2, PIN, CM, None).unwrap();
-    let v = cm(
-        &mut t,
-        CRED_MGMT,
-        Some(&token),
-        4,
-        Some(rp_hash_params("b.example")),
-    )
-    .unwrap();
+    let v = enumerate_begin(&mut t, &token, "b.example").unwrap();
     assert_eq!(get(&v, 7), descriptor(&ids[2]));
     assert_eq!(get(&v, 0x0A), int(3), "userVerificationRequired is listed");
     assert_eq!(get(&v, 0x0B).as_bytes().unwrap().len(), 32);
@@ -373,14 +363,7 @@ fn credentials_stored_without_a_level_read_as_level_1() {
         "the old layout is on the card"
     );
     let token = t.token(2, PIN, CM, None).unwrap();
-    let first = cm(
-        &mut t,
-        CRED_MGMT,
-        Some(&token),
-        4,
-        Some(rp_hash_params("a.example")),
-    )
-    .unwrap();
+    let first = enumerate_begin(&mut t, &token, "a.example").unwrap();
     assert_eq!(get(&first, 0x0A), int(1));
     assert_eq!(
         get(&cm(&mut t, CRED_MGMT, None, 5, None).unwrap(), 0x0A),
@@ -405,43 +388,17 @@ fn rp_bound_tokens_see_only_their_rp() {
         Err(PIN_AUTH_INVALID)
     );
     assert_eq!(
-        cm(
-            &mut t,
-            CRED_MGMT,
-            Some(&token),
-            4,
-            Some(rp_hash_params("c.example"))
-        ),
+        enumerate_begin(&mut t, &token, "c.example"),
         Err(PIN_AUTH_INVALID)
     );
-    let v = cm(
-        &mut t,
-        CRED_MGMT,
-        Some(&token),
-        4,
-        Some(rp_hash_params("a.example")),
-    )
-    .unwrap();
+    let v = enumerate_begin(&mut t, &token, "a.example").unwrap();
     assert_eq!(get(&v, 9), int(2));
     assert_eq!(
-        cm(
-            &mut t,
-            CRED_MGMT,
-            Some(&token),
-            6,
-            Some(cred_params(&ids[3]))
-        ),
+        delete(&mut t, &token, &ids[3]),
         Err(PIN_AUTH_INVALID),
         "c.example's credential"
     );
-    cm(
-        &mut t,
-        CRED_MGMT,
-        Some(&token),
-        6,
-        Some(cred_params(&ids[0])),
-    )
-    .unwrap();
+    delete(&mut t, &token, &ids[0]).unwrap();
     assert_eq!(t.state().resident.len(), 3);
 }
 
@@ -449,37 +406,15 @@ fn rp_bound_tokens_see_only_their_rp() {
 fn delete_credential() {
     let (mut t, ids) = card_with_credentials();
     let token = t.token(2, PIN, CM, None).unwrap();
-    cm(
-        &mut t,
-        CRED_MGMT,
-        Some(&token),
-        6,
-        Some(cred_params(&ids[3])),
-    )
-    .unwrap();
+    delete(&mut t, &token, &ids[3]).unwrap();
     let v = cm(&mut t, CRED_MGMT, Some(&token), 1, None).unwrap();
     assert_eq!(get(&v, 1), int(3));
     assert_eq!(
-        cm(
-            &mut t,
-            CRED_MGMT,
-            Some(&token),
-            6,
-            Some(cred_params(&ids[3]))
-        ),
+        delete(&mut t, &token, &ids[3]),
         Err(NO_CREDENTIALS),
         "already gone"
     );
-    assert_eq!(
-        cm(
-            &mut t,
-            CRED_MGMT,
-            Some(&token),
-            6,
-            Some(cred_params(b"nope"))
-        ),
-        Err(NO_CREDENTIALS)
-    );
+    assert_eq!(delete(&mut t, &token, b"nope"), Err(NO_CREDENTIALS));
     // The deleted credential no longer signs, even named in an allowList.
     let ga_token = t.token(2, PIN, GA, None).unwrap();
     let mut req = ga("c.example", &[&ids[3]]);
@@ -579,13 +514,7 @@ fn nothing_to_enumerate_or_update_is_no_credentials() {
         Err(NO_CREDENTIALS)
     );
     assert_eq!(
-        cm(
-            &mut t,
-            CRED_MGMT,
-            Some(&token),
-            4,
-            Some(rp_hash_params("a.example"))
-        ),
+        enumerate_begin(&mut t, &token, "a.example"),
         Err(NO_CREDENTIALS)
     );
     let params = Value::Map(vec![
