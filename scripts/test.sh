@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, on any Debian machine: installs the stack's packages when missing, then
 #   cargo fmt --check; cargo clippy (-D warnings); no import cycle between the modules of a crate
-#   (scripts/check-module-cycles.py); the Windows build of reader-bridge and the tools
+#   (scripts/check-module-cycles.py); every file the docs name exists (scripts/check-doc-paths.py);
+#   the Windows build of reader-bridge and the tools
 #   (clippy for the MSVC and GNU targets: type- and lint-checked) and the GNU reader-bridge.exe
 #   run under Wine against a fake vpcd (scripts/windows-smoke.sh); cargo test
 #   --workspace (unit, proptest and the real-stack integration tests); pytest tests/python
@@ -91,6 +92,7 @@ step "install stack packages" scripts/stack.sh install
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "no import cycles between modules" python3 scripts/check-module-cycles.py
+step "documents name existing files" python3 scripts/check-doc-paths.py
 step "windows cross-check (clippy, ${WINDOWS_TARGETS[*]})" check_windows
 step "cargo build (bins for the real-stack tests)" cargo build --workspace --bins
 # The Windows build of reader-bridge run under Wine against a fake vpcd (SKIP when Wine cannot be had).
