@@ -29,7 +29,8 @@ use card_storage::{MemoryStorage, Storage};
 
 use crate::platform::{Clock, Platform, PresencePolicy, Rng, SeededRng};
 use crate::profile::Profile;
-use crate::{AppletError, FIDO_AID, FidoApplet};
+use crate::{AppletError, FidoApplet};
+use ctap_types::nfc::FIDO_AID;
 
 /// Assembles a card. Defaults: a fresh [`MemoryStorage`], the host's platform
 /// ([`Platform::system`]: OS CSPRNG, monotonic clock, presence by tap) and a powered card.

@@ -41,9 +41,6 @@ use crate::profile::Profile;
 
 pub use card_builder::CardBuilder;
 
-/// The FIDO applet's AID (CTAP 2.1 §11.3, "Applet selection").
-pub use ctap_types::nfc::FIDO_AID;
-
 /// Why the applet could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum AppletError {

@@ -1,6 +1,6 @@
 //! The CTAP NFC binding (CTAP 2.1 §11.3) on top of ISO/IEC 7816-4.
 //!
-//! - SELECT of [`crate::FIDO_AID`] answers the version string: "U2F_V2" on a card that speaks
+//! - SELECT of [`ctap_types::nfc::FIDO_AID`] answers the version string: "U2F_V2" on a card that speaks
 //!   U2F (and has not disabled it with alwaysUv), "FIDO_2_0" on a CTAP2-only card — clients
 //!   learn the CTAP2 versions from getInfo.
 //! - NFCCTAP_MSG (`80 10 P1 00`, P1 = 00, or 80 when the client supports NFCCTAP_GETRESPONSE)

@@ -7,10 +7,11 @@ mod host;
 
 use card_storage::MemoryStorage;
 use ctap_types::cbor::{self, IntMap, TextMap, Value};
+use ctap_types::nfc::FIDO_AID;
+use fido_applet::CardBuilder;
 use fido_applet::crypto::{PublicKey, sha256};
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
-use fido_applet::{CardBuilder, FIDO_AID};
 use host::*;
 use proptest::prelude::*;
 

@@ -4,10 +4,11 @@
 //! statement's `authenticatorGetInfo` and the fields derived from it (`upv`,
 //! `authenticationAlgorithms`, `userVerificationDetails`).
 
+use ctap_types::nfc::FIDO_AID;
 use ctap_types::{AuthenticatorInfo, OptionId, Version};
+use fido_applet::CardBuilder;
 use fido_applet::platform::ManualClock;
 use fido_applet::profile::Profile;
-use fido_applet::{CardBuilder, FIDO_AID};
 use reader_bridge::metadata::{authenticator_get_info, statement};
 use serde_json::json;
 

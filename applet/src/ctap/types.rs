@@ -4,6 +4,7 @@
 use ctap_types::CtapResult;
 use ctap_types::cbor::{self, IntMap, TextMap, Value};
 use ctap_types::params::subcommand_envelope as envelope;
+use ctap_types::vocab::OptionId;
 
 /// The only credential type WebAuthn defines.
 use ctap_types::vocab::PUBLIC_KEY;
@@ -116,9 +117,9 @@ impl Options {
         let map = TextMap::new(value)?;
         let get = |key: &str| map.get(key).map(Value::as_bool).transpose();
         Ok(Self {
-            rk: get("rk")?,
-            up: get("up")?,
-            uv: get("uv")?,
+            rk: get(OptionId::Rk.as_str())?,
+            up: get(OptionId::Up.as_str())?,
+            uv: get(OptionId::Uv.as_str())?,
         })
     }
 }
