@@ -12,6 +12,15 @@ use crate::client::{Client, ClientError};
 use crate::client_pin::Token;
 use crate::pin_protocol::sha256;
 
+/// getCredsMetadata's answer (CTAP 2.1 §6.8.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredsMetadata {
+    /// existingResidentCredentialsCount.
+    pub existing: Option<u64>,
+    /// maxPossibleRemainingResidentCredentialsCount.
+    pub remaining: Option<u64>,
+}
+
 /// The 32 bytes of 0xFF that begin the pinUvAuthParam message of authenticatorConfig (§6.11)
 /// and authenticatorLargeBlobs (§6.10.2).
 const AUTH_PREFIX: [u8; 32] = [0xFF; 32];
@@ -90,6 +99,74 @@ impl Client {
             Some(params),
             Some(token),
         )
+    }
+
+    /// getCredsMetadata (CTAP 2.1 §6.8.2): how many discoverable credentials the card holds and
+    /// how many more it can take, each `None` when the card leaves it out.
+    pub fn creds_metadata(
+        &mut self,
+        command: u8,
+        token: &Token,
+    ) -> Result<CredsMetadata, ClientError> {
+        use cred_mgmt::{response, subcommand};
+        let meta = self.cred_mgmt(
+            command,
+            "credMgmt getCredsMetadata",
+            subcommand::GET_CREDS_METADATA,
+            None,
+            Some(token),
+        )?;
+        let count = |key: u64| meta.get_int(key.into()).and_then(|v| v.as_unsigned().ok());
+        Ok(CredsMetadata {
+            existing: count(response::EXISTING_RESIDENT_CREDENTIALS_COUNT),
+            remaining: count(response::MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT),
+        })
+    }
+
+    /// The rpIDHash of every relying party with discoverable credentials: enumerateRPsBegin then
+    /// enumerateRPsGetNextRP until totalRPs is reached (CTAP 2.1 §6.8.3); a card with none
+    /// answers CTAP2_ERR_NO_CREDENTIALS, the empty list here. An answer without an rpIDHash
+    /// adds nothing; at most 256 are read whatever the card claims.
+    pub fn enumerate_rps(
+        &mut self,
+        command: u8,
+        token: &Token,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        use cred_mgmt::{response, subcommand};
+        let first = match self.cred_mgmt(
+            command,
+            "credMgmt enumerateRPsBegin",
+            subcommand::ENUMERATE_RPS_BEGIN,
+            None,
+            Some(token),
+        ) {
+            Ok(v) => v,
+            Err(ClientError::Ctap(c)) if c == CtapError::NoCredentials.code() => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let hash_of = |v: &Value| {
+            v.get_int(response::RP_ID_HASH.into())
+                .and_then(|v| v.as_bytes().ok())
+                .map(<[u8]>::to_vec)
+        };
+        let total = first
+            .get_int(response::TOTAL_RPS.into())
+            .and_then(|v| v.as_unsigned().ok())
+            .unwrap_or(1);
+        let mut hashes: Vec<Vec<u8>> = hash_of(&first).into_iter().collect();
+        for _ in 1..total.min(256) {
+            let next = self.cred_mgmt(
+                command,
+                "credMgmt enumerateRPsGetNextRP",
+                subcommand::ENUMERATE_RPS_GET_NEXT_RP,
+                None,
+                None,
+            )?;
+            hashes.extend(hash_of(&next));
+        }
+        Ok(hashes)
     }
 
     /// The credential ids stored under the relying party whose SHA-256 is `rp_id_hash`:

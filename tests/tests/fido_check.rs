@@ -53,6 +53,28 @@ fn load_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("report is not JSON ({e}):\n{body}"))
 }
 
+/// Runs fido-check against `bridge`'s card in `slot` with `args`, a JSON report written beside
+/// the bridge's state; returns the process output and the report.
+fn fido_check_json(
+    bridge: &BridgeProcess,
+    slot: &Slot,
+    args: &[&str],
+) -> (Output, serde_json::Value) {
+    let reader = slot.reader_name();
+    let report_path = bridge.dir.path().join("report.json");
+    let mut all = vec!["--reader", &reader];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--format",
+        "json",
+        "--output",
+        report_path.to_str().expect("utf-8"),
+    ]);
+    let out = fido_check(&all);
+    let report = load_json(&report_path);
+    (out, report)
+}
+
 fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["checks"]
         .as_array()
@@ -89,25 +111,19 @@ fn fido_check_passes_against_the_virtual_card() {
     let (dir, state, root) = fresh_state_with_root();
     let bridge = BridgeProcess::spawn_with_state(&slot.vpcd(), dir, state, &[]);
     bridge.wait_card(&ctx, &slot.reader);
-    let reader = slot.reader_name();
-    let report_path = bridge.dir.path().join("report.json");
-
     // A fresh card: reset (Windows-style, right after power-up), set the PIN, run everything,
     // verify the attestation chain to the card's exported root.
-    let out = fido_check(&[
-        "--reader",
-        &reader,
-        "--pin",
-        "246810",
-        "--allow-reset",
-        "--trust-root",
-        root.to_str().expect("utf-8"),
-        "--format",
-        "json",
-        "--output",
-        report_path.to_str().expect("utf-8"),
-    ]);
-    let report = load_json(&report_path);
+    let (out, report) = fido_check_json(
+        &bridge,
+        &slot,
+        &[
+            "--pin",
+            "246810",
+            "--allow-reset",
+            "--trust-root",
+            root.to_str().expect("utf-8"),
+        ],
+    );
     for id in IMPLEMENTED {
         let c = check(&report, id);
         assert_eq!(
@@ -164,6 +180,7 @@ fn fido_check_passes_against_the_virtual_card() {
     );
 
     // The same card again, now with a PIN: fido-check needs --pin and gets the text report.
+    let reader = slot.reader_name();
     let out = fido_check(&["--reader", &reader, "--pin", "246810"]);
     let stdout = text(&out.stdout);
     assert!(
@@ -199,20 +216,8 @@ fn fido_check_fails_presence_checks_when_presence_is_denied() {
     let slot = Slot::lease(&ctx);
     let bridge = BridgeProcess::spawn(&slot, &["--presence", "deny"]);
     bridge.wait_card(&ctx, &slot.reader);
-    let reader = slot.reader_name();
-    let report_path = bridge.dir.path().join("report.json");
-    let out = fido_check(&[
-        "--reader",
-        &reader,
-        "--pin",
-        "135790",
-        "--format",
-        "json",
-        "--output",
-        report_path.to_str().expect("utf-8"),
-    ]);
+    let (out, report) = fido_check_json(&bridge, &slot, &["--pin", "135790"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let report = load_json(&report_path);
     for id in [
         "user-verification",
         "resident-keys",
@@ -259,22 +264,11 @@ fn host_windows_passes(profile: &str, manages_passkeys: bool) {
     let slot = Slot::lease(&ctx);
     let bridge = BridgeProcess::spawn(&slot, &["--profile", profile]);
     bridge.wait_card(&ctx, &slot.reader);
-    let reader = slot.reader_name();
-    let report_path = bridge.dir.path().join("windows.json");
-    let out = fido_check(&[
-        "--reader",
-        &reader,
-        "--host",
-        "windows",
-        "--pin",
-        "246810",
-        "--allow-reset",
-        "--format",
-        "json",
-        "--output",
-        report_path.to_str().expect("utf-8"),
-    ]);
-    let report = load_json(&report_path);
+    let (out, report) = fido_check_json(
+        &bridge,
+        &slot,
+        &["--host", "windows", "--pin", "246810", "--allow-reset"],
+    );
     let checks = report["checks"].as_array().expect("checks");
     assert_eq!(checks.len(), 12, "{report}");
     for c in checks {

@@ -3,6 +3,7 @@
 //! Microsoft seeds 000, 001 and 004).
 
 use super::*;
+use fido_host::management::CredsMetadata;
 
 pub(super) fn verify_assertion(
     made: &AuthData,
@@ -314,57 +315,18 @@ pub(super) fn check_cred_mgmt(ctx: &mut Ctx) -> Verdict {
     let Some(token) = ctx.token(permission::CREDENTIAL_MANAGEMENT, None)? else {
         return Err(Stop::Skip("needs a PIN: pass --pin".into()));
     };
-    let meta = ctx.client.cred_mgmt(
-        command,
-        "credMgmt getCredsMetadata",
-        subcommand::GET_CREDS_METADATA,
-        None,
-        Some(&token),
-    )?;
-    let existing = meta
-        .get_int(response::EXISTING_RESIDENT_CREDENTIALS_COUNT.into())
-        .and_then(|v| v.as_unsigned().ok());
-    let remaining = meta
-        .get_int(response::MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT.into())
-        .and_then(|v| v.as_unsigned().ok());
+    let CredsMetadata {
+        existing,
+        remaining,
+    } = ctx.client.creds_metadata(command, &token)?;
     if existing.is_none() || remaining.is_none() {
         return fail(
             "getCredsMetadata lacks existingResidentCredentialsCount or maxPossibleRemainingResidentCredentialsCount",
         );
     }
     let rp_hash = pin_protocol::sha256(RP_ID.as_bytes());
-    let first = ctx.client.cred_mgmt(
-        command,
-        "credMgmt enumerateRPsBegin",
-        subcommand::ENUMERATE_RPS_BEGIN,
-        None,
-        Some(&token),
-    )?;
-    let total_rps = first
-        .get_int(response::TOTAL_RPS.into())
-        .and_then(|v| v.as_unsigned().ok())
-        .unwrap_or(0);
-    let mut hashes = vec![
-        first
-            .get_int(response::RP_ID_HASH.into())
-            .and_then(|v| v.as_bytes().ok())
-            .map(<[u8]>::to_vec),
-    ];
-    for _ in 1..total_rps.min(256) {
-        let next = ctx.client.cred_mgmt(
-            command,
-            "credMgmt enumerateRPsGetNextRP",
-            subcommand::ENUMERATE_RPS_GET_NEXT_RP,
-            None,
-            None,
-        )?;
-        hashes.push(
-            next.get_int(response::RP_ID_HASH.into())
-                .and_then(|v| v.as_bytes().ok())
-                .map(<[u8]>::to_vec),
-        );
-    }
-    if !hashes.iter().flatten().any(|h| h[..] == rp_hash[..]) {
+    let hashes = ctx.client.enumerate_rps(command, &token)?;
+    if !hashes.iter().any(|h| h[..] == rp_hash[..]) {
         return fail(format!("enumerateRPs did not list {RP_ID}"));
     }
     let creds = ctx

@@ -18,7 +18,6 @@ use fido_host::client::sw_name;
 use fido_host::client_pin::Token;
 use fido_host::ctap_types::cbor::{self, Value};
 use fido_host::ctap_types::error::status_name;
-use fido_host::ctap_types::params::cred_mgmt::{response, subcommand};
 use fido_host::ctap_types::params::get_info;
 use fido_host::ctap_types::{CtapError, ExtensionId, OptionId, Version, command, permission};
 use fido_host::ctap2::Assertion;

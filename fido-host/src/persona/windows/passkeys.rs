@@ -2,7 +2,6 @@
 //! authenticatorCredentialManagement (CTAP 2.1 §6.8; the FIDO_2_1_PRE command 0x41 on cards
 //! that list `credentialMgmtPreview`).
 
-use ctap_types::params::cred_mgmt::{response, subcommand};
 use ctap_types::permission;
 
 use super::{RP_ID, State};
@@ -38,23 +37,9 @@ fn cred_mgmt_setup(s: &mut State<'_>) -> Result<(u8, Token), Stop> {
 
 pub(super) fn list_passkeys(s: &mut State<'_>) -> Verdict {
     let (command, token) = cred_mgmt_setup(s)?;
-    let meta = s.client.cred_mgmt(
-        command,
-        "credMgmt getCredsMetadata",
-        subcommand::GET_CREDS_METADATA,
-        None,
-        Some(&token),
-    )?;
-    let existing = meta
-        .get_int(response::EXISTING_RESIDENT_CREDENTIALS_COUNT.into())
-        .and_then(|v| v.as_unsigned().ok());
-    s.client.cred_mgmt(
-        command,
-        "credMgmt enumerateRPsBegin",
-        subcommand::ENUMERATE_RPS_BEGIN,
-        None,
-        Some(&token),
-    )?;
+    let existing = s.client.creds_metadata(command, &token)?.existing;
+    // Settings lists the relying parties, then each one's passkeys.
+    s.client.enumerate_rps(command, &token)?;
     let ids = enumerate(s, command, &token)?;
     let missing = s
         .registered
