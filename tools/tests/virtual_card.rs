@@ -57,6 +57,12 @@ fn run_on(c: &mut Client, opts: &Options) -> Run {
     run
 }
 
+fn assert_all(run: &Run, ids: &[&str], status: Status) {
+    for id in ids {
+        assert_status(run, id, status);
+    }
+}
+
 fn assert_status(run: &Run, id: &str, status: Status) {
     let r = result(run, id);
     assert_eq!(r.status, status, "{id}: {} / {:?}", r.summary, r.notes);
@@ -84,9 +90,7 @@ const IMPLEMENTED: &[&str] = &[
 fn generic_card_passes_what_it_implements() {
     let mut c = client(&Profile::generic(), PresencePolicy::Auto);
     let run = run_on(&mut c, &options(Some("123456"), true));
-    for id in IMPLEMENTED {
-        assert_status(&run, id, Status::Pass);
-    }
+    assert_all(&run, IMPLEMENTED, Status::Pass);
     let cm = result(&run, "credential-management");
     if cm.status == Status::Pass {
         assert!(run.leftovers.is_empty(), "deleted through credMgmt");
@@ -132,14 +136,16 @@ fn a_second_run_on_the_same_card_needs_and_uses_the_pin() {
         Platform::seeded(4),
     )));
     let run = run_on(&mut c, &options(None, false));
-    for id in [
-        "client-pin",
-        "user-verification",
-        "pin-change",
-        "resident-keys",
-    ] {
-        assert_status(&run, id, Status::Skip);
-    }
+    assert_all(
+        &run,
+        &[
+            "client-pin",
+            "user-verification",
+            "pin-change",
+            "resident-keys",
+        ],
+        Status::Skip,
+    );
     assert!(!run.passed());
 
     // A wrong --pin fails client-pin once and is not tried again (no retries burnt).
@@ -166,14 +172,16 @@ fn a_second_run_on_the_same_card_needs_and_uses_the_pin() {
     // The right PIN passes again, and the PIN was restored by pin-change.
     let mut c = Client::new(Box::new(card(&profile, storage, Platform::seeded(6))));
     let run = run_on(&mut c, &options(Some("4321"), false));
-    for id in [
-        "client-pin",
-        "user-verification",
-        "pin-change",
-        "hmac-secret",
-    ] {
-        assert_status(&run, id, Status::Pass);
-    }
+    assert_all(
+        &run,
+        &[
+            "client-pin",
+            "user-verification",
+            "pin-change",
+            "hmac-secret",
+        ],
+        Status::Pass,
+    );
 }
 
 #[test]
@@ -195,9 +203,11 @@ fn presence_denied_fails_the_presence_checks() {
         );
     }
     // Presence plays no part in selecting, getInfo, transport and PIN.
-    for id in ["select", "versions", "nfc-chaining", "client-pin"] {
-        assert_status(&run, id, Status::Pass);
-    }
+    assert_all(
+        &run,
+        &["select", "versions", "nfc-chaining", "client-pin"],
+        Status::Pass,
+    );
     assert!(!run.passed());
     assert!(report::text(&run, "r").contains("NOT Microsoft-compatible"));
 }
@@ -214,14 +224,16 @@ fn profile_without_hmac_secret_fails_only_hmac_secret() {
             .summary
             .contains("do not list hmac-secret")
     );
-    for id in [
-        "resident-keys",
-        "multiple-accounts",
-        "attestation",
-        "user-verification",
-    ] {
-        assert_status(&run, id, Status::Pass);
-    }
+    assert_all(
+        &run,
+        &[
+            "resident-keys",
+            "multiple-accounts",
+            "attestation",
+            "user-verification",
+        ],
+        Status::Pass,
+    );
     assert!(!run.passed());
 }
 
