@@ -51,14 +51,8 @@ impl GetAssertionRequest {
             .get(param::ALLOW_LIST)
             .map(CredentialDescriptor::decode_list)
             .transpose()?;
-        let extensions = match map.get(param::EXTENSIONS) {
-            Some(v) => decode_extensions(v)?,
-            None => Vec::new(),
-        };
-        let options = match map.get(param::OPTIONS) {
-            Some(v) => Options::decode(v)?,
-            None => Options::default(),
-        };
+        let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
+        let options = Options::decode_param(map.get(param::OPTIONS))?;
         let pin_uv_auth_param = opt_bytes(map.get(param::PIN_UV_AUTH_PARAM))?;
         let pin_uv_auth_protocol = opt_unsigned(map.get(param::PIN_UV_AUTH_PROTOCOL))?;
         Ok(Self {

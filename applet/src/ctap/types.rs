@@ -113,6 +113,11 @@ pub struct Options {
 }
 
 impl Options {
+    /// The options parameter, all absent when the request has none.
+    pub fn decode_param(value: Option<&Value>) -> CtapResult<Self> {
+        value.map_or(Ok(Self::default()), Self::decode)
+    }
+
     pub fn decode(value: &Value) -> CtapResult<Self> {
         let map = TextMap::new(value)?;
         let get = |key: &str| map.get(key).map(Value::as_bool).transpose();
@@ -124,9 +129,14 @@ impl Options {
     }
 }
 
-/// Extension inputs: a map keyed by extension identifier. None is supported yet, so the values
-/// are kept only to be ignored; the map itself must still be a map.
-pub fn decode_extensions(value: &Value) -> CtapResult<Vec<(String, Value)>> {
+/// The extension inputs of makeCredential (key 0x06) and getAssertion (key 0x04): a map keyed by
+/// extension identifier (CTAP 2.1 §12), empty when absent. Each extension reads its own input
+/// ([`crate::extensions`]); entries with non-text keys name no extension and are dropped, but the
+/// parameter itself must be a map (CTAP2_ERR_CBOR_UNEXPECTED_TYPE).
+pub fn decode_extensions(value: Option<&Value>) -> CtapResult<Vec<(String, Value)>> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
     let entries = value.as_map()?;
     Ok(entries
         .iter()
