@@ -5,6 +5,7 @@
 
 use crate::chaining::{ChainStep, CommandChain, ResponseChain};
 use crate::command::{Command, MAX_EXTENDED_LE};
+use crate::quirks::{GetResponseCla, Quirks, WrongLe};
 use crate::response::Response;
 use crate::status::StatusWord;
 
@@ -53,6 +54,8 @@ pub struct CardConfig {
     pub max_command_data: usize,
     /// Largest response data in one response APDU (before 61XX).
     pub max_response_chunk: usize,
+    /// How this card departs from the most lenient reading of ISO/IEC 7816-4.
+    pub quirks: Quirks,
 }
 
 impl Default for CardConfig {
@@ -61,7 +64,24 @@ impl Default for CardConfig {
             extended_length: true,
             max_command_data: 65535,
             max_response_chunk: MAX_RESPONSE_DATA,
+            quirks: Quirks::default(),
         }
+    }
+}
+
+/// An answer withheld behind 6CXX ([`WrongLe::Correct`]) until the host repeats the command
+/// with the right Le.
+struct Withheld {
+    command: Command,
+    response: Response,
+}
+
+impl Withheld {
+    /// Whether `cmd` is the command repeated (any Le).
+    fn is_repeated_by(&self, cmd: &Command) -> bool {
+        let c = &self.command;
+        (c.cla, c.ins, c.p1, c.p2, &c.data, c.extended)
+            == (cmd.cla, cmd.ins, cmd.p1, cmd.p2, &cmd.data, cmd.extended)
     }
 }
 
@@ -77,6 +97,7 @@ pub struct Card {
     selected: Option<usize>,
     chain: CommandChain,
     response: ResponseChain,
+    withheld: Option<Withheld>,
     powered: bool,
 }
 
@@ -89,6 +110,7 @@ impl Card {
             selected: None,
             chain,
             response: ResponseChain::default(),
+            withheld: None,
             powered: false,
         }
     }
@@ -151,6 +173,7 @@ impl Card {
         self.deselect_current();
         self.chain.reset();
         self.response.discard();
+        self.withheld = None;
         for installed in &mut self.applets {
             installed.applet.power_event(event);
         }
@@ -176,11 +199,24 @@ impl Card {
             Err(sw) => {
                 self.chain.reset();
                 self.response.discard();
+                self.withheld = None;
                 return sw.to_bytes().to_vec();
             }
         };
+        if let Some(withheld) = self.withheld.take() {
+            if withheld.is_repeated_by(&cmd) {
+                return self.answer_withheld(withheld, &cmd);
+            }
+        }
         let class = cmd.class();
         if cmd.ins == INS_GET_RESPONSE && matches!(cmd.cla, 0x00 | 0x80) {
+            if cmd.cla == 0x80
+                && self.config.quirks.get_response_cla == GetResponseCla::InterindustryOnly
+            {
+                // ISO/IEC 7816-4 §5.6: 6E00, class not supported. The rest of the answer
+                // stays for a GET RESPONSE with CLA 00.
+                return StatusWord::CLA_NOT_SUPPORTED.to_bytes().to_vec();
+            }
             // Windows and libfido2 send GET RESPONSE with CLA 80, python-fido2 with CLA 00.
             self.chain.reset();
             return self.get_response(&cmd);
@@ -203,6 +239,7 @@ impl Card {
             return sw.to_bytes().to_vec();
         }
         let extended = cmd.extended;
+        let continues_chain = self.chain.is_active();
         let cmd = match self.chain.push(cmd) {
             ChainStep::Incomplete => return StatusWord::OK.to_bytes().to_vec(),
             ChainStep::Refused(sw) => return sw.to_bytes().to_vec(),
@@ -214,6 +251,19 @@ impl Card {
             .le
             .unwrap_or(if extended { MAX_EXTENDED_LE } else { 256 });
         let response = self.dispatch(&cmd);
+        if let Some(le) = cmd.le.filter(|_| {
+            self.config.quirks.wrong_le == WrongLe::Correct && !extended && !continues_chain
+        }) {
+            let available = response.data.len();
+            if le < available && available <= 256 && available <= self.config.max_response_chunk {
+                // ISO/IEC 7816-4 §5.6: 6CXX, resend with Le = XX; the answer waits for it.
+                self.withheld = Some(Withheld {
+                    command: cmd,
+                    response,
+                });
+                return StatusWord::wrong_le(available).to_bytes().to_vec();
+            }
+        }
         let chunk = ne
             .min(self.config.max_response_chunk)
             .min(MAX_RESPONSE_DATA);
@@ -221,6 +271,17 @@ impl Card {
             return response.to_bytes();
         }
         self.response.start(response, chunk)
+    }
+
+    /// The command repeated after 6CXX: the withheld answer when Le now asks for all of it,
+    /// else 6CXX again.
+    fn answer_withheld(&mut self, withheld: Withheld, cmd: &Command) -> Vec<u8> {
+        let available = withheld.response.data.len();
+        if cmd.le.is_some_and(|le| le >= available) {
+            return withheld.response.to_bytes();
+        }
+        self.withheld = Some(withheld);
+        StatusWord::wrong_le(available).to_bytes().to_vec()
     }
 
     fn get_response(&mut self, cmd: &Command) -> Vec<u8> {
@@ -458,6 +519,64 @@ mod tests {
             small.transmit(&hex_decode("800203E8000000").unwrap()),
             vec![0x67, 0x00]
         );
+    }
+
+    fn quirky(quirks: Quirks) -> Card {
+        let mut c = Card::new(CardConfig {
+            quirks,
+            ..CardConfig::default()
+        });
+        c.install(&hex_decode(AID).unwrap(), Box::new(Echo::new()));
+        c.power_on();
+        tx(&mut c, "00A4040008A0000006472F0001");
+        c
+    }
+
+    #[test]
+    fn wrong_le_gets_6cxx_and_the_repeated_command_its_answer_once() {
+        let mut c = quirky(Quirks {
+            wrong_le: WrongLe::Correct,
+            ..Quirks::default()
+        });
+        // INS 03 counts: the answer is withheld, so the command runs once.
+        assert_eq!(tx(&mut c, "0003000000"), "019000", "Le 00 = 256 fits");
+        assert_eq!(tx(&mut c, "0002000A04"), "6C0A", "10 bytes, Le 4");
+        assert_eq!(tx(&mut c, "0002000A08"), "6C0A", "still too small");
+        assert_eq!(tx(&mut c, "0002000A0A"), "000102030405060708099000");
+        assert_eq!(tx(&mut c, "00030000"), "029000", "no Le: no 6CXX");
+        // 256 bytes: 6C00; the repetition with Le 00 gets them all.
+        assert_eq!(tx(&mut c, "0002010001"), "6C00");
+        assert_eq!(c.transmit(&hex_decode("0002010000").unwrap()).len(), 258);
+        // Another command drops the withheld answer: it is not served later.
+        assert_eq!(tx(&mut c, "0002000A04"), "6C0A");
+        assert_eq!(tx(&mut c, "0001000001AA"), "AA9000");
+        assert_eq!(tx(&mut c, "0003000001"), "039000");
+        // Longer than 256: chained with 61XX as before.
+        let first = c.transmit(&hex_decode("0002012C10").unwrap());
+        assert_eq!(&first[16..], &[0x61, 0x00]);
+        // Extended commands are not subject to it.
+        assert_eq!(tx(&mut c, "00020005000004"), "000102036101");
+    }
+
+    #[test]
+    fn default_card_serves_a_small_le_with_61xx() {
+        let mut c = card();
+        tx(&mut c, "00A4040008A0000006472F0001");
+        assert_eq!(tx(&mut c, "0002000A04"), "000102036106");
+    }
+
+    #[test]
+    fn get_response_with_cla_80_refused_keeps_the_rest_for_cla_00() {
+        let mut c = quirky(Quirks {
+            get_response_cla: GetResponseCla::InterindustryOnly,
+            ..Quirks::default()
+        });
+        let first = c.transmit(&hex_decode("8002012C00").unwrap());
+        assert_eq!(&first[256..], &[0x61, 44]);
+        assert_eq!(tx(&mut c, "80C0000000"), "6E00");
+        let rest = c.transmit(&hex_decode("00C0000000").unwrap());
+        assert_eq!(rest.len(), 46);
+        assert_eq!(&rest[44..], &[0x90, 0x00]);
     }
 
     #[test]

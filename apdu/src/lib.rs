@@ -10,15 +10,18 @@
 //! of its response APDU. Sockets, files and clocks belong to the caller.
 #![forbid(unsafe_code)]
 
+pub mod atr;
 pub mod card;
 pub mod chaining;
 pub mod command;
+pub mod quirks;
 pub mod response;
 pub mod status;
 pub mod transient;
 
 pub use card::{Applet, Card, CardConfig, PowerEvent};
 pub use command::{Case, Command};
+pub use quirks::{GetResponseCla, Quirks, WrongLe};
 pub use response::Response;
 pub use status::StatusWord;
 pub use transient::{ClearOn, Transient};

@@ -50,6 +50,17 @@ impl StatusWord {
         Self(0x6100 | xx)
     }
 
+    /// 6CXX: wrong Le; XX is the exact number of data bytes available (ISO/IEC 7816-4 §5.6),
+    /// 00 meaning 256. `available` is at most 256.
+    pub fn wrong_le(available: usize) -> Self {
+        Self(0x6C00 | (available.min(256) % 256) as u16)
+    }
+
+    /// True for 6CXX (wrong Le, resend with Le = XX).
+    pub fn is_wrong_le(self) -> bool {
+        self.sw1() == 0x6C
+    }
+
     /// Builds a status word from its two bytes.
     pub fn from_bytes(sw1: u8, sw2: u8) -> Self {
         Self(u16::from_be_bytes([sw1, sw2]))
@@ -96,6 +107,7 @@ impl StatusWord {
             0x6E00 => "class not supported",
             0x6F00 => "no precise diagnosis",
             sw if sw >> 8 == 0x61 => "more data available",
+            sw if sw >> 8 == 0x6C => "wrong Le, resend with Le = SW2",
             _ => "unknown status",
         }
     }

@@ -37,6 +37,19 @@ fuzz_target!(|data: &[u8]| {
         extended_length: data.first().is_some_and(|b| b & 1 == 1),
         max_command_data: MAX,
         max_response_chunk: 256,
+        quirks: apdu::Quirks {
+            wrong_le: if data.first().is_some_and(|b| b & 2 == 2) {
+                apdu::WrongLe::Correct
+            } else {
+                apdu::WrongLe::Chain
+            },
+            get_response_cla: if data.first().is_some_and(|b| b & 4 == 4) {
+                apdu::GetResponseCla::InterindustryOnly
+            } else {
+                apdu::GetResponseCla::Any
+            },
+            processing_delay_ms: 0,
+        },
     });
     card.install(&AID, Box::new(Recorder(seen.clone())));
     card.power_on();

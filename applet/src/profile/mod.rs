@@ -29,6 +29,7 @@
 //! historical bytes) as hex (`"3B 85 80 01 43 32 33 30 30 46"`); binary formats keep raw bytes.
 
 mod builtin;
+pub mod persona;
 pub mod schema;
 mod validate;
 
@@ -47,6 +48,7 @@ use crate::attestation::AttestationSubject;
 pub use crate::crypto::Algorithm;
 pub use crate::pin_protocol::PinProtocol;
 pub use builtin::{GENERIC_AAGUID, GENERIC_HISTORICAL_BYTES};
+pub use persona::Persona;
 pub use schema::ProfileDocument;
 
 /// A modelled card, validated.
@@ -125,6 +127,9 @@ pub struct Profile {
     pub attestation_type: AttestationType,
     /// The RP IDs a vendor-facilitated enterprise attestation is given to (CTAP 2.1 §7.1.1).
     pub enterprise_attestation_rp_ids: Vec<String>,
+    /// The ISO 7816-4 interface's quirks (6CXX for a wrong Le, GET RESPONSE's class, a fixed
+    /// processing delay), handed to the `apdu` runtime with the limits above.
+    pub quirks: apdu::Quirks,
     /// Free text: where the values come from and which are guesses.
     pub notes: String,
 }
@@ -353,6 +358,7 @@ impl Profile {
             extended_length: self.extended_length,
             max_command_data: self.max_command_data,
             max_response_chunk: self.max_response_chunk,
+            quirks: self.quirks.clone(),
         }
     }
 

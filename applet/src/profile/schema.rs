@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::persona::{GetResponseClass, LeRule};
 use super::{AttestationType, Profile, ProfileOptions};
 use crate::attestation::AttestationSubject;
 
@@ -121,6 +122,18 @@ pub struct ProfileDocument {
     /// Needs the `ep` option.
     #[serde(default)]
     pub enterprise_attestation_rp_ids: Vec<String>,
+    /// What a short command whose Le is too small gets: `chain` (default: the first Le bytes
+    /// and 61XX) or `6cxx` (6CXX with the exact length, ISO/IEC 7816-4 §5.6; the host repeats
+    /// the command with that Le).
+    #[serde(default)]
+    pub wrong_le: LeRule,
+    /// The class bytes GET RESPONSE is accepted with: `any` (default: 00 and 80) or `00`
+    /// (CLA 80 is answered 6E00).
+    #[serde(default)]
+    pub get_response_cla: GetResponseClass,
+    /// A fixed time every command takes before its answer, in milliseconds (0 to 60000).
+    #[serde(default)]
+    pub processing_delay_ms: u32,
     /// Free text: where the values come from and which are guesses.
     #[serde(default)]
     pub notes: String,
@@ -177,6 +190,9 @@ impl From<&Profile> for ProfileDocument {
             get_info_keys: profile.get_info_keys.clone(),
             attestation_type: profile.attestation_type,
             enterprise_attestation_rp_ids: profile.enterprise_attestation_rp_ids.clone(),
+            wrong_le: profile.quirks.wrong_le.into(),
+            get_response_cla: profile.quirks.get_response_cla.into(),
+            processing_delay_ms: profile.quirks.processing_delay_ms,
             notes: profile.notes.clone(),
         }
     }

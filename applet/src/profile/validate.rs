@@ -102,6 +102,11 @@ impl TryFrom<ProfileDocument> for Profile {
             get_info_keys: doc.get_info_keys,
             attestation_type: doc.attestation_type,
             enterprise_attestation_rp_ids: doc.enterprise_attestation_rp_ids,
+            quirks: apdu::Quirks {
+                wrong_le: doc.wrong_le.into(),
+                get_response_cla: doc.get_response_cla.into(),
+                processing_delay_ms: doc.processing_delay_ms,
+            },
             notes: doc.notes,
         };
         profile.validate()?;
@@ -258,6 +263,30 @@ impl Profile {
                 "processing_budget_ms",
                 "at most 60000 ms (hosts time out long before)".into(),
             );
+        }
+        if self.quirks.processing_delay_ms > apdu::quirks::MAX_PROCESSING_DELAY_MS {
+            return fail(
+                "processing_delay_ms",
+                format!(
+                    "at most {} ms (hosts time out long before)",
+                    apdu::quirks::MAX_PROCESSING_DELAY_MS
+                ),
+            );
+        }
+        if let Some(historical) = &self.historical_bytes {
+            if apdu::atr::declares_extended_length(historical)
+                .is_some_and(|declared| declared != self.extended_length)
+            {
+                return fail(
+                    "historical_bytes",
+                    format!(
+                        "the card capabilities (ISO/IEC 7816-4 §8.1.1.2.7) say extended Lc/Le {}, \
+                         extended_length says {}",
+                        if self.extended_length { "no" } else { "yes" },
+                        self.extended_length
+                    ),
+                );
+            }
         }
         if let Err(reason) = self.check_info_keys() {
             return fail("get_info_keys", reason);
