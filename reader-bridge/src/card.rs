@@ -1,32 +1,83 @@
 //! The card as vpcd sees it: [`apdu::Card`] behind vpicc's [`VSmartCard`] trait.
 
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use apdu::hex_encode;
 use vpicc::VSmartCard;
 
+use crate::faults::{Faults, Outcome, PowerSwitch, perform};
 use crate::trace::{PowerTrace, Tracer};
 use crate::wire::response_or_6f00;
+
+/// How often a held answer ([`crate::faults::Action::NoAnswer`]) checks whether to end.
+const HOLD_POLL: Duration = Duration::from_millis(20);
+
+/// The connection the card is served on, so a fault can take the card out of the field.
+struct Link {
+    stream: TcpStream,
+    stop: Arc<AtomicBool>,
+}
 
 /// An [`apdu::Card`] with its ATR, answering vpcd's power events and APDUs.
 ///
 /// vpcd's power on / power off / reset become [`apdu::Card::power_on`] / `power_off` / `reset`;
 /// "get ATR" answers the profile's ATR. Every exchange is logged at debug level in hex and, with
 /// a [`Tracer`], appended to the JSON Lines trace (see [`crate::trace`]).
+///
+/// Faults ([`crate::faults`]) are checked for every command APDU: a fired fault is traced, and
+/// [`perform`] decides what the host gets. A fault that takes the card out of the field shuts
+/// the vpcd connection (vpcd and pcscd see the card go) and leaves [`BridgeCard::take_absence`]
+/// for the serve loop, which stays away that long before connecting again (a new power-up).
 pub struct BridgeCard {
     card: apdu::Card,
     atr: Vec<u8>,
     trace: Option<Tracer>,
     powered: bool,
+    faults: Faults,
+    power: PowerSwitch,
+    link: Option<Link>,
+    absence: Option<Duration>,
 }
 
 impl BridgeCard {
-    /// Wraps `card`, which answers power-up with `atr`.
+    /// Wraps `card`, which answers power-up with `atr`. Its storage should be under
+    /// [`BridgeCard::with_power_switch`]'s switch for power-cut faults to reach it.
     pub fn new(card: apdu::Card, atr: Vec<u8>) -> Self {
         Self {
             card,
             atr,
             trace: None,
             powered: false,
+            faults: Faults::new(),
+            power: PowerSwitch::new(),
+            link: None,
+            absence: None,
         }
+    }
+
+    /// The switch the card's storage was wrapped with ([`PowerSwitch::wrap`]).
+    pub fn with_power_switch(mut self, power: PowerSwitch) -> Self {
+        self.power = power;
+        self
+    }
+
+    /// A handle on this card's faults (arm, reset, pending), e.g. for the control endpoint.
+    pub fn faults(&self) -> Faults {
+        self.faults.clone()
+    }
+
+    /// The connection the card is now served on, and the bridge's stop flag: faults that
+    /// take the card away shut it, a held answer ends when `stop` rises.
+    pub fn attach_link(&mut self, stream: Option<TcpStream>, stop: Arc<AtomicBool>) {
+        self.link = stream.map(|stream| Link { stream, stop });
+    }
+
+    /// How long the card stays out of the field after a fault removed it (taken once).
+    pub fn take_absence(&mut self) -> Option<Duration> {
+        self.absence.take()
     }
 
     /// Traces every exchange and power event through `tracer`.
@@ -92,12 +143,87 @@ impl VSmartCard for BridgeCard {
 
     fn execute(&mut self, command: &[u8]) -> Vec<u8> {
         tracing::debug!("C: {}", hex_encode(command));
-        let response = response_or_6f00(self.card.transmit(command));
+        let fired = self.faults.on_command(command);
+        if let Some(fired) = &fired {
+            tracing::warn!("fault {} fires: {}", fired.id, fired.spec);
+            if let Some(tracer) = &self.trace {
+                tracer.fault(fired);
+            }
+        }
+        // The persona's fixed processing time (apdu::Quirks::processing_delay_ms).
+        let delay = self.card.config().quirks.processing_delay_ms;
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(u64::from(delay)));
+        }
+        let action = fired.as_ref().map(|f| &f.spec.action);
+        let outcome = perform(&mut self.card, &self.power, command, action);
+        let response = match &outcome {
+            Outcome::Answer { bytes, delay_ms } => {
+                if *delay_ms > 0 {
+                    std::thread::sleep(Duration::from_millis(*delay_ms));
+                }
+                response_or_6f00(bytes.clone())
+            }
+            _ => Vec::new(),
+        };
         tracing::debug!("R: {}", hex_encode(&response));
         if let Some(tracer) = &self.trace {
             tracer.apdu(command, &response);
         }
+        match outcome {
+            Outcome::Answer { .. } => self.faults.on_answer(command, &response),
+            Outcome::Silent {
+                remove_after_ms,
+                away_ms,
+            } => {
+                self.hold(remove_after_ms.map(Duration::from_millis));
+                self.leave_field(Duration::from_millis(away_ms));
+            }
+            Outcome::Removed {
+                away_ms,
+                cut_at_write,
+            } => {
+                if let Some(step) = cut_at_write {
+                    tracing::warn!("power cut at storage write {step}: the card leaves the field");
+                }
+                self.leave_field(Duration::from_millis(away_ms));
+            }
+        }
+        // After a removal this goes nowhere: the connection is shut, vpicc's send fails and
+        // the serve loop ends the session.
         response
+    }
+}
+
+impl BridgeCard {
+    /// Keeps the answer back: until `limit` (if any), the bridge stops, or the faults are
+    /// reset.
+    fn hold(&self, limit: Option<Duration>) {
+        let start = Instant::now();
+        loop {
+            let stopping = self
+                .link
+                .as_ref()
+                .is_some_and(|l| l.stop.load(Ordering::SeqCst));
+            let over = limit.is_some_and(|l| start.elapsed() >= l);
+            // Without a connection (unit tests) there is nobody to keep waiting.
+            if stopping || over || self.faults.released() || self.link.is_none() {
+                return;
+            }
+            std::thread::sleep(HOLD_POLL);
+        }
+    }
+
+    /// The card leaves the field for `away`: the connection to vpcd is shut (pcscd sees the
+    /// card go), and the serve loop reconnects after `away`.
+    fn leave_field(&mut self, away: Duration) {
+        self.faults.on_power_loss();
+        self.absence = Some(away);
+        if let Some(link) = self.link.take() {
+            if let Err(e) = link.stream.shutdown(Shutdown::Both) {
+                tracing::warn!("cannot shut the vpcd connection for a removal: {e}");
+            }
+        }
     }
 }
 

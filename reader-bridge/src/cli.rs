@@ -95,6 +95,20 @@ pub struct RunArgs {
     /// Append every exchange and power event as JSON Lines to FILE (flushed per line).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+
+    /// A card quirk on top of the profile, for every card; repeatable: short-only, extended,
+    /// chunk=N, buffer=N, budget=MS, le-6cxx, no-cla80-get-response, delay=MS (README,
+    /// "Card-quirk personas"). Applied after --quirks.
+    #[arg(long, value_name = "QUIRK")]
+    pub quirk: Vec<String>,
+
+    /// A TOML overlay of quirks on the profile, for every card (README, "Card-quirk personas").
+    #[arg(long, value_name = "FILE")]
+    pub quirks: Option<PathBuf>,
+
+    /// Faults to arm at start (TOML `[[fault]]` tables; README, "Fault injection").
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
 }
 
 /// Options of `attestation`.
@@ -217,6 +231,9 @@ impl RunArgs {
             presence: "auto".to_owned(),
             seed: None,
             trace: None,
+            quirk: Vec::new(),
+            quirks: None,
+            faults: None,
         }
     }
 }
@@ -349,6 +366,23 @@ mod tests {
             panic!("expected export-attestation")
         };
         assert_eq!(args.state, Some(PathBuf::from("/tmp/x")));
+    }
+
+    #[test]
+    fn quirks_repeat() {
+        let args = run_args(&[
+            "--quirk",
+            "short-only",
+            "--quirk",
+            "chunk=128",
+            "--quirks",
+            "/tmp/q.toml",
+            "--faults",
+            "/tmp/f.toml",
+        ]);
+        assert_eq!(args.faults, Some(PathBuf::from("/tmp/f.toml")));
+        assert_eq!(args.quirk, ["short-only", "chunk=128"]);
+        assert_eq!(args.quirks, Some(PathBuf::from("/tmp/q.toml")));
     }
 
     #[test]

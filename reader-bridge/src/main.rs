@@ -13,10 +13,12 @@ use clap::Parser;
 use fido_applet::CardBuilder;
 use fido_applet::profile::Profile;
 use reader_bridge::cli::{Action, AttestationArgs, Cli, ExportArgs, RunArgs};
+use reader_bridge::faults::PowerSwitch;
 use reader_bridge::paths::{NO_DEFAULT_STATE, default_state_path_from_env};
 use reader_bridge::plan::{CardPlan, is_profile_file, plan};
 use reader_bridge::setup::{
-    create_state_dir, open_applet, open_card, platform, resolve_profile, seed_warning,
+    create_state_dir, fault_file, open_applet, open_card, persona, platform, resolve_profile,
+    seed_warning,
 };
 use reader_bridge::shutdown::raise_on_stop_request;
 use reader_bridge::{Bridge, BridgeCard, TraceSink, metadata};
@@ -102,6 +104,18 @@ struct Prepared {
 
 fn run(args: RunArgs) -> Result<()> {
     let plans = plan(&args, default_state().as_deref())?;
+    let persona = persona(args.quirks.as_deref(), &args.quirk)?;
+    let faults = match &args.faults {
+        Some(path) => fault_file(path)?.fault,
+        None => Vec::new(),
+    };
+    if let Some(slot) = faults
+        .iter()
+        .filter_map(|f| f.slot)
+        .find(|slot| !plans.iter().any(|p| p.slot == *slot))
+    {
+        return Err(format!("--faults: no card in slot {slot}").into());
+    }
     let trace = match &args.trace {
         Some(path) => {
             let file = OpenOptions::new()
@@ -121,16 +135,32 @@ fn run(args: RunArgs) -> Result<()> {
     let mut prepared = Vec::with_capacity(plans.len());
     for plan in plans {
         let label = format!("card {} (--vpcd {})", plan.slot, plan.vpcd);
-        let profile = resolve_profile(&plan.profile).map_err(|e| format!("{label}: {e}"))?;
+        let profile = resolve_profile(&plan.profile)
+            .and_then(|p| p.with_persona(&persona).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{label}: {e}"))?;
         if let Some(seed) = plan.seed {
             eprintln!("{}", seed_warning(seed));
             tracing::warn!("{label}: seeded with {seed}: NOT SECURE, for tests only");
         }
         let atr = profile.atr.clone();
         let name = profile.name.clone();
-        let card = open_card(profile, &plan.state, platform(plan.seed, &args.presence)?)
-            .map_err(|e| format!("{label}: {e}"))?;
-        let mut card = BridgeCard::new(card, atr);
+        let power = PowerSwitch::new();
+        let card = open_card(
+            profile,
+            &plan.state,
+            platform(plan.seed, &args.presence)?,
+            &power,
+        )
+        .map_err(|e| format!("{label}: {e}"))?;
+        let mut card = BridgeCard::new(card, atr).with_power_switch(power);
+        for fault in faults
+            .iter()
+            .filter(|f| f.slot.is_none_or(|s| s == plan.slot))
+        {
+            card.faults()
+                .arm(fault.clone())
+                .map_err(|e| format!("{label}: --faults: {e}"))?;
+        }
         if let Some(sink) = &trace {
             card = card.with_trace(sink.for_slot(plan.slot));
         }

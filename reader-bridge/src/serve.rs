@@ -76,6 +76,12 @@ impl Bridge {
                         self.backoff.reset();
                         quiet = false;
                     }
+                    // A fault took the card out of the field: stay away, then come back.
+                    if let Some(away) = card.take_absence() {
+                        tracing::info!("card removed by a fault; back in {away:?}");
+                        self.sleep_unless_stopping(away);
+                        continue;
+                    }
                     match end {
                         SessionEnd::Shutdown => break,
                         SessionEnd::Closed => {
@@ -124,6 +130,7 @@ impl Bridge {
             Ok(probe) => probe,
             Err(e) => return (SessionEnd::Failed(e), 0),
         };
+        card.attach_link(probe.try_clone().ok(), Arc::clone(&self.shutdown));
         let mut connection = vpicc::Connection::from(stream);
         let mut messages = 0;
         loop {

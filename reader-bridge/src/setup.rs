@@ -7,9 +7,10 @@ use std::path::Path;
 
 use card_storage::FileStorage;
 use fido_applet::platform::{Platform, PresencePolicy};
-use fido_applet::profile::Profile;
+use fido_applet::profile::{Persona, Profile};
 use fido_applet::{CardBuilder, FidoApplet};
 
+use crate::faults::{FaultFile, PowerSwitch};
 use crate::metadata::certificate_names_aaguid;
 use crate::plan::is_profile_file;
 
@@ -26,6 +27,28 @@ pub fn resolve_profile(spec: &str) -> Result<Profile, String> {
             ids.join(", ")
         )
     })
+}
+
+/// The persona of `--quirks FILE` and the `--quirk`s after it (README, "Card-quirk personas").
+pub fn persona(file: Option<&Path>, quirks: &[String]) -> Result<Persona, String> {
+    let base = match file {
+        Some(path) => Persona::load(path).map_err(|e| e.to_string())?,
+        None => Persona::default(),
+    };
+    let mut cli = Persona::default();
+    for quirk in quirks {
+        cli.add_quirk(quirk)
+            .map_err(|e| format!("--quirk {quirk}: {e}"))?;
+    }
+    Ok(base.then(&cli))
+}
+
+/// The faults of a `--faults` file (README, "Fault injection").
+pub fn fault_file(path: &Path) -> Result<FaultFile, String> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the faults file {}: {e}", path.display()))?;
+    text.parse()
+        .map_err(|e| format!("faults file {}: {e}", path.display()))
 }
 
 /// The card's view of the host. Seeded: an HMAC_DRBG from `seed` for every random choice (keys,
@@ -97,11 +120,17 @@ pub fn open_applet(card: CardBuilder) -> Result<FidoApplet, String> {
 }
 
 /// Opens the card in the state file `state` with `profile`: an unpowered [`apdu::Card`] with the
-/// FIDO applet installed and the profile's APDU limits.
-pub fn open_card(profile: Profile, state: &Path, platform: Platform) -> Result<apdu::Card, String> {
+/// FIDO applet installed and the profile's APDU limits, its storage under `power` (the
+/// power-cut fault, [`crate::faults::PowerSwitch`]).
+pub fn open_card(
+    profile: Profile,
+    state: &Path,
+    platform: Platform,
+    power: &PowerSwitch,
+) -> Result<apdu::Card, String> {
     create_state_dir(state)?;
     let card = CardBuilder::new(profile)
-        .storage(FileStorage::new(state))
+        .storage(power.wrap(FileStorage::new(state)))
         .platform(platform);
     Ok(open_applet(card)?.into_card())
 }

@@ -9,14 +9,18 @@
 //!
 //! `t_ms` counts milliseconds since the bridge started; `slot` is the card's number (its vpcd slot
 //! with `--slots`, its position among the `--vpcd` options otherwise); `event` is `apdu`,
-//! `power_on`, `power_off` or `reset`; `c` / `r` are the command and response APDUs in upper-case
-//! hex. Several cards of one process write to one file, a whole line at a time.
+//! `power_on`, `power_off`, `reset` or `fault`; `c` / `r` are the command and response APDUs in
+//! upper-case hex (`r` is empty when a fault left the command unanswered). A `fault` line
+//! precedes the exchange a fault fired on and carries it (`id`, `on`, `action`, as in
+//! [`crate::faults`]). Several cards of one process write to one file, a whole line at a time.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use apdu::hex_encode;
+
+use crate::faults::FiredFault;
 
 /// A power event as traced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +103,12 @@ impl Tracer {
         self.sink.write_line(&line);
     }
 
+    /// A fault fired on the next exchange.
+    pub fn fault(&self, fired: &FiredFault) {
+        let line = fault_line(self.sink.t_ms(), self.slot, fired);
+        self.sink.write_line(&line);
+    }
+
     /// A power event.
     pub fn power(&self, event: PowerTrace) {
         let line = power_line(self.sink.t_ms(), self.slot, event);
@@ -114,6 +124,14 @@ pub fn apdu_line(t_ms: u128, slot: u16, command: &[u8], response: &[u8]) -> Stri
         hex_encode(command),
         hex_encode(response)
     )
+}
+
+/// The JSON line of a fired fault: `t_ms`, `slot`, `event` first, then the fault.
+pub fn fault_line(t_ms: u128, slot: u16, fired: &FiredFault) -> String {
+    let fault = serde_json::to_string(fired).unwrap_or_else(|_| "{}".to_owned());
+    let rest = fault.strip_prefix('{').unwrap_or("}");
+    let sep = if rest == "}" { "" } else { "," };
+    format!(r#"{{"t_ms":{t_ms},"slot":{slot},"event":"fault"{sep}{rest}"#)
 }
 
 /// The JSON line of a power event.
@@ -170,6 +188,22 @@ pub(crate) mod tests {
                 serde_json::from_str(&power_line(5, 0, event)).expect("JSON");
             assert_eq!(v, serde_json::json!({"t_ms": 5, "slot": 0, "event": name}));
         }
+    }
+
+    #[test]
+    fn fault_lines_carry_the_fault() {
+        let fired = FiredFault {
+            id: 2,
+            spec: crate::faults::FaultSpec::from_json(
+                r#"{"on":{"ins":"10"},"action":{"status":"6F00"}}"#,
+            )
+            .expect("fault"),
+        };
+        let line = fault_line(7, 1, &fired);
+        assert_eq!(
+            line,
+            r#"{"t_ms":7,"slot":1,"event":"fault","id":2,"on":{"ins":"10"},"action":{"status":"6F00"}}"#
+        );
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //! the bridge's is, so the trace's first `power_on` powers it); the card's [`ManualClock`] is moved by the trace's time deltas,
 //! so time-dependent rules such as authenticatorReset's 10-second window replay the same. Every
 //! response is compared byte for byte; differences are described with both sides decoded.
+//!
+//! A `{"event": "fault", ...}` line (a fault the bridge fired, `reader_bridge::faults`) applies
+//! to the slot's next exchange: the replay runs it through the same
+//! `reader_bridge::faults::perform` as the bridge (a status word instead, a flipped byte, a
+//! command that never reached the card, an answer lost with the card, a power cut at a storage
+//! write), so the faulted exchange and the card's state after it are reproduced too.
 
 use std::collections::BTreeMap;
 
@@ -18,14 +24,20 @@ use fido_host::ctap_types::Command;
 use fido_host::ctap_types::cbor;
 use fido_host::ctap_types::error::status_name;
 use fido_host::ctap_types::nfc::{CLA, ins};
+use reader_bridge::faults::{FaultSpec, PowerSwitch, perform};
 
 /// One trace event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Apdu { command: Vec<u8>, response: Vec<u8> },
+    Apdu {
+        command: Vec<u8>,
+        response: Vec<u8>,
+    },
     PowerOn,
     PowerOff,
     Reset,
+    /// A fault fired on the slot's next exchange.
+    Fault(Box<FaultSpec>),
 }
 
 /// A trace line.
@@ -103,9 +115,20 @@ pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
             Some("power_on") => Event::PowerOn,
             Some("power_off") => Event::PowerOff,
             Some("reset") => Event::Reset,
+            Some("fault") => {
+                let mut fault = obj.clone();
+                if let Some(map) = fault.as_object_mut() {
+                    for key in ["t_ms", "slot", "event", "id"] {
+                        map.remove(key);
+                    }
+                }
+                let spec: FaultSpec = serde_json::from_value(fault)
+                    .map_err(|e| format!("line {line}: a fault the replay cannot read: {e}"))?;
+                Event::Fault(Box::new(spec))
+            }
             other => {
                 return Err(format!(
-                    "line {line}: unknown event {other:?} (expected apdu, power_on, power_off, reset)"
+                    "line {line}: unknown event {other:?} (expected apdu, power_on, power_off, reset, fault)"
                 ));
             }
         };
@@ -166,21 +189,50 @@ impl ReplayReport {
 pub type AdvanceClock = Box<dyn FnMut(u64)>;
 
 /// Replays `entries`; `make_card` builds the fresh card for a slot, with a function that moves
-/// its clock forward (`fido_applet::platform::ManualClock::advance`).
+/// its clock forward (`fido_applet::platform::ManualClock::advance`). A power-cut fault in the
+/// trace finds no storage to cut here: use [`replay_with_power`].
 pub fn replay(
     entries: &[Entry],
     mut make_card: impl FnMut() -> Result<(apdu::Card, AdvanceClock), String>,
 ) -> Result<ReplayReport, String> {
-    let mut cards: BTreeMap<u64, (apdu::Card, AdvanceClock, u64)> = BTreeMap::new();
+    replay_with_power(entries, || {
+        let (card, clock) = make_card()?;
+        Ok((card, clock, PowerSwitch::new()))
+    })
+}
+
+/// A slot's card during a replay.
+struct Replayed {
+    card: apdu::Card,
+    clock: AdvanceClock,
+    last_t: u64,
+    power: PowerSwitch,
+    fault: Option<Box<FaultSpec>>,
+}
+
+/// [`replay`], with each card's storage under a [`PowerSwitch`] (`switch.wrap(storage)`), so
+/// the trace's power-cut faults cut the replayed card's writes as they cut the bridge's.
+pub fn replay_with_power(
+    entries: &[Entry],
+    mut make_card: impl FnMut() -> Result<(apdu::Card, AdvanceClock, PowerSwitch), String>,
+) -> Result<ReplayReport, String> {
+    let mut cards: BTreeMap<u64, Replayed> = BTreeMap::new();
     let mut report = ReplayReport::default();
     for entry in entries {
-        let (card, clock, last_t) = match cards.entry(entry.slot) {
+        let slot = match cards.entry(entry.slot) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
-                let (card, clock) = make_card()?;
-                e.insert((card, clock, entry.t_ms))
+                let (card, clock, power) = make_card()?;
+                e.insert(Replayed {
+                    card,
+                    clock,
+                    last_t: entry.t_ms,
+                    power,
+                    fault: None,
+                })
             }
         };
+        let (card, clock, last_t) = (&mut slot.card, &mut slot.clock, &mut slot.last_t);
         // Time moves forward only: a trace whose clock steps back keeps the card's time.
         clock(entry.t_ms.saturating_sub(*last_t));
         *last_t = (*last_t).max(entry.t_ms);
@@ -197,9 +249,14 @@ pub fn replay(
                 report.power_events += 1;
                 card.reset();
             }
+            Event::Fault(spec) => slot.fault = Some(spec.clone()),
             Event::Apdu { command, response } => {
                 report.exchanges += 1;
-                let replayed = card.transmit(command);
+                let fault = slot.fault.take();
+                let action = fault.as_ref().map(|f| &f.action);
+                let replayed = perform(card, &slot.power, command, action)
+                    .host_bytes()
+                    .to_vec();
                 if &replayed != response {
                     report.differences.push(Difference {
                         exchange: report.exchanges,

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! apdu-replay TRACE [--profile ID|FILE] [--seed N] [--presence auto|deny] [--state FILE]
+//!             [--quirk Q]... [--quirks FILE]
 //! ```
 //!
 //! Exit status: 0 when every response is identical, 1 when one differs, 2 when the trace or the
@@ -15,6 +16,7 @@ use clap::Parser;
 use fido_applet::CardBuilder;
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
+use reader_bridge::faults::PowerSwitch;
 use vcard_tools::replay;
 
 /// Replay an APDU trace against a fresh virtual card and report the first differences.
@@ -41,6 +43,14 @@ struct Args {
     /// card; the file is only read.
     #[arg(long, value_name = "FILE")]
     state: Option<std::path::PathBuf>,
+
+    /// A card quirk the recording bridge ran with (`reader-bridge --quirk`); repeatable.
+    #[arg(long, value_name = "QUIRK")]
+    quirk: Vec<String>,
+
+    /// The quirks overlay file the recording bridge ran with (`reader-bridge --quirks`).
+    #[arg(long, value_name = "FILE")]
+    quirks: Option<std::path::PathBuf>,
 
     /// How many differences to describe.
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -85,7 +95,10 @@ fn run(args: &Args) -> Result<bool, String> {
     let text = std::fs::read_to_string(&args.trace)
         .map_err(|e| format!("cannot read the trace {}: {e}", args.trace.display()))?;
     let entries = replay::parse_trace(&text)?;
-    let profile = load_profile(&args.profile)?;
+    let persona = reader_bridge::setup::persona(args.quirks.as_deref(), &args.quirk)?;
+    let profile = load_profile(&args.profile)?
+        .with_persona(&persona)
+        .map_err(|e| e.to_string())?;
     let image = match &args.state {
         Some(path) => Some(
             std::fs::read(path)
@@ -93,10 +106,13 @@ fn run(args: &Args) -> Result<bool, String> {
         ),
         None => None,
     };
-    let report = replay::replay(&entries, || {
+    let report = replay::replay_with_power(&entries, || {
         let (platform, clock) = Platform::seeded_with_clock(args.seed);
         let storage = MemoryStorage::new();
         storage.set_image(image.clone());
+        // Under a power switch, as the bridge's storage: the trace's power cuts cut it too.
+        let power = PowerSwitch::new();
+        let storage = power.wrap(storage);
         // Unpowered, as the bridge's card: the trace's first power_on powers it.
         let card = CardBuilder::new(profile.clone())
             .storage(storage)
@@ -105,7 +121,7 @@ fn run(args: &Args) -> Result<bool, String> {
             .build()
             .map_err(|e| format!("cannot build the card: {e}"))?;
         let advance: replay::AdvanceClock = Box::new(move |ms| clock.advance(ms));
-        Ok((card, advance))
+        Ok((card, advance, power))
     })?;
     if !report.identical() {
         print!("{}", replay::describe_differences(&report, args.show));

@@ -1,0 +1,251 @@
+//! Fault injection through the real stack (pcscd + vpcd + reader-bridge + the `pcsc` crate):
+//! each action of a `--faults` file as a PC/SC host sees it, the card coming back after every
+//! removal, and `apdu-replay` reproducing the faulted exchanges from the trace.
+
+use std::ffi::CStr;
+use std::time::{Duration, Instant};
+
+use integration_tests::{
+    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, hex_decode, run_tool, split, stack_slot,
+    temp_file, wait_for_card, workspace_binary,
+};
+
+/// NFCCTAP_MSG authenticatorGetInfo (CTAP 2.1 §11.3), short, Le 00.
+const GET_INFO: &str = "80100000010400";
+
+fn write_faults(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("faults.toml");
+    std::fs::write(&path, text).expect("write the faults file");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+/// Sends hex; `Err` when the card did not answer: a PC/SC error, or (as vpcd reports a card
+/// that left mid-command) a response without even a status word.
+fn try_send(client: &mut Client, hex: &str) -> Result<(Vec<u8>, u16), String> {
+    let apdu = hex_decode(hex).expect("hex");
+    let mut buf = vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+    let answer = client
+        .card
+        .transmit(&apdu, &mut buf)
+        .map_err(|e| e.to_string())?
+        .to_vec();
+    if answer.len() < 2 {
+        return Err(format!("no status word: {answer:02X?}"));
+    }
+    Ok(split(answer))
+}
+
+/// The card left the reader and came back: a fresh connection with the FIDO applet selected.
+fn after_removal(ctx: &pcsc::Context, reader: &CStr, bridge: &BridgeProcess) -> Client {
+    wait_for_card(ctx, reader, false, CARD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the card did not leave: {e}; log:\n{}", bridge.log_text()));
+    bridge.wait_card(ctx, reader);
+    let mut client = Client::connect(ctx, reader);
+    assert_eq!(
+        client.send(SELECT_FIDO).1,
+        0x9000,
+        "a new session after the removal"
+    );
+    client
+}
+
+/// The state file loads: `reader-bridge export-attestation` opens the card in it.
+fn assert_state_loads(state: &std::path::Path) {
+    let bin = integration_tests::bridge_binary();
+    let out = run_tool(
+        bin.to_str().expect("utf-8"),
+        &[
+            "export-attestation",
+            "--state",
+            state.to_str().expect("utf-8"),
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE"),
+        "the state file after the faults: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn replay(trace: &str, extra: &[&str]) -> String {
+    let bin = workspace_binary("apdu-replay");
+    let mut args = vec![trace, "--seed", "7"];
+    args.extend_from_slice(extra);
+    let out = run_tool(
+        bin.to_str().expect("utf-8"),
+        &args,
+        &[],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the replay differs:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn status_word_flip_and_delay_then_the_replay_reproduces_them() {
+    let Some((ctx, slot)) = stack_slot() else {
+        return;
+    };
+    let (dir, trace) = temp_file("trace.jsonl");
+    let faults = write_faults(
+        dir.path(),
+        r#"
+[[fault]]
+on = { apdu = 2 }
+action = { status = "6A80" }
+
+[[fault]]
+on = { ctap = "getInfo" }
+action = { flip = { byte = 0, mask = "01" } }
+
+[[fault]]
+on = { ins = "10" }
+action = { delay_ms = 600 }
+
+[[fault]]
+on = { ins = "10" }
+action = { status = "6F00" }
+"#,
+    );
+    let trace_arg = trace.to_str().expect("utf-8");
+    let mut bridge = BridgeProcess::spawn(
+        &slot,
+        &["--seed", "7", "--trace", trace_arg, "--faults", &faults],
+    );
+    bridge.wait_card(&ctx, &slot.reader);
+    let mut client = Client::connect(&ctx, &slot.reader);
+    assert_eq!(client.send(SELECT_FIDO).1, 0x9000, "APDU 1: no fault");
+    assert_eq!(
+        client.send(GET_INFO),
+        (vec![], 0x6A80),
+        "APDU 2: the status word"
+    );
+    let (data, sw) = client.send(GET_INFO);
+    assert_eq!(data[0], 0x01, "the first byte flipped: CTAP2_OK became 01");
+    assert!(sw == 0x9000 || sw >> 8 == 0x61, "{sw:04X}");
+    let start = Instant::now();
+    let (data, _) = client.send(GET_INFO);
+    assert!(
+        start.elapsed() >= Duration::from_millis(600),
+        "answered after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(data[0], 0x00, "a delayed answer is the card's own");
+    assert_eq!(
+        client.send(GET_INFO),
+        (vec![], 0x6F00),
+        "the second INS 10 fault"
+    );
+    let (data, _) = client.send(GET_INFO);
+    assert_eq!(data[0], 0x00, "every fault fired once");
+    drop(client);
+    bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
+    assert_state_loads(&bridge.state);
+
+    let recorded = std::fs::read_to_string(&trace).expect("trace");
+    assert_eq!(
+        recorded.matches(r#""event":"fault""#).count(),
+        4,
+        "{recorded}"
+    );
+    assert!(
+        recorded.contains(r#""action":{"status":"6A80"}"#),
+        "{recorded}"
+    );
+    let stdout = replay(trace_arg, &[]);
+    assert!(stdout.trim_end().ends_with("all identical"), "{stdout}");
+}
+
+#[test]
+fn removals_and_a_silent_card_come_back_and_replay() {
+    let Some((ctx, slot)) = stack_slot() else {
+        return;
+    };
+    let (dir, trace) = temp_file("trace.jsonl");
+    let faults = write_faults(
+        dir.path(),
+        r#"
+[[fault]]
+on = { ctap = "getInfo" }
+action = { no_answer = { remove_after_ms = 1000, away_ms = 1200 } }
+
+[[fault]]
+on = { ctap = "getInfo" }
+action = { remove = { at = "answer", away_ms = 1200 } }
+
+[[fault]]
+on = { ctap = "makeCredential" }
+action = { remove = { at = "chain", away_ms = 1200 } }
+
+[[fault]]
+on = { ctap = "getInfo" }
+action = { remove = { at = "get_response", away_ms = 1200 } }
+"#,
+    );
+    let trace_arg = trace.to_str().expect("utf-8");
+    // Answers in 64-byte pieces, so getInfo's answer needs GET RESPONSE.
+    let mut bridge = BridgeProcess::spawn(
+        &slot,
+        &[
+            "--seed", "7", "--trace", trace_arg, "--faults", &faults, "--quirk", "chunk=64",
+        ],
+    );
+    bridge.wait_card(&ctx, &slot.reader);
+    let mut client = Client::connect(&ctx, &slot.reader);
+    assert_eq!(client.send(SELECT_FIDO).1, 0x9000);
+
+    // No answer: the host waits; after 1 s the card is pulled.
+    let start = Instant::now();
+    let err = try_send(&mut client, GET_INFO).expect_err("never answered");
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{err} after {:?}",
+        start.elapsed()
+    );
+    drop(client);
+    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+
+    // Removed before the answer.
+    try_send(&mut client, GET_INFO).expect_err("removed before answering");
+    drop(client);
+    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+
+    // Removed between two links of a chain: the first link is taken, the second never is.
+    assert_eq!(client.send("901000000101").1, 0x9000, "first link");
+    try_send(&mut client, "8010000001A000").expect_err("removed between the links");
+    drop(client);
+    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+
+    // Removed between two GET RESPONSE pieces.
+    let (data, sw) = client.send(GET_INFO);
+    assert_eq!((data.len(), sw >> 8), (64, 0x61), "a first piece");
+    try_send(&mut client, "00C0000000").expect_err("removed between the pieces");
+    drop(client);
+    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+    let (data, sw) = client.send(GET_INFO);
+    assert_eq!((data[0], sw >> 8), (0x00, 0x61), "every fault fired once");
+    drop(client);
+    bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
+    assert_state_loads(&bridge.state);
+
+    let recorded = std::fs::read_to_string(&trace).expect("trace");
+    assert_eq!(
+        recorded.matches(r#""event":"fault""#).count(),
+        4,
+        "{recorded}"
+    );
+    assert_eq!(
+        recorded.matches(r#""r":"""#).count(),
+        4,
+        "four unanswered commands"
+    );
+    let stdout = replay(trace_arg, &["--quirk", "chunk=64"]);
+    assert!(stdout.trim_end().ends_with("all identical"), "{stdout}");
+}
