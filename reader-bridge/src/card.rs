@@ -314,4 +314,60 @@ mod tests {
         let r = lines[3]["r"].as_str().expect("hex");
         assert!(r.starts_with("1111") && r.ends_with("9000"));
     }
+
+    #[test]
+    fn faults_are_traced_before_their_exchange_and_removals_leave_the_field() {
+        use crate::faults::FaultSpec;
+        let sink = Shared::default();
+        let mut card = bridge_card().with_trace(TraceSink::new(Box::new(sink.clone())).for_slot(0));
+        let faults = card.faults();
+        faults
+            .arm(
+                FaultSpec::from_json(r#"{"on":{"apdu":2},"action":{"status":"6A80"}}"#)
+                    .expect("fault"),
+            )
+            .expect("arm");
+        faults
+            .arm(
+                FaultSpec::from_json(r#"{"on":{"ins":"10"},"action":{"remove":{"away_ms":7}}}"#)
+                    .expect("fault"),
+            )
+            .expect("arm");
+        card.power_on();
+        assert_eq!(
+            card.execute(&[0, 0xA4, 4, 0, 5, 0xF0, 1, 2, 3, 4]),
+            b"HI\x90\x00"
+        );
+        assert_eq!(card.execute(&[0x80, 0x10, 0, 0, 0]), [0x6A, 0x80], "APDU 2");
+        assert_eq!(card.take_absence(), None);
+        assert!(
+            card.execute(&[0x80, 0x10, 0, 0, 0]).is_empty(),
+            "removed before answering"
+        );
+        assert_eq!(card.take_absence(), Some(Duration::from_millis(7)));
+        assert!(faults.pending().is_empty());
+        let text = String::from_utf8(sink.0.lock().expect("lock").clone()).expect("utf8");
+        let events: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+                format!(
+                    "{}{}",
+                    v["event"].as_str().unwrap_or(""),
+                    v["r"].as_str().map(|r| format!(":{r}")).unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "power_on",
+                "apdu:48499000",
+                "fault",
+                "apdu:6A80",
+                "fault",
+                "apdu:"
+            ]
+        );
+    }
 }
