@@ -128,18 +128,12 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<()> {
     // one (CTAP2_ERR_PUAT_REQUIRED when absent) — toggleAlwaysUv included. With alwaysUv on
     // and no PIN the way out is setPIN, then a token with the acfg permission.
     if pin_uv_auth::uv_protected(auth) {
-        let mut message = vec![0xFF; AUTH_PREFIX_LEN];
-        message.push(command::CONFIG);
-        // The supported subcommands are 1-3: they fit a byte.
-        message.push(u8::try_from(req.sub_command).map_err(|_| CtapError::InvalidSubcommand)?);
-        if let Some(params) = &req.params_cbor {
-            message.extend_from_slice(params);
-        }
-        pin_uv_auth::verify_token_for_command(
+        let mut prefix = vec![0xFF; AUTH_PREFIX_LEN];
+        prefix.push(command::CONFIG);
+        pin_uv_auth::verify_subcommand_token(
             auth,
-            req.pin_uv_auth_protocol,
-            req.pin_uv_auth_param.as_deref(),
-            &message,
+            &req,
+            &prefix,
             permission::AUTHENTICATOR_CONFIG,
         )?;
     }

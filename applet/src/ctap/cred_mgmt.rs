@@ -162,19 +162,7 @@ pub fn process(
 
 /// The pinUvAuthParam over `subCommand ‖ subCommandParams` with the cm permission.
 fn authorize(auth: &mut Authenticator, req: &CredMgmtRequest) -> CtapResult<()> {
-    // The subcommands that get here are 0x01-0x07, so the number fits a byte.
-    let mut message =
-        vec![u8::try_from(req.sub_command).map_err(|_| CtapError::InvalidSubcommand)?];
-    if let Some(params) = &req.params_cbor {
-        message.extend_from_slice(params);
-    }
-    pin_uv_auth::verify_token_for_command(
-        auth,
-        req.pin_uv_auth_protocol,
-        req.pin_uv_auth_param.as_deref(),
-        &message,
-        permission::CREDENTIAL_MANAGEMENT,
-    )
+    pin_uv_auth::verify_subcommand_token(auth, req, &[], permission::CREDENTIAL_MANAGEMENT)
 }
 
 /// getCredsMetadata and enumerateRPsBegin reveal every RP: a token bound to one RP may not.

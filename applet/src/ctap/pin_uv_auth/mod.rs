@@ -18,6 +18,7 @@ use ctap_types::permission;
 use ctap_types::{CtapError, CtapResult};
 
 use super::Authenticator;
+use super::types::SubcommandRequest;
 use crate::pin_protocol::PinProtocol;
 
 /// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
@@ -135,6 +136,30 @@ pub fn verify_token_for_command(
         return Err(CtapError::PinAuthInvalid);
     }
     Ok(())
+}
+
+/// [`verify_token_for_command`] for the subcommand-style commands, over
+/// `prefix ‖ uint8(subCommand) ‖ subCommandParams`: authenticatorCredentialManagement signs with
+/// no prefix (§6.8), authenticatorConfig with 32×0xFF ‖ 0x0D (§6.11 step 4.2). A subcommand
+/// number past a byte is one neither command has (CTAP2_ERR_INVALID_SUBCOMMAND).
+pub fn verify_subcommand_token<P>(
+    auth: &mut Authenticator,
+    req: &SubcommandRequest<P>,
+    prefix: &[u8],
+    permission: u8,
+) -> CtapResult<()> {
+    let mut message = prefix.to_vec();
+    message.push(u8::try_from(req.sub_command).map_err(|_| CtapError::InvalidSubcommand)?);
+    if let Some(params) = &req.params_cbor {
+        message.extend_from_slice(params);
+    }
+    verify_token_for_command(
+        auth,
+        req.pin_uv_auth_protocol,
+        req.pin_uv_auth_param.as_deref(),
+        &message,
+        permission,
+    )
 }
 
 /// Every permission this build can grant: mc and ga, cm (authenticatorCredentialManagement and
