@@ -6,7 +6,8 @@
 #   (clippy for the MSVC and GNU targets: type- and lint-checked) and the GNU reader-bridge.exe
 #   run under Wine against a fake vpcd (scripts/windows-smoke.sh); cargo test
 #   --workspace (unit, proptest and the real-stack integration tests); pytest tests/python
-#   (python-fido2 / pyscard through the stack);
+#   (python-fido2 / pyscard through the stack); the applet's tests and a real-stack subset again
+#   with the opt-in aws-lc crypto backend (feature asm-crypto);
 #   a short cargo-fuzz smoke run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS per target).
 # pcscd is started for the tests and, if this script started it, stopped at the end (by PID).
 set -euo pipefail
@@ -81,6 +82,29 @@ check_windows() {
   return "$rc"
 }
 
+# The opt-in assembly crypto backend (fido-applet feature asm-crypto: aws-lc-rs, C code): clippy,
+# the applet's whole test suite and known-answer tests computing with it (and the backends
+# against each other: tests/algorithms.rs), then a bridge built with it (--version must name it)
+# through the real stack for the python-fido2 registration / sign-in and Ed25519 tests. The
+# default build (pure Rust) is rebuilt at the end so target/debug/reader-bridge stays the default.
+test_asm_crypto() {
+  local rc=0
+  cargo clippy -p fido-applet -p reader-bridge --features asm-crypto --all-targets -- -D warnings || return $?
+  cargo test -p fido-applet --features asm-crypto --no-fail-fast || rc=$?
+  cargo build -p reader-bridge --features asm-crypto || return $?
+  local version
+  version=$("$TARGET/debug/reader-bridge" --version) || return $?
+  echo "$version"
+  case "$version" in
+    *"crypto backend: aws-lc;"*) ;;
+    *) echo "reader-bridge --version does not name the aws-lc backend" >&2; rc=1 ;;
+  esac
+  VCARD_BRIDGE_BIN="$TARGET/debug/reader-bridge" python3 -m pytest -q \
+    tests/python/test_algorithms.py tests/python/test_ctap2.py || rc=$?
+  cargo build -p reader-bridge || rc=$?
+  return "$rc"
+}
+
 run_pytest() {
   local rc=0
   VCARD_BRIDGE_BIN="$TARGET/debug/reader-bridge" python3 -m pytest -q tests/python || rc=$?
@@ -100,6 +124,7 @@ step "windows smoke (the .exe under Wine)" scripts/windows-smoke.sh
 step "start pcscd + vpcd" start_pcscd
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
 step "pytest tests/python" run_pytest
+step "cargo test (asm-crypto backend)" test_asm_crypto
 # A short libFuzzer smoke run of every cargo-fuzz target (longer: FUZZ_SECONDS=600 scripts/fuzz.sh).
 step "cargo fuzz (smoke, ${FUZZ_SECONDS:=15} s per target)" env FUZZ_SECONDS="$FUZZ_SECONDS" scripts/fuzz.sh
 

@@ -7,6 +7,8 @@ mod common;
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::cose;
+use fido_applet::crypto::Backend;
 use fido_applet::pin_protocol::{KeyAgreementKey, PinProtocol};
 use fido_applet::platform::SeededRng;
 use std::hint::black_box;
@@ -21,39 +23,57 @@ fn get_info(c: &mut Criterion) {
 }
 
 fn make_credential(c: &mut Criterion) {
-    let mut group = c.benchmark_group("ctap/make_credential");
-    for (name, rk) in [("non_resident", false), ("resident", true)] {
-        let storage = card_storage::MemoryStorage::new();
-        let mut card = card(profile(0), &storage);
-        // The same user every time: a resident credential overwrites the previous one, so the
-        // state does not grow during the measurement.
-        let apdus = frame(&message(
-            MAKE_CREDENTIAL,
-            &make_credential_request(b"user-0001", rk),
-        ));
-        assert_eq!(exchange(&mut card, &apdus)[0], 0, "makeCredential");
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(exchange(&mut card, black_box(&apdus))))
-        });
+    for &backend in Backend::BUILT_IN {
+        let mut group = c.benchmark_group(format!("{backend}/make_credential"));
+        for (name, rk, algorithms) in [
+            ("non_resident", false, &[][..]),
+            ("resident", true, &[][..]),
+            ("eddsa", false, &[cose::EDDSA][..]),
+        ] {
+            let storage = card_storage::MemoryStorage::new();
+            let mut card = card_with(profile(0), &storage, backend);
+            // The same user every time: a resident credential overwrites the previous one, so
+            // the state does not grow during the measurement.
+            let apdus = frame(&message(
+                MAKE_CREDENTIAL,
+                &make_credential_request_for(b"user-0001", rk, algorithms),
+            ));
+            assert_eq!(exchange(&mut card, &apdus)[0], 0, "makeCredential");
+            group.bench_function(name, |b| {
+                b.iter(|| black_box(exchange(&mut card, black_box(&apdus))))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn get_assertion(c: &mut Criterion) {
-    let storage = card_storage::MemoryStorage::new();
-    let mut card = card(profile(0), &storage);
-    let registration = ctap(
-        &mut card,
-        MAKE_CREDENTIAL,
-        Some(&make_credential_request(b"user-0001", false)),
-    );
-    let id = credential_id(&registration);
-    // Non-resident credential, allowList of one, user presence only.
-    let apdus = frame(&message(GET_ASSERTION, &get_assertion_request(RP, &[&id])));
-    assert_eq!(exchange(&mut card, &apdus)[0], 0, "getAssertion");
-    c.bench_function("ctap/get_assertion", |b| {
-        b.iter(|| black_box(exchange(&mut card, black_box(&apdus))))
-    });
+    for &backend in Backend::BUILT_IN {
+        // Non-resident credentials, allowList of one, user presence only: ES256
+        // (`…/get_assertion`) and EdDSA (`…/get_assertion_eddsa`).
+        for (name, algorithms) in [
+            ("get_assertion", &[][..]),
+            ("get_assertion_eddsa", &[cose::EDDSA][..]),
+        ] {
+            let storage = card_storage::MemoryStorage::new();
+            let mut card = card_with(profile(0), &storage, backend);
+            let registration = ctap(
+                &mut card,
+                MAKE_CREDENTIAL,
+                Some(&make_credential_request_for(
+                    b"user-0001",
+                    false,
+                    algorithms,
+                )),
+            );
+            let id = credential_id(&registration);
+            let apdus = frame(&message(GET_ASSERTION, &get_assertion_request(RP, &[&id])));
+            assert_eq!(exchange(&mut card, &apdus)[0], 0, "getAssertion");
+            c.bench_function(&format!("{backend}/{name}"), |b| {
+                b.iter(|| black_box(exchange(&mut card, black_box(&apdus))))
+            });
+        }
+    }
 }
 
 fn get_assertion_rk(c: &mut Criterion) {
@@ -80,8 +100,14 @@ fn get_assertion_rk(c: &mut Criterion) {
 }
 
 fn client_pin_token(c: &mut Criterion) {
+    for &backend in Backend::BUILT_IN {
+        client_pin_token_with(c, backend);
+    }
+}
+
+fn client_pin_token_with(c: &mut Criterion, backend: Backend) {
     let storage = card_storage::MemoryStorage::new();
-    let mut card = card(profile(0), &storage);
+    let mut card = card_with(profile(0), &storage, backend);
     let protocol = PinProtocol::V2;
     let mut rng = SeededRng::new(99);
 
@@ -107,7 +133,7 @@ fn client_pin_token(c: &mut Criterion) {
             .expect("coordinate")
     };
     let (x, y) = (coordinate(-2), coordinate(-3));
-    let host = KeyAgreementKey::generate(&mut rng);
+    let host = KeyAgreementKey::generate(backend.ops(), &mut rng);
     let secret = host.decapsulate(protocol, x, y).expect("agreement");
     let cose = cbor::parse(&host.cose_key()).expect("COSE_Key");
 
@@ -141,7 +167,7 @@ fn client_pin_token(c: &mut Criterion) {
     ]);
     let apdus = frame(&message(CLIENT_PIN, &request));
     assert_eq!(exchange(&mut card, &apdus)[0], 0, "getPinUvAuthToken");
-    c.bench_function("ctap/client_pin_token", |b| {
+    c.bench_function(&format!("{backend}/client_pin_token"), |b| {
         b.iter(|| black_box(exchange(&mut card, black_box(&apdus))))
     });
 }

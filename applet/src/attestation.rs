@@ -31,7 +31,7 @@ use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
 use zeroize::Zeroize;
 
-use crate::crypto::PrivateKey;
+use crate::crypto::{CredentialKey, CryptoBackend, PrivateKey};
 use crate::platform::Rng;
 
 /// id-fido-gen-ce-aaguid (FIDO Metadata / WebAuthn §8.2.1.2).
@@ -158,14 +158,17 @@ impl AttestationMaterial {
     }
 
     /// The packed attestation signature (WebAuthn §8.2 "Signing procedure" step 2): ECDSA P-256 /
-    /// SHA-256 over `message` (authenticatorData || clientDataHash), ASN.1 DER.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AttestationError> {
-        Ok(self.private_key()?.sign(message))
-    }
-
-    /// As [`AttestationMaterial::sign`], over the concatenation of `parts`.
-    pub fn sign_parts(&self, parts: &[&[u8]]) -> Result<Vec<u8>, AttestationError> {
-        Ok(self.private_key()?.sign_parts(parts))
+    /// SHA-256 over the concatenation of `parts` (authenticatorData || clientDataHash), ASN.1
+    /// DER, computed by `crypto`. The card itself keeps the prepared key
+    /// (`Authenticator::attestation_signer`); this is for one-off uses.
+    pub fn sign(
+        &self,
+        crypto: &dyn CryptoBackend,
+        parts: &[&[u8]],
+    ) -> Result<Vec<u8>, AttestationError> {
+        Ok(crypto
+            .signer(&CredentialKey::Es256(self.private_key()?))
+            .sign(parts))
     }
 
     /// The root CA certificate as PEM, for relying parties' trust stores.
@@ -241,7 +244,9 @@ pub fn generate(
         issuer: root_cert.tbs_certificate().subject().clone(),
         kind: CertKind::Attestation { aaguid: *aaguid },
     };
-    let batch_spki = SubjectPublicKeyInfoOwned::from_key(batch_key.public_key().as_p256())?;
+    // The certificates are made once per card, with RustCrypto whatever the backend: the X.509
+    // builder signs through RustCrypto's traits.
+    let batch_spki = SubjectPublicKeyInfoOwned::from_key(batch_key.signing_key().verifying_key())?;
     let batch_cert = CertificateBuilder::new(batch_profile, serial(rng)?, validity, batch_spki)?
         .build::<_, p256::ecdsa::DerSignature>(&root_signer)?;
 
@@ -490,11 +495,16 @@ mod tests {
         // Signed by the root, and the key in the certificate is the batch key.
         assert!(signed_by(&cert, &spki_key(&root)));
         assert!(!signed_by(&cert, &spki_key(&cert)));
-        let batch_public = m.private_key().expect("valid key").public_key();
+        let batch_signing = m.private_key().expect("valid key").signing_key();
+        let point = batch_signing.verifying_key().to_sec1_point(false);
+        let batch_public = PublicKey::from_sec1(point.as_bytes()).expect("a point");
         assert_eq!(spki_key(&cert), batch_public);
-        let sig = m.sign(b"authData||clientDataHash").expect("signs");
-        assert!(batch_public.verify(b"authData||clientDataHash", &sig));
-        assert!(batch_public.verify(b"ab", &m.sign_parts(&[b"a", b"b"]).expect("signs")));
+        for &backend in crate::crypto::Backend::BUILT_IN {
+            let sig = m
+                .sign(backend.ops(), &[b"authData", b"||clientDataHash"])
+                .expect("signs");
+            assert!(batch_public.verify(b"authData||clientDataHash", &sig));
+        }
     }
 
     #[test]
@@ -641,7 +651,7 @@ mod tests {
         let mut corrupt = m.clone();
         corrupt.key = [0; 32];
         assert!(matches!(
-            corrupt.sign(b"x"),
+            corrupt.sign(crate::crypto::Backend::default().ops(), &[b"x"]),
             Err(AttestationError::InvalidKey)
         ));
     }

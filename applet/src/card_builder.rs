@@ -27,6 +27,7 @@
 use apdu::Card;
 use card_storage::{MemoryStorage, Storage};
 
+use crate::crypto::Backend;
 use crate::platform::{Clock, Platform, PresencePolicy, Rng, SeededRng};
 use crate::profile::Profile;
 use crate::{AppletError, FidoApplet};
@@ -39,6 +40,7 @@ pub struct CardBuilder {
     storage: Option<Box<dyn Storage>>,
     platform: Platform,
     powered: bool,
+    backend: Backend,
 }
 
 impl CardBuilder {
@@ -49,6 +51,7 @@ impl CardBuilder {
             storage: None,
             platform: Platform::system(),
             powered: true,
+            backend: Backend::default(),
         }
     }
 
@@ -103,6 +106,14 @@ impl CardBuilder {
         self
     }
 
+    /// The crypto backend the card computes with (default: [`Backend::default`], aws-lc when the
+    /// `asm-crypto` feature built it in, else the pure-Rust one). Credentials and state files
+    /// are the same whichever computes them.
+    pub fn crypto_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
     /// Leaves the card unpowered: the first power-up is the caller's, as vpcd's is for the
     /// bridge. (A card powered twice draws its power-up randomness twice, and every later
     /// random answer of a seeded card would differ from a recording.)
@@ -118,7 +129,7 @@ impl CardBuilder {
         let storage = self
             .storage
             .unwrap_or_else(|| Box::new(MemoryStorage::new()));
-        FidoApplet::new(self.profile, storage, self.platform)
+        FidoApplet::with_backend(self.profile, storage, self.platform, self.backend)
     }
 
     /// The card with the FIDO applet installed, powered unless [`CardBuilder::unpowered`].

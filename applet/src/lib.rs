@@ -14,8 +14,9 @@
 //! - [`state`]: the persistent state and its schema.
 //! - [`pin_protocol`], [`ctap::client_pin`], [`extensions`]: PIN/UV auth protocols 1 and 2,
 //!   authenticatorClientPIN and the pinUvAuthToken, the CTAP 2.1 §12 extensions.
-//! - `platform`, `crypto`, `attestation`, `profile`: host services, primitives, batch attestation
-//!   and the card models.
+//! - `platform`, [`crypto`], `attestation`, `profile`: host services, the crypto seam and its
+//!   backends (pure Rust; aws-lc-rs with the `asm-crypto` feature), batch attestation and the
+//!   card models.
 //! - [`card_builder`]: [`CardBuilder`], the one way to assemble a card (profile, storage,
 //!   platform → an `apdu::Card` with this applet installed).
 #![forbid(unsafe_code)]
@@ -66,15 +67,26 @@ pub struct FidoApplet {
 
 impl FidoApplet {
     /// Loads the card's state from `storage`, or initializes a fresh card there (new wrapping
-    /// key, attestation material generated from the profile's AAGUID and subject).
+    /// key, attestation material generated from the profile's AAGUID and subject); the default
+    /// crypto backend ([`crypto::Backend::default`]) computes.
     pub fn new(
         profile: Profile,
         storage: Box<dyn Storage>,
         platform: Platform,
     ) -> Result<Self, AppletError> {
+        Self::with_backend(profile, storage, platform, crypto::Backend::default())
+    }
+
+    /// As [`FidoApplet::new`], computing with `backend`.
+    pub fn with_backend(
+        profile: Profile,
+        storage: Box<dyn Storage>,
+        platform: Platform,
+        backend: crypto::Backend,
+    ) -> Result<Self, AppletError> {
         profile.validate()?;
         Ok(Self {
-            authenticator: Authenticator::new(profile, storage, platform)?,
+            authenticator: Authenticator::new(profile, storage, platform, backend)?,
             ended: false,
             held: None,
         })

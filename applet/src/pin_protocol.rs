@@ -10,21 +10,14 @@
 //! | encrypt | AES-256-CBC, IV all zero | AES-256-CBC, random IV prefixed |
 //! | authenticate | HMAC-SHA-256 truncated to 16 bytes | HMAC-SHA-256, 32 bytes |
 
-use aes::Aes256;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use hkdf::Hkdf;
-use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use ctap_types::cbor::Value;
 use ctap_types::cose::{ECDH_ES_HKDF_256, crv, key, kty};
 use ctap_types::{CtapError, CtapResult};
 
-use crate::crypto::{PrivateKey, PublicKey, ct_eq, hmac_sha256};
+use crate::crypto::{CryptoBackend, KeyAgreement, PrivateKey, PublicKey, ct_eq, hmac_sha256};
 use crate::platform::Rng;
-
-type CbcEnc = cbc::Encryptor<Aes256>;
-type CbcDec = cbc::Decryptor<Aes256>;
 
 /// The platform's key-agreement key as decoded from its COSE_Key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,28 +97,25 @@ impl PinProtocol {
         }
     }
 
-    /// kdf(Z) → the shared secret.
-    pub fn kdf(self, z: &[u8; 32]) -> SharedSecret {
+    /// kdf(Z) → the shared secret, computed by `crypto`.
+    pub fn kdf(self, crypto: &'static dyn CryptoBackend, z: &[u8; 32]) -> SharedSecret {
         match self {
             Self::V1 => {
-                let key: [u8; 32] = Sha256::digest(z).into();
+                let key = crypto.sha256(z);
                 SharedSecret {
                     protocol: self,
+                    crypto,
                     hmac_key: key,
                     aes_key: key,
                 }
             }
             Self::V2 => {
-                let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
-                let mut hmac_key = [0u8; 32];
-                let mut aes_key = [0u8; 32];
-                // 32 bytes is far below HKDF-SHA-256's 8160-byte limit: expand cannot fail.
-                let _ = hk.expand(b"CTAP2 HMAC key", &mut hmac_key);
-                let _ = hk.expand(b"CTAP2 AES key", &mut aes_key);
+                let salt = [0u8; 32];
                 SharedSecret {
                     protocol: self,
-                    hmac_key,
-                    aes_key,
+                    crypto,
+                    hmac_key: *crypto.hkdf_sha256(&salt, z, b"CTAP2 HMAC key"),
+                    aes_key: *crypto.hkdf_sha256(&salt, z, b"CTAP2 AES key"),
                 }
             }
         }
@@ -151,6 +141,9 @@ impl PinProtocol {
 pub struct SharedSecret {
     #[zeroize(skip)]
     protocol: PinProtocol,
+    /// The backend that encrypts and authenticates under it.
+    #[zeroize(skip)]
+    crypto: &'static dyn CryptoBackend,
     hmac_key: [u8; 32],
     aes_key: [u8; 32],
 }
@@ -167,18 +160,16 @@ impl SharedSecret {
         if self.protocol == PinProtocol::V2 {
             rng.fill_bytes(&mut iv);
         }
-        let mut out = Vec::with_capacity(16 + plaintext.len());
+        let mut out = Vec::with_capacity(16 + plaintext.len() + 15);
         if self.protocol == PinProtocol::V2 {
             out.extend_from_slice(&iv);
         }
-        let mut enc = CbcEnc::new(&self.aes_key.into(), &iv.into());
-        for chunk in plaintext.chunks(16) {
-            let mut block = [0u8; 16];
-            block[..chunk.len()].copy_from_slice(chunk);
-            let mut block = block.into();
-            enc.encrypt_block(&mut block);
-            out.extend_from_slice(&block);
-        }
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        // A partial last block is zero-padded (no CTAP plaintext has one).
+        out.resize(start + plaintext.len().div_ceil(16) * 16, 0);
+        self.crypto
+            .aes256_cbc_encrypt(&self.aes_key, &iv, &mut out[start..]);
         out
     }
 
@@ -198,42 +189,42 @@ impl SharedSecret {
         if body.is_empty() || body.len() % 16 != 0 {
             return Err(ProtocolError::InvalidCiphertext);
         }
-        let mut dec = CbcDec::new(&self.aes_key.into(), &iv.into());
-        let mut out = Zeroizing::new(Vec::with_capacity(body.len()));
-        for chunk in body.chunks(16) {
-            let mut block = [0u8; 16];
-            block.copy_from_slice(chunk);
-            let mut block = block.into();
-            dec.decrypt_block(&mut block);
-            out.extend_from_slice(&block);
-        }
+        let mut out = Zeroizing::new(body.to_vec());
+        self.crypto.aes256_cbc_decrypt(&self.aes_key, &iv, &mut out);
         Ok(out)
     }
 
     /// authenticate(key, message) under this shared secret.
     pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
-        self.protocol.authenticate(&self.hmac_key, message)
+        let mac = self.crypto.hmac_sha256(&self.hmac_key, &[message]);
+        mac[..self.protocol.tag_len()].to_vec()
     }
 
     /// verify(key, message, signature) under this shared secret, constant-time.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.protocol.verify(&self.hmac_key, message, signature)
+        signature.len() == self.protocol.tag_len() && ct_eq(&self.authenticate(message), signature)
     }
 }
 
 /// The authenticator's key-agreement key pair (CTAP 2.1 §6.5.4 `initialize()` / `regenerate()`:
-/// new at every power-up, after a wrong PIN and on authenticatorReset). The private key is
-/// zeroized when dropped ([`PrivateKey`]).
+/// new at every power-up, after a wrong PIN and on authenticatorReset), held by the crypto
+/// backend, which uses it for every key agreement until it is replaced.
 pub struct KeyAgreementKey {
-    secret: PrivateKey,
+    crypto: &'static dyn CryptoBackend,
+    key: Box<dyn KeyAgreement>,
     public: PublicKey,
 }
 
 impl KeyAgreementKey {
-    pub fn generate(rng: &mut dyn Rng) -> Self {
-        let secret = PrivateKey::generate(rng);
-        let public = secret.public_key();
-        Self { secret, public }
+    /// A new key pair: the private key drawn from the card's RNG, the pair built by `crypto`.
+    pub fn generate(crypto: &'static dyn CryptoBackend, rng: &mut dyn Rng) -> Self {
+        let key = crypto.key_agreement(PrivateKey::generate(rng));
+        let public = key.public_key();
+        Self {
+            crypto,
+            key,
+            public,
+        }
     }
 
     /// The public key's affine coordinates (x, y).
@@ -257,15 +248,42 @@ impl KeyAgreementKey {
         let x: &[u8; 32] = x.try_into().map_err(|_| ProtocolError::InvalidPublicKey)?;
         let y: &[u8; 32] = y.try_into().map_err(|_| ProtocolError::InvalidPublicKey)?;
         let peer = PublicKey::from_coordinates(x, y).ok_or(ProtocolError::InvalidPublicKey)?;
-        let z = self.secret.ecdh(&peer);
-        Ok(protocol.kdf(&z))
+        let z = self.key.agree(&peer);
+        Ok(protocol.kdf(self.crypto, &z))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::Backend;
     use crate::platform::SeededRng;
+
+    fn ops() -> &'static dyn CryptoBackend {
+        Backend::default().ops()
+    }
+
+    /// The card's key agreement in one backend and the platform's in another derive the same
+    /// secret, for both protocols.
+    #[test]
+    fn backends_interoperate() {
+        let mut rng = SeededRng::new(9);
+        for &card_backend in Backend::BUILT_IN {
+            for &host_backend in Backend::BUILT_IN {
+                for protocol in [PinProtocol::V1, PinProtocol::V2] {
+                    let card = KeyAgreementKey::generate(card_backend.ops(), &mut rng);
+                    let host = KeyAgreementKey::generate(host_backend.ops(), &mut rng);
+                    let (cx, cy) = card.public_coordinates();
+                    let (hx, hy) = host.public_coordinates();
+                    let ours = card.decapsulate(protocol, &hx, &hy).unwrap();
+                    let theirs = host.decapsulate(protocol, &cx, &cy).unwrap();
+                    let ct = theirs.encrypt(&mut rng, &[7u8; 32]);
+                    assert_eq!(ours.decrypt(&ct).unwrap().as_slice(), &[7u8; 32]);
+                    assert!(ours.verify(b"m", &theirs.authenticate(b"m")));
+                }
+            }
+        }
+    }
 
     /// The platform's half of the protocol, as python-fido2 and Windows do it.
     fn platform_side(
@@ -273,7 +291,7 @@ mod tests {
         protocol: PinProtocol,
         authenticator: &KeyAgreementKey,
     ) -> (SharedSecret, [u8; 32], [u8; 32]) {
-        let platform = KeyAgreementKey::generate(rng);
+        let platform = KeyAgreementKey::generate(ops(), rng);
         let (ax, ay) = authenticator.public_coordinates();
         let secret = platform.decapsulate(protocol, &ax, &ay).unwrap();
         let (px, py) = platform.public_coordinates();
@@ -284,7 +302,7 @@ mod tests {
     fn both_sides_derive_the_same_secret_and_round_trip() {
         let mut rng = SeededRng::new(7);
         for protocol in [PinProtocol::V1, PinProtocol::V2] {
-            let card = KeyAgreementKey::generate(&mut rng);
+            let card = KeyAgreementKey::generate(ops(), &mut rng);
             let (host, px, py) = platform_side(&mut rng, protocol, &card);
             let ours = card.decapsulate(protocol, &px, &py).unwrap();
             let pin = [0x31u8; 64];
@@ -303,18 +321,18 @@ mod tests {
     fn protocol_two_uses_a_fresh_iv_and_protocol_one_none() {
         let mut rng = SeededRng::new(1);
         let z = [9u8; 32];
-        let v2 = PinProtocol::V2.kdf(&z);
+        let v2 = PinProtocol::V2.kdf(ops(), &z);
         assert_ne!(
             v2.encrypt(&mut rng, &[0; 16]),
             v2.encrypt(&mut rng, &[0; 16])
         );
-        let v1 = PinProtocol::V1.kdf(&z);
+        let v1 = PinProtocol::V1.kdf(ops(), &z);
         assert_eq!(
             v1.encrypt(&mut rng, &[0; 16]),
             v1.encrypt(&mut rng, &[0; 16])
         );
         // Protocol 1's key is SHA-256(Z) (CTAP 2.1 §6.5.6).
-        let expected: [u8; 32] = Sha256::digest(z).into();
+        let expected = crate::crypto::sha256(&z);
         assert_eq!(v1.hmac_key, expected);
         assert_ne!(v2.hmac_key, v2.aes_key);
     }
@@ -322,7 +340,7 @@ mod tests {
     #[test]
     fn bad_points_and_ciphertexts_are_refused() {
         let mut rng = SeededRng::new(2);
-        let card = KeyAgreementKey::generate(&mut rng);
+        let card = KeyAgreementKey::generate(ops(), &mut rng);
         assert_eq!(
             card.decapsulate(PinProtocol::V2, &[1; 32], &[2; 32]).err(),
             Some(ProtocolError::InvalidPublicKey)
@@ -331,7 +349,7 @@ mod tests {
             card.decapsulate(PinProtocol::V2, &[1; 31], &[2; 32]).err(),
             Some(ProtocolError::InvalidPublicKey)
         );
-        let s = PinProtocol::V2.kdf(&[3; 32]);
+        let s = PinProtocol::V2.kdf(ops(), &[3; 32]);
         assert_eq!(
             s.decrypt(&[0; 16]).err(),
             Some(ProtocolError::InvalidCiphertext)
@@ -341,7 +359,7 @@ mod tests {
             Some(ProtocolError::InvalidCiphertext)
         );
         assert_eq!(
-            PinProtocol::V1.kdf(&[3; 32]).decrypt(&[]).err(),
+            PinProtocol::V1.kdf(ops(), &[3; 32]).decrypt(&[]).err(),
             Some(ProtocolError::InvalidCiphertext)
         );
     }
@@ -349,7 +367,7 @@ mod tests {
     #[test]
     fn cose_key_is_canonical_ecdh_es_hkdf_256() {
         let mut rng = SeededRng::new(3);
-        let key = KeyAgreementKey::generate(&mut rng).cose_key();
+        let key = KeyAgreementKey::generate(ops(), &mut rng).cose_key();
         // {1: 2, 3: -25, -1: 1, -2: x, -3: y}: -25 takes two bytes (38 18), so 78 in all.
         assert_eq!(
             &key[..10],

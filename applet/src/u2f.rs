@@ -25,7 +25,9 @@
 
 use apdu::{Command, Response, StatusWord};
 
-use crate::crypto::{self, PrivateKey, WrappedCredential};
+use std::sync::Arc;
+
+use crate::crypto::{self, CredentialKey, CredentialPublicKey, Signer, WrappedCredential};
 use crate::ctap::Authenticator;
 use crate::extensions::cred_protect;
 use crate::state::State;
@@ -52,10 +54,11 @@ pub trait U2fBackend {
     fn new_key_handle(
         &mut self,
         application: &[u8; 32],
-    ) -> Result<(Vec<u8>, PrivateKey), StatusWord>;
+    ) -> Result<(Vec<u8>, Arc<dyn Signer>), StatusWord>;
     /// The private key behind `key_handle` if this card made it for `application` and it may
     /// be used without user verification.
-    fn open_key_handle(&self, application: &[u8; 32], key_handle: &[u8]) -> Option<PrivateKey>;
+    fn open_key_handle(&self, application: &[u8; 32], key_handle: &[u8])
+    -> Option<Arc<dyn Signer>>;
     /// Increments and persists the signature counter, returning the new value.
     fn next_counter(&mut self) -> Result<u32, StatusWord>;
     /// The attestation certificate (DER).
@@ -98,9 +101,13 @@ fn register(cmd: &Command, backend: &mut dyn U2fBackend) -> Result<Vec<u8>, Stat
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
     let (key_handle, key) = backend.new_key_handle(&application)?;
-    // Credential ids are 62 bytes; a longer one would not fit the length byte.
+    // Credential ids are 63 bytes; a longer one would not fit the length byte.
     let handle_len = u8::try_from(key_handle.len()).map_err(|_| StatusWord::UNKNOWN)?;
-    let public = key.public_key().to_uncompressed();
+    // U2F keys are P-256 (Raw Message Formats §4.3: a 65-byte uncompressed point).
+    let CredentialPublicKey::Es256(public) = key.public_key() else {
+        return Err(StatusWord::UNKNOWN);
+    };
+    let public = public.to_uncompressed();
     let mut signed = Vec::with_capacity(1 + 32 + 32 + key_handle.len() + public.len());
     signed.push(REGISTER_SIGNED_PREFIX);
     signed.extend_from_slice(&application);
@@ -154,7 +161,7 @@ fn authenticate(cmd: &Command, backend: &mut dyn U2fBackend) -> Result<Vec<u8>, 
     }
     let flags = if present { FLAG_USER_PRESENT } else { 0 };
     let counter = backend.next_counter()?.to_be_bytes();
-    let signature = key.sign_parts(&[&application, &[flags], &counter, &challenge]);
+    let signature = key.sign(&[&application, &[flags], &counter, &challenge]);
     let mut out = Vec::with_capacity(1 + counter.len() + signature.len());
     out.push(flags);
     out.extend_from_slice(&counter);
@@ -170,9 +177,10 @@ impl U2fBackend for Authenticator {
     fn new_key_handle(
         &mut self,
         application: &[u8; 32],
-    ) -> Result<(Vec<u8>, PrivateKey), StatusWord> {
+    ) -> Result<(Vec<u8>, Arc<dyn Signer>), StatusWord> {
         let wrapped = WrappedCredential {
-            private_key: PrivateKey::generate(&mut *self.platform.rng),
+            // U2F stays P-256 (ES256), whatever else the card offers.
+            private_key: CredentialKey::generate(crypto::Algorithm::Es256, &mut *self.platform.rng),
             // A U2F key handle is a non-discoverable credential without extensions:
             // userVerificationOptional like any other (CTAP 2.1 §12.1).
             flags: WrappedCredential::pack_flags(false, cred_protect::DEFAULT_LEVEL, false),
@@ -183,12 +191,22 @@ impl U2fBackend for Authenticator {
             application,
             &wrapped,
         );
-        Ok((key_handle, wrapped.private_key))
+        let signer = self.signer(&key_handle, &wrapped.private_key);
+        Ok((key_handle, signer))
     }
 
-    fn open_key_handle(&self, application: &[u8; 32], key_handle: &[u8]) -> Option<PrivateKey> {
+    fn open_key_handle(
+        &self,
+        application: &[u8; 32],
+        key_handle: &[u8],
+    ) -> Option<Arc<dyn Signer>> {
         let state = self.store.get();
         let wrapped = crypto::unwrap_credential(&state.wrapping_key, application, key_handle)?;
+        // A U2F key handle is a P-256 key: an EdDSA credential's id is not one (6A80, "bad key
+        // handle", Raw Message Formats §5.2).
+        if !matches!(wrapped.private_key, CredentialKey::Es256(_)) {
+            return None;
+        }
         let flags = if wrapped.discoverable() {
             state
                 .resident
@@ -203,7 +221,8 @@ impl U2fBackend for Authenticator {
         };
         let level = cred_protect::level_of(flags);
         // U2F names the key handle (like an allowList) and never verifies the user.
-        cred_protect::allows(level, false, true).then_some(wrapped.private_key)
+        cred_protect::allows(level, false, true)
+            .then(|| self.signer(key_handle, &wrapped.private_key))
     }
 
     fn next_counter(&mut self) -> Result<u32, StatusWord> {
@@ -224,10 +243,13 @@ impl U2fBackend for Authenticator {
     }
 
     fn attestation_sign(&self, message: &[u8]) -> Result<Vec<u8>, StatusWord> {
-        let material = self.attestation().ok_or(StatusWord::UNKNOWN)?;
-        material.sign(message).map_err(|err| {
-            tracing::error!(%err, "U2F: the stored attestation key is unusable");
-            StatusWord::UNKNOWN
-        })
+        match self.attestation_signer() {
+            Some(Ok(signer)) => Ok(signer.sign(&[message])),
+            Some(Err(err)) => {
+                tracing::error!(%err, "U2F: the stored attestation key is unusable");
+                Err(StatusWord::UNKNOWN)
+            }
+            None => Err(StatusWord::UNKNOWN),
+        }
     }
 }

@@ -9,7 +9,7 @@ use card_storage::MemoryStorage;
 use ctap_types::cbor::{self, IntMap, TextMap, Value};
 use ctap_types::nfc::FIDO_AID;
 use fido_applet::CardBuilder;
-use fido_applet::crypto::{PublicKey, sha256};
+use fido_applet::crypto::{CredentialPublicKey, PublicKey, sha256};
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::Profile;
 use host::*;
@@ -130,7 +130,17 @@ fn get_info_declares_what_the_card_does() {
         &int(profile.max_credential_id_length as i64)
     );
     assert_eq!(m.required(9).unwrap(), &Value::Array(vec![text("nfc")]));
-    assert_eq!(m.required(10).unwrap(), &Value::Array(vec![es256()]));
+    // The generic profile offers ES256, then EdDSA (issue 14).
+    assert_eq!(
+        m.required(10).unwrap(),
+        &Value::Array(vec![
+            es256(),
+            map(vec![
+                (text("alg"), int(-8)),
+                (text("type"), text("public-key")),
+            ])
+        ])
+    );
     assert_eq!(
         m.required(14).unwrap(),
         &int(profile.firmware_version as i64)
@@ -299,15 +309,35 @@ fn exclude_list_with_a_credential_of_this_rp_is_credential_excluded() {
 }
 
 #[test]
-fn pub_key_cred_params_pick_es256_or_fail_exactly() {
+fn pub_key_cred_params_pick_the_first_supported_or_fail_exactly() {
     let mut t = tester();
     let params =
         |entries: Vec<Value>| with(mc("example.com", b"u", false), 4, Value::Array(entries));
     let alg = |a: i64, ty: &str| map(vec![(text("alg"), int(a)), (text("type"), text(ty))]);
-    // EdDSA and RS256 only: unsupported.
+    let chosen = |reg: Registration| match reg.public_key {
+        CredentialPublicKey::Es256(_) => -7,
+        CredentialPublicKey::EdDsa(_) => -8,
+    };
+    // CTAP 2.1 §6.1.2 step 3: the first supported entry in the platform's order.
+    let reg = t
+        .make_credential(params(vec![
+            alg(-257, "public-key"),
+            alg(-8, "public-key"),
+            alg(-7, "public-key"),
+        ]))
+        .unwrap();
+    assert_eq!(chosen(reg), -8);
+    let reg = t
+        .make_credential(params(vec![alg(-7, "public-key"), alg(-8, "public-key")]))
+        .unwrap();
+    assert_eq!(chosen(reg), -7);
+    // RS256 and ES384 only: unsupported.
     assert_eq!(
-        t.make_credential(params(vec![alg(-8, "public-key"), alg(-257, "public-key")]))
-            .err(),
+        t.make_credential(params(vec![
+            alg(-35, "public-key"),
+            alg(-257, "public-key")
+        ]))
+        .err(),
         Some(UNSUPPORTED_ALGORITHM)
     );
     assert_eq!(
@@ -320,10 +350,14 @@ fn pub_key_cred_params_pick_es256_or_fail_exactly() {
         Some(UNSUPPORTED_ALGORITHM)
     );
     // ES256 after unsupported ones is chosen.
-    assert!(
-        t.make_credential(params(vec![alg(-8, "public-key"), alg(-7, "public-key")]))
-            .is_ok()
-    );
+    let reg = t
+        .make_credential(params(vec![
+            alg(-257, "public-key"),
+            alg(-8, "other"),
+            alg(-7, "public-key"),
+        ]))
+        .unwrap();
+    assert_eq!(chosen(reg), -7);
     // Malformed entries.
     let no_type = map(vec![(text("alg"), int(-7))]);
     assert_eq!(

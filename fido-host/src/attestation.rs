@@ -158,6 +158,66 @@ pub fn es256_key(cose: &Value) -> Result<p256::ecdsa::VerifyingKey, String> {
         .map_err(|_| "COSE key is not a point on P-256".to_owned())
 }
 
+/// A credential public key a relying party can verify assertions with: ES256 (COSE EC2 on P-256)
+/// or EdDSA (COSE OKP on Ed25519).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialKey {
+    /// ES256: ECDSA on P-256 with SHA-256 (COSE -7).
+    Es256(p256::ecdsa::VerifyingKey),
+    /// EdDSA: Ed25519 (COSE -8).
+    EdDsa(ed25519_dalek::VerifyingKey),
+}
+
+impl CredentialKey {
+    /// The COSE algorithm identifier.
+    pub fn algorithm(&self) -> i64 {
+        match self {
+            Self::Es256(_) => cose::ES256,
+            Self::EdDsa(_) => cose::EDDSA,
+        }
+    }
+
+    /// Whether `signature` is this key's signature of `message` (WebAuthn §6.5.6: ES256 in
+    /// ASN.1 DER; EdDSA the 64-byte RFC 8032 signature of the message itself, verified strictly).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Es256(key) => verify_es256(key, message, signature),
+            Self::EdDsa(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok()),
+        }
+    }
+}
+
+/// A credential public key from its COSE_Key: ES256 (`{1: 2, 3: -7, -1: 1, -2: x, -3: y}`,
+/// [`es256_key`]) or EdDSA (`{1: 1, 3: -8, -1: 6, -2: x}`, RFC 9053 §7.2). Anything else is an
+/// error naming what it is.
+pub fn credential_key(cose: &Value) -> Result<CredentialKey, String> {
+    let int = |label: i64| cose.get_int(label.into()).and_then(|v| v.as_int().ok());
+    if int(cose::key::KTY) != Some(cose::kty::OKP.into()) {
+        return es256_key(cose).map(CredentialKey::Es256);
+    }
+    if int(cose::key::ALG) != Some(cose::EDDSA.into()) {
+        return Err(format!(
+            "OKP COSE key algorithm is not EdDSA (-8): {}",
+            cbor::diag(cose)
+        ));
+    }
+    if int(cose::key::CRV) != Some(cose::crv::ED25519.into()) {
+        return Err(format!(
+            "OKP COSE key curve is not Ed25519 (6): {}",
+            cbor::diag(cose)
+        ));
+    }
+    let x: [u8; 32] = cose
+        .get_int(cose::key::X.into())
+        .and_then(|v| v.as_bytes().ok())
+        .and_then(|x| x.try_into().ok())
+        .ok_or("Ed25519 COSE key x is not 32 bytes")?;
+    ed25519_dalek::VerifyingKey::from_bytes(&x)
+        .map(CredentialKey::EdDsa)
+        .map_err(|_| "COSE key x is not an Ed25519 point".to_owned())
+}
+
 /// Whether `der_sig` is an ECDSA P-256/SHA-256 signature of `message` by `key`.
 pub fn verify_es256(key: &p256::ecdsa::VerifyingKey, message: &[u8], der_sig: &[u8]) -> bool {
     match p256::ecdsa::Signature::from_der(der_sig) {

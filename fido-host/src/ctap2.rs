@@ -165,6 +165,8 @@ pub struct MakeCredential {
     pub rk: bool,
     pub extensions: Option<Value>,
     pub exclude_list: Vec<Vec<u8>>,
+    /// pubKeyCredParams' algorithms (COSE), most preferred first; empty asks for ES256 only.
+    pub algorithms: Vec<i64>,
 }
 
 /// getAssertion parameters.
@@ -191,8 +193,8 @@ impl Client {
         Info::parse(&body).map_err(ClientError::Malformed)
     }
 
-    /// The makeCredential request's CBOR (§6.1): ES256, the rp id as its name, the user name
-    /// as its display name.
+    /// The makeCredential request's CBOR (§6.1): the requested algorithms (ES256 when none),
+    /// the rp id as its name, the user name as its display name.
     pub fn make_credential_params(req: &MakeCredential, token: Option<&Token>) -> Value {
         let mut params = vec![
             (
@@ -216,10 +218,21 @@ impl Client {
             ),
             (
                 mc::request::PUB_KEY_CRED_PARAMS,
-                Value::Array(vec![Value::text_map(vec![
-                    ("alg", Value::int(cose::ES256)),
-                    ("type", Value::text(PUBLIC_KEY)),
-                ])]),
+                Value::Array(
+                    if req.algorithms.is_empty() {
+                        &[cose::ES256][..]
+                    } else {
+                        &req.algorithms
+                    }
+                    .iter()
+                    .map(|&alg| {
+                        Value::text_map(vec![
+                            ("alg", Value::int(alg)),
+                            ("type", Value::text(PUBLIC_KEY)),
+                        ])
+                    })
+                    .collect(),
+                ),
             ),
         ];
         if !req.exclude_list.is_empty() {

@@ -13,10 +13,25 @@ pub const DEFAULT_VPCD_HOST: &str = "127.0.0.1";
 /// The highest slot number `--slots` accepts (vpcd is configured with a few slots at most).
 pub const MAX_SLOT: u16 = 15;
 
+/// `--version`: the version and the crypto backend the cards compute with (the cargo feature
+/// `asm-crypto` builds aws-lc-rs in and makes it the one used; the pure-Rust backend is always
+/// built in). Must name `fido_applet::crypto::Backend::default()` (tested).
+#[cfg(feature = "asm-crypto")]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (crypto backend: aws-lc; built in: aws-lc, rustcrypto)"
+);
+/// `--version`: the version and the crypto backend the cards compute with.
+#[cfg(not(feature = "asm-crypto"))]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (crypto backend: rustcrypto; built in: rustcrypto)"
+);
+
 /// Puts the virtual contactless FIDO2 card into vsmartcard's vpcd reader ("Virtual PCD"), so any
 /// PC/SC client (browsers through the OS, python-fido2, opensc-tool) can use it.
 #[derive(Debug, Parser)]
-#[command(name = "reader-bridge", version)]
+#[command(name = "reader-bridge", version = VERSION)]
 pub struct Cli {
     /// More log output: -v shows every APDU in hex (debug), -vv also the vpicc wire (trace).
     /// RUST_LOG, when set, takes precedence.
@@ -241,6 +256,19 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--version` names the crypto backend the cards compute with.
+    #[test]
+    fn the_version_names_the_crypto_backend() {
+        let used = fido_applet::crypto::Backend::default();
+        assert!(
+            VERSION.contains(&format!("crypto backend: {used};")),
+            "{VERSION}"
+        );
+        for built in fido_applet::crypto::Backend::BUILT_IN {
+            assert!(VERSION.contains(built.name()), "{VERSION}");
+        }
+    }
 
     fn parse(args: &[&str]) -> Result<Action, clap::Error> {
         Cli::try_parse_from(std::iter::once("reader-bridge").chain(args.iter().copied()))

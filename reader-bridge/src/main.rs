@@ -183,10 +183,11 @@ fn run(args: RunArgs) -> Result<()> {
     } in prepared
     {
         tracing::info!(
-            "card {}: {name:?} with state {} ready for vpcd at {}",
+            "card {}: {name:?} with state {} ready for vpcd at {} (crypto backend {})",
             plan.slot,
             plan.state.display(),
-            plan.vpcd
+            plan.vpcd,
+            fido_applet::crypto::Backend::default()
         );
         let thread = std::thread::Builder::new()
             .name(format!("card-{}", plan.slot))

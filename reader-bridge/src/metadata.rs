@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(info["transports"], json!(["nfc"]));
         assert_eq!(
             info["algorithms"],
-            json!([{"type": "public-key", "alg": -7}])
+            json!([{"type": "public-key", "alg": -7}, {"type": "public-key", "alg": -8}])
         );
         assert_eq!(info["pinUvAuthProtocols"], json!([2, 1]));
         assert_eq!(info["maxSerializedLargeBlobArray"], 2048);

@@ -8,7 +8,7 @@ use ctap_types::nfc::FIDO_AID;
 use ctap_types::{AuthenticatorInfo, OptionId, Version};
 use fido_applet::CardBuilder;
 use fido_applet::platform::ManualClock;
-use fido_applet::profile::Profile;
+use fido_applet::profile::{Algorithm, Profile};
 use reader_bridge::metadata::{authenticator_get_info, statement};
 use serde_json::json;
 
@@ -85,10 +85,22 @@ fn every_profiles_statement_matches_its_cards_get_info() {
             "{id}: upv 1.1"
         );
         assert_eq!(has(0), info.has_version(Version::Fido20), "{id}: upv 1.0");
-        // authenticationAlgorithms: one per algorithm the card offers (ES256 only in this build).
+        // authenticationAlgorithms: one per algorithm the card offers, in its order: ES256 on
+        // every card, and EdDSA on the generic one (issue 14); real cards keep their metadata.
         let algs = s["authenticationAlgorithms"].as_array().expect("array");
         assert_eq!(algs.len(), profile.algorithms.len(), "{id}");
-        assert_eq!(algs[0], "secp256r1_ecdsa_sha256_raw", "{id}");
+        let expected_names: Vec<&str> = profile
+            .algorithms
+            .iter()
+            .map(|a| match a {
+                Algorithm::Es256 => "secp256r1_ecdsa_sha256_raw",
+                Algorithm::EdDsa => "ed25519_eddsa_sha512_raw",
+            })
+            .collect();
+        assert_eq!(algs, &expected_names, "{id}");
+        if id.starts_with("hid-") || id.starts_with("thales-") {
+            assert_eq!(profile.algorithms, [Algorithm::Es256], "{id}: ES256 only");
+        }
         // userVerificationDetails: a PIN method exactly when the card has clientPin.
         let uv = s["userVerificationDetails"].as_array().expect("array");
         let pin = info.option(OptionId::ClientPin).is_some();

@@ -110,7 +110,10 @@ def check_mds3_shape(md: dict, profile: dict, root_pem: str) -> None:
     assert md["upv"] and all(set(v) == {"major", "minor"} and all(isinstance(x, int) for x in v.values())
                              for v in md["upv"])
     assert {"major": 1, "minor": 0} in md["upv"]
-    assert md["authenticationAlgorithms"] == ["secp256r1_ecdsa_sha256_raw"]
+    # One per algorithm the profile offers, in its order (FIDO Registry §3.6.1 names): ES256 on
+    # every profile, EdDSA on the generic one.
+    names = {-7: "secp256r1_ecdsa_sha256_raw", -8: "ed25519_eddsa_sha512_raw"}
+    assert md["authenticationAlgorithms"] == [names[a] for a in profile.get("algorithms", [-7])]
     assert md["publicKeyAlgAndEncodings"] == ["cose"]
     assert md["attestationTypes"] == ["basic_full"]
     for combination in md["userVerificationDetails"]:

@@ -97,6 +97,7 @@ const IMPLEMENTED: &[&str] = &[
     "multiple-accounts",
     "hmac-secret",
     "attestation",
+    "eddsa",
     "pin-change",
     "canonical-cbor",
 ];

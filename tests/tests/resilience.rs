@@ -48,6 +48,7 @@ fn make_credential(user: &[u8]) -> Vec<u8> {
         rk: true,
         extensions: None,
         exclude_list: Vec::new(),
+        algorithms: Vec::new(),
     };
     message(
         command::MAKE_CREDENTIAL,

@@ -82,6 +82,7 @@ const IMPLEMENTED: &[&str] = &[
     "multiple-accounts",
     "hmac-secret",
     "attestation",
+    "eddsa",
     "pin-change",
     "canonical-cbor",
 ];
@@ -301,6 +302,7 @@ fn tampered_attestation_is_caught() {
         rk: false,
         extensions: None,
         exclude_list: Vec::new(),
+        algorithms: Vec::new(),
     };
     let att = c.make_credential(&req, None).expect("makeCredential");
     let aaguid = info.aaguid.expect("aaguid");

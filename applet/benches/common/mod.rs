@@ -8,7 +8,7 @@ use apdu::Card;
 use card_storage::{MemoryStorage, decode_image, encode_image};
 use ctap_types::cbor::{self, IntMap, Value};
 use fido_applet::CardBuilder;
-use fido_applet::crypto::{self, PrivateKey, WrappedCredential};
+use fido_applet::crypto::{self, Backend, CredentialKey, WrappedCredential};
 use fido_applet::platform::{Platform, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::{ResidentCredential, State};
@@ -37,11 +37,18 @@ pub fn profile(resident: usize) -> Profile {
     profile
 }
 
-/// A selected virtual card on `storage` (seeded RNG, manual clock, presence by tap).
+/// A selected virtual card on `storage` (seeded RNG, manual clock, presence by tap), computing
+/// with the default crypto backend.
 pub fn card(profile: Profile, storage: &MemoryStorage) -> Card {
+    card_with(profile, storage, Backend::default())
+}
+
+/// As [`card`], computing with `backend`.
+pub fn card_with(profile: Profile, storage: &MemoryStorage, backend: Backend) -> Card {
     let card = CardBuilder::new(profile)
         .storage(storage.clone())
         .platform(Platform::seeded(42))
+        .crypto_backend(backend)
         .build();
     let mut card = card.expect("card");
     let resp = card.transmit(&SELECT);
@@ -123,6 +130,11 @@ pub fn client_data_hash() -> Vec<u8> {
 
 /// A makeCredential request (ES256, optional rk), as `fido-host` builds it.
 pub fn make_credential_request(user_id: &[u8], rk: bool) -> Value {
+    make_credential_request_for(user_id, rk, &[])
+}
+
+/// A makeCredential request asking for `algorithms` (COSE, preferred first; empty: ES256).
+pub fn make_credential_request_for(user_id: &[u8], rk: bool, algorithms: &[i64]) -> Value {
     let req = MakeCredential {
         client_data_hash: client_data_hash().try_into().expect("32 bytes"),
         rp_id: RP.into(),
@@ -131,6 +143,7 @@ pub fn make_credential_request(user_id: &[u8], rk: bool) -> Value {
         rk,
         extensions: None,
         exclude_list: Vec::new(),
+        algorithms: algorithms.to_vec(),
     };
     Client::make_credential_params(&req, None)
 }
@@ -169,7 +182,7 @@ pub fn resident_credential(
     rp_id: &str,
     index: usize,
 ) -> ResidentCredential {
-    let private_key = PrivateKey::generate(rng);
+    let private_key = CredentialKey::generate(crypto::Algorithm::Es256, rng);
     let flags = WrappedCredential::pack_flags(true, 0, false);
     let wrapped = WrappedCredential { private_key, flags };
     let credential_id = crypto::wrap_credential(

@@ -26,7 +26,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::Authenticator;
 use super::pin_uv_auth::token::PinUvAuthToken;
 use super::pin_uv_auth::{protocol, supported_permissions};
-use crate::crypto::{ct_eq, sha256};
+use crate::crypto::{CryptoBackend, ct_eq, sha256};
 use crate::pin_protocol::{KeyAgreementKey, PinProtocol, PlatformKey, SharedSecret};
 use crate::platform::Rng;
 use crate::state::State;
@@ -61,10 +61,10 @@ pub struct ClientPin {
 }
 
 impl ClientPin {
-    /// State at power-up (§6.5.4 `initialize()`).
-    pub fn new(rng: &mut dyn Rng) -> Self {
+    /// State at power-up (§6.5.4 `initialize()`); `crypto` computes the key agreement.
+    pub fn new(crypto: &'static dyn CryptoBackend, rng: &mut dyn Rng) -> Self {
         Self {
-            key_agreement: KeyAgreementKey::generate(rng),
+            key_agreement: KeyAgreementKey::generate(crypto, rng),
             token: PinUvAuthToken::new(rng),
             consecutive_mismatches: 0,
         }
@@ -72,8 +72,8 @@ impl ClientPin {
 
     /// Power-up (and authenticatorReset): a new key-agreement key, a new token not in use, and
     /// the consecutive-mismatch count back to zero, which lifts PIN_AUTH_BLOCKED.
-    pub fn power_up(&mut self, rng: &mut dyn Rng) {
-        *self = Self::new(rng);
+    pub fn power_up(&mut self, crypto: &'static dyn CryptoBackend, rng: &mut dyn Rng) {
+        *self = Self::new(crypto, rng);
     }
 
     /// getPINRetries' `powerCycleState`: three wrong PINs in a row since power-up.
@@ -381,7 +381,8 @@ fn verify_pin_hash_enc(
         _ => false,
     };
     if !matches {
-        auth.client_pin.key_agreement = KeyAgreementKey::generate(&mut *auth.platform.rng);
+        auth.client_pin.key_agreement =
+            KeyAgreementKey::generate(auth.crypto, &mut *auth.platform.rng);
         if retries == 0 {
             return Err(CtapError::PinBlocked);
         }

@@ -34,7 +34,7 @@ use super::types::{
     CredentialDescriptor, MAX_STORED_NAME_LEN, SubcommandRequest, UserEntity, truncate_utf8,
 };
 use super::{Authenticator, to_usize, uint};
-use crate::crypto::{self, PrivateKey};
+use crate::crypto::{self, CredentialKey, CryptoBackend};
 use crate::extensions::cred_protect;
 use crate::state::{ResidentCredential, State};
 use ctap_types::cbor::{self, IntMap, Value};
@@ -256,6 +256,7 @@ fn enumerate_rps_next(
 /// enumerateCredentialsBegin (§6.8.4): the newest credential of the RP, `totalCredentials`, and
 /// the rest kept for GetNextCredential.
 fn enumerate_credentials_begin(auth: &mut Authenticator, rp_id_hash: &[u8]) -> CtapResult<Value> {
+    let crypto = auth.crypto;
     let mut creds: Vec<&ResidentCredential> = auth
         .state()
         .resident
@@ -265,7 +266,7 @@ fn enumerate_credentials_begin(auth: &mut Authenticator, rp_id_hash: &[u8]) -> C
     creds.sort_by_key(|c| std::cmp::Reverse(c.creation_order));
     let first = creds.first().ok_or(CtapError::NoCredentials)?;
     let total = creds.len();
-    let mut entries = credential_entries(first)?;
+    let mut entries = credential_entries(crypto, first)?;
     entries.push((Value::Unsigned(response::TOTAL_CREDENTIALS), uint(total)));
     let remaining: VecDeque<Vec<u8>> = creds
         .iter()
@@ -284,13 +285,14 @@ fn enumerate_credentials_next(
     mut remaining: VecDeque<Vec<u8>>,
 ) -> CtapResult<Value> {
     let id = remaining.pop_front().ok_or(CtapError::NotAllowed)?;
+    let crypto = auth.crypto;
     let cred = auth
         .state()
         .resident
         .iter()
         .find(|c| crypto::ct_eq(&c.credential_id, &id))
         .ok_or(CtapError::NotAllowed)?;
-    let entries = credential_entries(cred)?;
+    let entries = credential_entries(crypto, cred)?;
     if !remaining.is_empty() {
         auth.session.cred_mgmt = Some(Enumeration::Credentials(remaining));
     }
@@ -299,7 +301,10 @@ fn enumerate_credentials_next(
 
 /// `{6: user, 7: credentialID, 8: publicKey, 0x0A: credProtect, 0x0B: largeBlobKey}` of one
 /// credential. The user entity is returned whole: the cm token proves user verification.
-fn credential_entries(cred: &ResidentCredential) -> CtapResult<Vec<(Value, Value)>> {
+fn credential_entries(
+    crypto: &dyn CryptoBackend,
+    cred: &ResidentCredential,
+) -> CtapResult<Vec<(Value, Value)>> {
     let mut user = vec![(Value::text("id"), Value::bytes(cred.user_id.clone()))];
     if let Some(name) = &cred.user_name {
         user.push((Value::text("name"), Value::text(name.as_str())));
@@ -310,9 +315,11 @@ fn credential_entries(cred: &ResidentCredential) -> CtapResult<Vec<(Value, Value
             Value::text(display_name.as_str()),
         ));
     }
-    // A stored scalar that is not a valid key means a corrupted image.
-    let key = PrivateKey::from_bytes(&cred.private_key).ok_or(CtapError::Other)?;
-    let public_key = cbor::parse(&key.public_key().cose_key())?;
+    // A stored key that is not valid for its algorithm means a corrupted image. §6.8.4
+    // publicKey: the credential's COSE_Key (EC2 for ES256, OKP for EdDSA).
+    let key =
+        CredentialKey::from_bytes(cred.algorithm, &cred.private_key).ok_or(CtapError::Other)?;
+    let public_key = cbor::parse(&crypto.signer(&key).public_key().cose_key())?;
     let mut entries = vec![
         (Value::Unsigned(response::USER), Value::Map(user)),
         (

@@ -322,9 +322,11 @@ fn assertion_response(
         None,
         extension_data.as_deref(),
     );
-    let mut signed = auth_data.clone();
-    signed.extend_from_slice(client_data_hash);
-    let signature = credential.key.sign(&signed);
+    // WebAuthn §6.3.3 step 11: the signature over authData || clientDataHash, with the
+    // credential's algorithm (ES256: ECDSA over SHA-256, DER; EdDSA: Ed25519).
+    let signature = auth
+        .signer(&credential.id, &credential.key)
+        .sign(&[&auth_data, client_data_hash]);
 
     let mut map = vec![
         (

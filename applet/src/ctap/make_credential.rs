@@ -17,7 +17,7 @@ use super::types::{
 };
 use super::{Authenticator, to_usize};
 use crate::attestation::AttestationMaterial;
-use crate::crypto::{self, PrivateKey, WrappedCredential};
+use crate::crypto::{self, Algorithm, CredentialKey, Signer, WrappedCredential};
 use crate::extensions::{
     MakeCredentialExtensions, Outputs, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
@@ -25,7 +25,6 @@ use crate::profile::AttestationType;
 use crate::state::{ResidentCredential, State};
 use ctap_types::ExtensionId;
 use ctap_types::cbor::{self, IntMap, Value};
-use ctap_types::cose::ES256;
 use ctap_types::params::make_credential::request as param;
 use ctap_types::permission;
 use ctap_types::vocab::PUBLIC_KEY;
@@ -152,16 +151,14 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         req.pin_uv_auth_protocol,
     )?;
 
-    // Step 3: the first supported public-key algorithm in the platform's order: one the
-    // profile offers (getInfo `algorithms`). Entries of other types are skipped; malformed
-    // entries were refused while decoding.
-    let supported = req.pub_key_cred_params.iter().any(|p| {
-        p.type_ == PUBLIC_KEY
-            && i64::try_from(p.alg).is_ok_and(|alg| auth.profile.enables_algorithm(alg))
-    });
-    if !supported {
-        return Err(CtapError::UnsupportedAlgorithm);
-    }
+    // Step 3: the first entry of pubKeyCredParams, in the platform's order of preference, whose
+    // algorithm this card supports: one the profile offers (getInfo `algorithms`); none is
+    // CTAP2_ERR_UNSUPPORTED_ALGORITHM. Entries of other types are skipped; malformed entries
+    // were refused while decoding.
+    let algorithm = choose_algorithm(&req.pub_key_cred_params, |alg| {
+        auth.profile.enables_algorithm(alg.cose_id())
+    })
+    .ok_or(CtapError::UnsupportedAlgorithm)?;
 
     // Step 5: options. rk needs discoverable credentials (getInfo `rk`,
     // CTAP2_ERR_UNSUPPORTED_OPTION without); up must not be false (makeCredential always tests
@@ -304,8 +301,10 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     }
     let flags = if uv { FLAG_UP | FLAG_UV } else { FLAG_UP };
 
-    // Step 16: a new P-256 key, sealed into the credential id with this RP's hash.
-    let private_key = PrivateKey::generate(&mut *auth.platform.rng);
+    // Step 16: a new key of the chosen algorithm, sealed into the credential id (with the
+    // algorithm) and this RP's hash. Its signer computes the public key, and is kept for the
+    // assertions (and the self attestation) that follow.
+    let private_key = CredentialKey::generate(algorithm, &mut *auth.platform.rng);
     let cred_flags = WrappedCredential::pack_flags(rk, cred_protect, ext.hmac_secret);
     let wrapped = WrappedCredential {
         private_key,
@@ -318,7 +317,8 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         &wrapped,
     );
     let private_key = wrapped.private_key;
-    let cose_key = private_key.public_key().cose_key();
+    let signer = auth.signer(&credential_id, &private_key);
+    let cose_key = signer.public_key().cose_key();
 
     // Step 17 and the signature counter: one transaction, so a full key store or a failed
     // write changes nothing.
@@ -347,7 +347,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
         creation_order: 0,
         cred_blob: cred_blob.map(<[u8]>::to_vec),
         large_blob_key,
-        algorithm: crypto::Algorithm::Es256,
+        algorithm,
     });
     let sign_count = auth.store.transaction(|state: &mut State| {
         if let Some(cred) = resident {
@@ -383,10 +383,14 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             let mut signed = auth_data.clone();
             signed.extend_from_slice(&req.client_data_hash);
             let batch = match attestation_type {
-                AttestationType::Basic => auth.attestation(),
+                AttestationType::Basic => auth.attestation().map(|material| {
+                    let signature = attestation_signature(auth, &signed)?;
+                    Ok::<_, CtapError>((material, signature))
+                }),
                 _ => None,
-            };
-            ("packed", packed_statement(batch, &private_key, &signed)?)
+            }
+            .transpose()?;
+            ("packed", packed_statement(batch, &*signer, &signed))
         }
     };
     let mut response = vec![
@@ -436,50 +440,90 @@ fn store_resident(
     Ok(())
 }
 
-/// "packed" attestation (WebAuthn §8.2): signed with the batch attestation key and carrying its
-/// certificate chain without the root, or — when the profile has no attestation chain — self
-/// attestation signed with the credential key.
-/// The 'packed' statement (WebAuthn §8.2): basic attestation with the batch certificate when
-/// `batch` is given, self attestation (signed by the credential key, no x5c) otherwise.
+/// The 'packed' statement (WebAuthn §8.2): basic attestation when `batch` gives the batch
+/// material and its signature (alg -7: the batch key is P-256 whatever the credential's
+/// algorithm), self attestation otherwise: signed by the credential key itself, with the
+/// credential's algorithm (-7 or -8) and no x5c (§8.2 "If self attestation is in use").
 fn packed_statement(
-    batch: Option<&AttestationMaterial>,
-    credential_key: &PrivateKey,
+    batch: Option<(&AttestationMaterial, Vec<u8>)>,
+    credential: &dyn Signer,
     signed: &[u8],
-) -> CtapResult<Value> {
-    let alg = (Value::text("alg"), Value::int(ES256));
-    Ok(match batch {
-        Some(material) => Value::Map(vec![
-            alg,
-            (
-                Value::text("sig"),
-                Value::Bytes(attestation_signature(material, signed)?),
-            ),
+) -> Value {
+    match batch {
+        Some((material, signature)) => Value::Map(vec![
+            (Value::text("alg"), Value::int(Algorithm::Es256.cose_id())),
+            (Value::text("sig"), Value::Bytes(signature)),
             (
                 Value::text("x5c"),
                 Value::Array(vec![Value::bytes(material.cert_der.clone())]),
             ),
         ]),
         None => Value::Map(vec![
-            alg,
             (
-                Value::text("sig"),
-                Value::Bytes(credential_key.sign(signed)),
+                Value::text("alg"),
+                Value::int(credential.algorithm().cose_id()),
             ),
+            (Value::text("sig"), Value::Bytes(credential.sign(&[signed]))),
         ]),
-    })
+    }
 }
 
 /// Signs with the batch key; stored material that no longer parses is an internal error.
-fn attestation_signature(material: &AttestationMaterial, signed: &[u8]) -> CtapResult<Vec<u8>> {
-    material.sign(signed).map_err(|err| {
-        tracing::error!(%err, "stored attestation key is unusable");
-        CtapError::Other
-    })
+fn attestation_signature(auth: &Authenticator, signed: &[u8]) -> CtapResult<Vec<u8>> {
+    match auth.attestation_signer() {
+        Some(Ok(signer)) => Ok(signer.sign(&[signed])),
+        Some(Err(err)) => {
+            tracing::error!(%err, "stored attestation key is unusable");
+            Err(CtapError::Other)
+        }
+        None => Err(CtapError::Other),
+    }
+}
+
+/// §6.1.2 step 3: the algorithm of the first `public-key` entry, in the platform's order, that
+/// this build implements and `offered` accepts.
+fn choose_algorithm(
+    params: &[CredentialParameters],
+    offered: impl Fn(Algorithm) -> bool,
+) -> Option<Algorithm> {
+    params
+        .iter()
+        .filter(|p| p.type_ == PUBLIC_KEY)
+        .filter_map(|p| i64::try_from(p.alg).ok().and_then(Algorithm::from_cose_id))
+        .find(|&alg| offered(alg))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_supported_algorithm_in_the_platforms_order_wins() {
+        let p = |list: &[(&str, i128)]| {
+            list.iter()
+                .map(|&(t, alg)| CredentialParameters {
+                    type_: t.into(),
+                    alg,
+                })
+                .collect::<Vec<_>>()
+        };
+        let all = |_: Algorithm| true;
+        let es256_only = |a: Algorithm| a == Algorithm::Es256;
+        let both = p(&[(PUBLIC_KEY, -8), (PUBLIC_KEY, -7)]);
+        assert_eq!(choose_algorithm(&both, all), Some(Algorithm::EdDsa));
+        assert_eq!(choose_algorithm(&both, es256_only), Some(Algorithm::Es256));
+        let es256_first = p(&[(PUBLIC_KEY, -7), (PUBLIC_KEY, -8)]);
+        assert_eq!(choose_algorithm(&es256_first, all), Some(Algorithm::Es256));
+        // Unknown algorithms and other types are skipped; none left is None (UNSUPPORTED_ALGORITHM).
+        let rsa_then_eddsa = p(&[(PUBLIC_KEY, -257), ("other", -7), (PUBLIC_KEY, -8)]);
+        assert_eq!(
+            choose_algorithm(&rsa_then_eddsa, all),
+            Some(Algorithm::EdDsa)
+        );
+        assert_eq!(choose_algorithm(&rsa_then_eddsa, es256_only), None);
+        assert_eq!(choose_algorithm(&p(&[(PUBLIC_KEY, i128::MAX)]), all), None);
+        assert_eq!(choose_algorithm(&[], all), None);
+    }
 
     #[test]
     fn attestation_format_preference() {

@@ -26,7 +26,11 @@ use card_storage::{Persistent, Storage};
 
 use crate::AppletError;
 use crate::attestation::{self, AttestationMaterial};
-use crate::crypto::{self, PrivateKey, WrappingKey};
+use std::sync::Arc;
+
+use crate::crypto::{
+    self, Backend, CredentialKey, CryptoBackend, Signer, SignerCache, WrappingKey,
+};
 use crate::platform::Platform;
 use crate::profile::Profile;
 use crate::state::State;
@@ -51,7 +55,8 @@ pub(crate) struct Session {
 /// user entity.
 pub(crate) struct FoundCredential {
     pub id: Vec<u8>,
-    pub key: PrivateKey,
+    /// The private key, of the credential's algorithm.
+    pub key: CredentialKey,
     /// The credential flags ([`crypto::WrappedCredential::flags`]): discoverable, credProtect
     /// level, hmac-secret.
     pub flags: u8,
@@ -64,7 +69,7 @@ pub(crate) struct FoundCredential {
 
 impl FoundCredential {
     /// A stored resident credential with its key.
-    fn resident(stored: &crate::state::ResidentCredential, key: PrivateKey) -> Self {
+    fn resident(stored: &crate::state::ResidentCredential, key: CredentialKey) -> Self {
         Self {
             id: stored.credential_id.clone(),
             key,
@@ -101,6 +106,13 @@ pub struct Authenticator {
     pub(crate) client_pin: client_pin::ClientPin,
     /// What the command being processed did about user presence; reported in its [`Reply`].
     presence: Presence,
+    /// The crypto backend that computes every signature and key agreement (chosen when the
+    /// card is built, [`crate::CardBuilder::crypto_backend`]).
+    pub(crate) crypto: &'static dyn CryptoBackend,
+    /// Which backend `crypto` is.
+    backend: Backend,
+    /// Signers prepared for the keys used last (the attestation key, recent credentials).
+    signers: SignerCache,
 }
 
 /// What the authenticator did with one CTAP message, for the transport binding in front of it
@@ -135,7 +147,9 @@ impl Authenticator {
         profile: Profile,
         storage: Box<dyn Storage>,
         mut platform: Platform,
+        backend: Backend,
     ) -> Result<Self, AppletError> {
+        let crypto = backend.ops();
         let mut store = Persistent::open(storage, || {
             let mut state = State::fresh(WrappingKey::generate(&mut *platform.rng));
             // The model's factory setting of alwaysUv (authenticatorConfig toggles it).
@@ -154,7 +168,7 @@ impl Authenticator {
                 Ok::<(), AppletError>(())
             })?;
         }
-        let client_pin = client_pin::ClientPin::new(&mut *platform.rng);
+        let client_pin = client_pin::ClientPin::new(crypto, &mut *platform.rng);
         Ok(Self {
             profile,
             store: store.into(),
@@ -163,7 +177,40 @@ impl Authenticator {
             session: Transient::new(ClearOn::Deselect),
             powered_at_ms: None,
             presence: Presence::NotTested,
+            crypto,
+            backend,
+            signers: SignerCache::new(),
         })
+    }
+
+    /// The crypto backend this card computes with.
+    pub fn crypto_backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The signer of credential `id` with private key `key`, prepared once and kept for the
+    /// next use (see [`SignerCache`]).
+    pub(crate) fn signer(&self, id: &[u8], key: &CredentialKey) -> Arc<dyn Signer> {
+        self.signers.signer(self.crypto, id, key)
+    }
+
+    /// The batch attestation key's signer (ES256; WebAuthn §8.2 and U2F sign with it whatever
+    /// the credential's algorithm). `None` without attestation material; an error if the stored
+    /// key is not a valid P-256 scalar (a corrupted state image).
+    pub(crate) fn attestation_signer(
+        &self,
+    ) -> Option<Result<Arc<dyn Signer>, attestation::AttestationError>> {
+        let material = self.attestation()?;
+        Some(
+            material
+                .private_key()
+                .map(|key| self.signer(ATTESTATION_SIGNER, &CredentialKey::Es256(key))),
+        )
+    }
+
+    /// Forgets every prepared signer (authenticatorReset replaces every credential).
+    pub(crate) fn forget_signers(&self) {
+        self.signers.clear();
     }
 
     /// The card profile.
@@ -263,7 +310,8 @@ impl Authenticator {
         // The key-agreement key and the pinUvAuthToken are regenerated at power-up, which also
         // lifts PIN_AUTH_BLOCKED (CTAP 2.1 §6.5.4 initialize(), §6.5.5.7).
         if matches!(event, PowerEvent::PowerOn | PowerEvent::Reset) {
-            self.client_pin.power_up(&mut *self.platform.rng);
+            self.client_pin
+                .power_up(self.crypto, &mut *self.platform.rng);
         }
         self.powered_at_ms = match event {
             PowerEvent::PowerOn | PowerEvent::Reset => Some(self.platform.clock.now_ms()),
@@ -342,7 +390,7 @@ impl Authenticator {
     /// A resident credential by id, with its key.
     pub(crate) fn resident_credential(&self, rp_id: &str, id: &[u8]) -> Option<FoundCredential> {
         let stored = self.store.get().find_resident(rp_id, id)?;
-        let key = PrivateKey::from_bytes(&stored.private_key)?;
+        let key = CredentialKey::from_bytes(stored.algorithm, &stored.private_key)?;
         Some(FoundCredential::resident(stored, key))
     }
 
@@ -352,6 +400,10 @@ impl Authenticator {
             .transaction(|state: &mut State| Ok(state.next_sign_count()))
     }
 }
+
+/// The [`SignerCache`] name of the batch attestation key (credential ids are 62 or 63 bytes, so
+/// no id is this name; the cache compares the key too).
+const ATTESTATION_SIGNER: &[u8] = b"batch attestation key";
 
 /// notBefore of a generated batch certificate: 2024-01-01T00:00:00Z. The card's clock is
 /// monotonic with an arbitrary origin, so it cannot date a certificate; a fixed date in the past

@@ -39,6 +39,8 @@ pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
         Ok::<(), CtapError>(())
     })?;
     auth.session.large_blob_write = None;
-    auth.client_pin.power_up(&mut *auth.platform.rng);
+    auth.client_pin
+        .power_up(auth.crypto, &mut *auth.platform.rng);
+    auth.forget_signers();
     Ok(())
 }

@@ -132,7 +132,7 @@ mod tests {
         protocol: PinProtocol,
         salts: &[u8],
     ) -> (HmacSecretInput, SharedSecret) {
-        let platform = KeyAgreementKey::generate(rng);
+        let platform = KeyAgreementKey::generate(crate::crypto::Backend::default().ops(), rng);
         let (cx, cy) = card.public_coordinates();
         let secret = platform.decapsulate(protocol, &cx, &cy).unwrap();
         let salt_enc = secret.encrypt(rng, salts);
@@ -153,7 +153,7 @@ mod tests {
     fn outputs_match_hmac_of_each_salt() {
         use hmac::{Hmac, KeyInit, Mac};
         let mut rng = SeededRng::new(5);
-        let card = KeyAgreementKey::generate(&mut rng);
+        let card = KeyAgreementKey::generate(crate::crypto::Backend::default().ops(), &mut rng);
         let cred_random = [0x42u8; 32];
         for protocol in [PinProtocol::V1, PinProtocol::V2] {
             let mut salts = vec![0x11u8; 32];
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn errors() {
         let mut rng = SeededRng::new(6);
-        let card = KeyAgreementKey::generate(&mut rng);
+        let card = KeyAgreementKey::generate(crate::crypto::Backend::default().ops(), &mut rng);
         let both = [PinProtocol::V1, PinProtocol::V2];
         let (mut input, _) = platform_input(&mut rng, &card, PinProtocol::V2, &[1; 32]);
         assert!(Salts::open(&card, &both, &input).is_ok());

@@ -278,7 +278,9 @@ fn generic_declares_the_full_ctap21_feature_set() {
         "ep is card state, appended by the caller"
     );
     assert!(p.enables_pin_uv_auth_protocol(2));
-    assert!(p.enables_algorithm(-7) && !p.enables_algorithm(-8));
+    // ES256 first, then EdDSA (issue 14); nothing else.
+    assert_eq!(p.algorithms, [Algorithm::Es256, Algorithm::EdDsa]);
+    assert!(p.enables_algorithm(-7) && p.enables_algorithm(-8) && !p.enables_algorithm(-35));
     // Derived getInfo keys: everything but built-in UV (0x11, 0x12) and certifications.
     let expected: Vec<u8> = (1..=20)
         .filter(|k| ![0x11, 0x12, 0x13].contains(k))
@@ -663,7 +665,11 @@ fn loading_refuses_values_a_profile_cannot_hold() {
             "extensions = [\"credProtect\"",
             "extensions = [\"hmac-secret-mc\", \"credProtect\"",
         ),
-        ("algorithms", "algorithms = [-7]", "algorithms = [-7, -8]"),
+        (
+            "algorithms",
+            "algorithms = [-7, -8]",
+            "algorithms = [-7, -35]",
+        ),
     ];
     for (field, good, bad) in broken {
         assert!(generic.contains(good), "{good}");
@@ -676,7 +682,7 @@ fn loading_refuses_values_a_profile_cannot_hold() {
     let err = Profile::from_toml_str(&generic.replacen("[2, 1]", "[1, 1]", 1)).expect_err("1, 1");
     assert!(err.to_string().contains("pin_uv_auth_protocols"), "{err}");
     let err =
-        Profile::from_toml_str(&generic.replacen("[-7]", "[-7, -7]", 1)).expect_err("-7 twice");
+        Profile::from_toml_str(&generic.replacen("[-7, -8]", "[-7, -7]", 1)).expect_err("-7 twice");
     assert!(err.to_string().contains("algorithms"), "{err}");
 }
 

@@ -1,7 +1,7 @@
 //! CBOR request builders and response parsers for makeCredential / getAssertion.
 
 use ctap_types::cbor::{self, IntMap, TextMap, Value};
-use fido_applet::crypto::{PublicKey, sha256};
+use fido_applet::crypto::{CredentialPublicKey, PublicKey, sha256};
 
 use fido_host::attestation::parse_auth_data;
 
@@ -156,7 +156,8 @@ pub struct Registration {
     pub auth_data: Vec<u8>,
     pub att_stmt: Value,
     pub credential_id: Vec<u8>,
-    pub public_key: PublicKey,
+    /// The credential public key: EC2 P-256 for ES256, OKP Ed25519 for EdDSA.
+    pub public_key: CredentialPublicKey,
     /// The authenticator-data extensions (flag ED).
     pub extensions: Option<Value>,
     pub large_blob_key: Option<Vec<u8>>,
@@ -185,14 +186,39 @@ impl Registration {
             "canonical COSE key and extensions"
         );
         let cm = IntMap::new(&cose).unwrap();
-        assert_eq!(cm.required(1).unwrap(), &int(2), "kty EC2");
-        assert_eq!(cm.required(3).unwrap(), &int(-7), "alg ES256");
         let coord = |k: i64| -> [u8; 32] {
             let entries = cose.as_map().unwrap();
             let v = &entries.iter().find(|(key, _)| *key == int(k)).unwrap().1;
             v.as_bytes().unwrap().try_into().unwrap()
         };
-        let public_key = PublicKey::from_coordinates(&coord(-2), &coord(-3)).expect("point");
+        let member = |k: i64| -> Value {
+            let entries = cose.as_map().unwrap();
+            entries
+                .iter()
+                .find(|(key, _)| *key == int(k))
+                .unwrap()
+                .1
+                .clone()
+        };
+        let public_key = match cm.required(3).unwrap().as_int().unwrap() {
+            -7 => {
+                // {1: 2 (EC2), 3: -7, -1: 1 (P-256), -2: x, -3: y} (RFC 9053 §7.1.1).
+                assert_eq!(cose.as_map().unwrap().len(), 5);
+                assert_eq!(cm.required(1).unwrap(), &int(2), "kty EC2");
+                assert_eq!(member(-1), int(1), "crv P-256");
+                CredentialPublicKey::Es256(
+                    PublicKey::from_coordinates(&coord(-2), &coord(-3)).expect("point"),
+                )
+            }
+            -8 => {
+                // {1: 1 (OKP), 3: -8, -1: 6 (Ed25519), -2: x} (RFC 9053 §7.2).
+                assert_eq!(cose.as_map().unwrap().len(), 4);
+                assert_eq!(cm.required(1).unwrap(), &int(1), "kty OKP");
+                assert_eq!(member(-1), int(6), "crv Ed25519");
+                CredentialPublicKey::EdDsa(coord(-2))
+            }
+            other => panic!("credential algorithm {other}"),
+        };
         let large_blob_key = m.get(5).map(|v| v.as_bytes().unwrap().to_vec());
         Self {
             response: v.clone(),
@@ -283,7 +309,7 @@ impl Assertion {
         self.user_id_opt().expect("user")
     }
 
-    pub fn verifies(&self, key: &PublicKey, cdh: &[u8]) -> bool {
+    pub fn verifies(&self, key: &CredentialPublicKey, cdh: &[u8]) -> bool {
         let mut signed = self.auth_data.clone();
         signed.extend_from_slice(cdh);
         key.verify(&signed, &self.signature)

@@ -21,6 +21,7 @@ pub use pin::*;
 use apdu::Card;
 use card_storage::{MemoryStorage, Storage, decode_image, encode_image};
 use ctap_types::cbor::{self as card_cbor, IntMap, Value};
+use fido_applet::crypto::Backend;
 use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
 use fido_applet::profile::Profile;
 use fido_applet::state::State;
@@ -122,6 +123,8 @@ pub struct Setup {
     pub framing: Option<Framing>,
     /// The exact SELECT answer expected, when the test pins it down (any FIDO answer otherwise).
     pub select_answer: Option<&'static [u8]>,
+    /// The crypto backend the card computes with.
+    pub backend: Backend,
 }
 
 impl Setup {
@@ -133,6 +136,7 @@ impl Setup {
             step_ms: 0,
             framing: None,
             select_answer: None,
+            backend: Backend::default(),
         }
     }
 }
@@ -244,6 +248,7 @@ impl Tester {
         let card = CardBuilder::new(setup.profile.clone())
             .storage(storage)
             .platform(platform)
+            .crypto_backend(setup.backend)
             .build()?;
         let framing = setup.framing.unwrap_or(if setup.profile.extended_length {
             Framing::Extended

@@ -21,10 +21,10 @@ pub(super) fn verify_with_key(
     assertion: &Assertion,
     client_data_hash: &[u8; 32],
 ) -> Result<(), Stop> {
-    let key = attestation::es256_key(public_key).map_err(Stop::Fail)?;
+    let key = attestation::credential_key(public_key).map_err(Stop::Fail)?;
     let mut signed = assertion.auth_data_raw.clone();
     signed.extend_from_slice(client_data_hash);
-    if !attestation::verify_es256(&key, &signed, &assertion.signature) {
+    if !key.verify(&signed, &assertion.signature) {
         return fail("the assertion signature does not verify with the credential's public key");
     }
     if assertion.auth_data.rp_id_hash != pin_protocol::sha256(RP_ID.as_bytes()) {
@@ -375,4 +375,58 @@ pub(super) fn check_canonical(ctx: &mut Ctx) -> Verdict {
     } else {
         fail(bad.join("; "))
     }
+}
+
+/// EdDSA where getInfo `algorithms` lists -8: a credential asked for with EdDSA only has an
+/// OKP Ed25519 key (RFC 9053 §7.2), and its assertion signature verifies. Skipped when the card
+/// does not offer EdDSA (ES256-only cards are the norm).
+pub(super) fn check_eddsa(ctx: &mut Ctx) -> Verdict {
+    let offered = ctx
+        .info()?
+        .raw
+        .get_int(i128::from(get_info::ALGORITHMS))
+        .and_then(|v| v.as_array().ok())
+        .is_some_and(|algs| {
+            algs.iter().any(|a| {
+                a.get_text("alg").and_then(|v| v.as_int().ok())
+                    == Some(fido_host::ctap_types::cose::EDDSA.into())
+            })
+        });
+    if !offered {
+        return Err(Stop::Skip(
+            "getInfo algorithms do not list EdDSA (-8): the card offers no Ed25519 credentials"
+                .into(),
+        ));
+    }
+    let (att, _) = ctx.make_credential_for(
+        false,
+        "fido-check-eddsa",
+        None,
+        vec![fido_host::ctap_types::cose::EDDSA],
+    )?;
+    let Some(attested) = &att.auth_data.attested else {
+        return fail("no attested credential data");
+    };
+    match attestation::credential_key(&attested.public_key) {
+        Ok(key) if key.algorithm() == fido_host::ctap_types::cose::EDDSA => {}
+        Ok(key) => {
+            return fail(format!(
+                "asked for EdDSA only, the card made a credential of algorithm {}",
+                key.algorithm()
+            ));
+        }
+        Err(e) => return fail(e),
+    }
+    let id = attested.credential_id.clone();
+    let token = ctx.token(permission::GET_ASSERTION, Some(RP_ID))?;
+    let req = GetAssertion {
+        rp_id: RP_ID.into(),
+        client_data_hash: random32(),
+        allow_list: vec![id],
+        extensions: None,
+        up: None,
+    };
+    let assertion = ctx.client.get_assertion(&req, token.as_ref())?;
+    verify_assertion(&att.auth_data, &assertion, &req.client_data_hash)?;
+    Ok("EdDSA credential: OKP Ed25519 key; its assertion signature verifies".into())
 }

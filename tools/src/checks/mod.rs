@@ -243,6 +243,18 @@ impl Ctx<'_> {
         user: &str,
         extensions: Option<Value>,
     ) -> Result<(Attestation, [u8; 32]), Stop> {
+        self.make_credential_for(rk, user, extensions, Vec::new())
+    }
+
+    /// As [`Ctx::make_credential`], asking for `algorithms` (COSE, preferred first; empty:
+    /// ES256).
+    fn make_credential_for(
+        &mut self,
+        rk: bool,
+        user: &str,
+        extensions: Option<Value>,
+        algorithms: Vec<i64>,
+    ) -> Result<(Attestation, [u8; 32]), Stop> {
         let token = self.token(permission::MAKE_CREDENTIAL, Some(RP_ID))?;
         let client_data_hash = random32();
         let user_id = random32()[..16].to_vec();
@@ -254,6 +266,7 @@ impl Ctx<'_> {
             rk,
             extensions,
             exclude_list: Vec::new(),
+            algorithms,
         };
         let att = self.client.make_credential(&req, token.as_ref())?;
         if rk {
@@ -423,6 +436,14 @@ pub fn run(client: &mut Client, opts: &Options) -> Run {
         "001 (attestation requirements); 004 (enforce attestation, AAGUID); WebAuthn §8.2, §8.2.1",
         true,
         &check_attestation,
+    );
+    step(
+        &mut ctx,
+        "eddsa",
+        "EdDSA (Ed25519) credentials where getInfo lists them",
+        "CTAP 2.1 §6.1.2 step 3, §6.4 algorithms; WebAuthn §5.8.5 (COSE -8); RFC 9053 §7.2 (OKP)",
+        false,
+        &check_eddsa,
     );
     step(
         &mut ctx,

@@ -271,6 +271,7 @@ impl State<'_> {
             rk: true,
             extensions: extensions.clone(),
             exclude_list: Vec::new(),
+            algorithms: Vec::new(),
         };
         let att = self.client.make_credential(&req, token.as_ref())?;
         let Some(attested) = att.auth_data.attested.clone() else {
@@ -614,6 +615,7 @@ fn pin_protected(s: &mut State<'_>) -> Verdict {
         rk: true,
         extensions: None,
         exclude_list: Vec::new(),
+        algorithms: Vec::new(),
     };
     // CTAP 2.1 §6.1.2 step 6 (2.0: §5.1 step 6): a discoverable credential on a card with a
     // PIN needs a pinUvAuthParam; the answer CTAP2_ERR_PUAT_REQUIRED (2.0: PIN_REQUIRED, the
@@ -649,10 +651,10 @@ fn pin_protected(s: &mut State<'_>) -> Verdict {
 }
 
 fn verify(reg: &Registered, a: &crate::ctap2::Assertion, cdh: &[u8; 32]) -> Result<(), Stop> {
-    let key = attestation::es256_key(&reg.public_key).map_err(Stop::Fail)?;
+    let key = attestation::credential_key(&reg.public_key).map_err(Stop::Fail)?;
     let mut signed = a.auth_data_raw.clone();
     signed.extend_from_slice(cdh);
-    if attestation::verify_es256(&key, &signed, &a.signature) {
+    if key.verify(&signed, &a.signature) {
         Ok(())
     } else {
         Err(Stop::Fail("the assertion signature does not verify".into()))
