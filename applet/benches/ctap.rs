@@ -47,6 +47,27 @@ fn make_credential(c: &mut Criterion) {
     }
 }
 
+fn make_credential_rk_at_scale(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ctap/make_credential_rk");
+    // A resident makeCredential through the whole APDU path on a card holding `n` resident
+    // credentials: key generation, the credential's record and the counter committed, the
+    // attestation signed. The same account every time (its credential is replaced), so the
+    // card stays at `n`.
+    for n in [10usize, 1_000, 10_000] {
+        let storage = storage_with(n);
+        let mut card = card(profile(n), &storage);
+        let apdus = frame(&message(
+            MAKE_CREDENTIAL,
+            &make_credential_request(b"user-0001", true),
+        ));
+        assert_eq!(exchange(&mut card, &apdus)[0], 0, "makeCredential");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &apdus, |b, apdus| {
+            b.iter(|| black_box(exchange(&mut card, black_box(apdus))))
+        });
+    }
+    group.finish();
+}
+
 fn get_assertion(c: &mut Criterion) {
     for &backend in Backend::BUILT_IN {
         // Non-resident credentials, allowList of one, user presence only: ES256
@@ -176,6 +197,7 @@ criterion_group!(
     benches,
     get_info,
     make_credential,
+    make_credential_rk_at_scale,
     get_assertion,
     get_assertion_rk,
     client_pin_token

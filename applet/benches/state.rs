@@ -1,29 +1,55 @@
-//! Persistent state at scale: loading the card's state and committing a transaction, with 10,
-//! 1 000 and 10 000 resident credentials.
+//! Persistent state at scale (issue 15): loading the card's state and committing transactions
+//! through the applet's own store (`fido_applet::state::StateStore` over the record log), with
+//! 10, 1 000 and 10 000 resident credentials.
 //!
-//! - `state/load/N`: `Persistent::open` of the image (checksum, decode).
+//! - `state/load/N`: `StateStore::open` of a compacted log in memory (log checks, decoding every
+//!   record into the state).
 //! - `state/save/N`: the transaction every getAssertion commits (the signature counter bump).
-//! - `state/save_credential/N`: a transaction that overwrites one resident credential (what a
-//!   makeCredential for an existing account commits).
-//! - `state/save_full/N`: encoding the whole state into a fresh image (a first write, or a
-//!   compaction).
-//! - `state/save_file/N`: the counter bump on a real `FileStorage` (includes fsync).
+//! - `state/save_credential/N`: the transaction of a makeCredential that stores a resident
+//!   credential, as `make_credential::store_resident` does it: a new credential with a new
+//!   creation order, the counter bump. It replaces the account's previous credential (one
+//!   record put, one deleted), so the store stays at N credentials from one iteration to the
+//!   next — a brand-new account writes the same put without the delete.
+//! - `state/save_credential_file/N`: the same on a real file (`FileLog`: append, fdatasync).
+//! - `state/save_full/N`: the records of the whole state as one fresh log (a compaction).
 //!
-//! With `VCARD_BENCH_STATE_DIR` set, the images are also written there as `state-N.bin`.
+//! Compactions fall due when the log doubles: they are in the means, not in the medians. With
+//! `VCARD_BENCH_STATE_DIR` set, the logs are also written there as `state-N.bin`.
 
 mod common;
 
-use card_storage::{FileStorage, MemoryStorage, Persistent, StorageError, encode_image};
+use card_storage::records::{FileLog, LogMedium};
+use card_storage::{MemoryStorage, StorageError};
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fido_applet::platform::SeededRng;
-use fido_applet::state::State;
+use fido_applet::state::records::encode_log;
+use fido_applet::state::{ResidentCredential, State, StateStore};
 use std::hint::black_box;
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
 
-fn open(storage: &MemoryStorage) -> Persistent<State> {
-    Persistent::open(Box::new(storage.clone()), || unreachable!("initialized")).expect("state")
+fn open(medium: impl LogMedium + 'static) -> StateStore {
+    StateStore::open(Box::new(medium), || unreachable!("initialized")).expect("state")
+}
+
+/// The transaction `store_resident` commits for `cred`, which overwrites its account's
+/// credential (found through the index by relying party, as makeCredential finds it).
+fn save_credential(store: &mut StateStore, cred: &ResidentCredential) {
+    store
+        .transaction(|s: &mut State| {
+            let mut cred = cred.clone();
+            cred.creation_order = s.next_creation_order;
+            s.next_creation_order += 1;
+            let at = s
+                .resident
+                .position_in_rp(&cred.rp_id, |c| c.user_id == cred.user_id)
+                .expect("account");
+            s.resident.replace(at, cred);
+            s.next_sign_count();
+            Ok::<_, StorageError>(())
+        })
+        .expect("commit")
 }
 
 fn state(c: &mut Criterion) {
@@ -32,7 +58,7 @@ fn state(c: &mut Criterion) {
         let storage = storage_with(n);
         let image = storage.image().expect("image");
         eprintln!(
-            "state with {n} resident credentials: image {} bytes",
+            "state with {n} resident credentials: log {} bytes",
             image.len()
         );
         // scripts/bench.sh loads this file into the reader-bridge to report its memory.
@@ -42,66 +68,55 @@ fn state(c: &mut Criterion) {
         }
 
         group.bench_with_input(BenchmarkId::new("load", n), &n, |b, _| {
-            b.iter(|| black_box(open(&storage)))
+            b.iter(|| black_box(open(MemoryStorage::with_image(image.clone()))))
         });
 
-        let mut persistent = open(&storage);
+        let memory = MemoryStorage::with_image(image.clone());
+        let mut store = open(memory.clone());
         group.bench_with_input(BenchmarkId::new("save", n), &n, |b, _| {
             b.iter(|| {
-                persistent
+                store
                     .transaction(|s: &mut State| Ok::<_, StorageError>(s.next_sign_count()))
                     .expect("commit")
             })
         });
 
         let mut rng = SeededRng::new(3);
-        let replacement = resident_credential(persistent.get(), &mut rng, RP, 0);
-        let mut order = n as u64;
+        let replacement = resident_credential(store.get(), &mut rng, RP, 0);
         group.bench_with_input(BenchmarkId::new("save_credential", n), &n, |b, _| {
-            b.iter(|| {
-                persistent
-                    .transaction(|s: &mut State| {
-                        let slot = s
-                            .resident
-                            .iter_mut()
-                            .find(|c| {
-                                c.rp_id == replacement.rp_id && c.user_id == replacement.user_id
-                            })
-                            .expect("account");
-                        *slot = replacement.clone();
-                        slot.creation_order = order;
-                        order += 1;
-                        s.next_creation_order = order;
-                        s.next_sign_count();
-                        Ok::<_, StorageError>(())
-                    })
-                    .expect("commit")
-            })
+            b.iter(|| save_credential(&mut store, &replacement))
         });
+        report_size("memory", n, &store, memory.image().map_or(0, |i| i.len()));
 
         group.bench_with_input(BenchmarkId::new("save_full", n), &n, |b, _| {
-            b.iter(|| black_box(encode_image(persistent.get()).expect("encode")))
+            b.iter(|| black_box(encode_log(store.get()).expect("encode")))
         });
+        drop(store);
 
         let dir = std::env::temp_dir().join(format!("vfc-bench-state-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("state.bin");
-        std::fs::write(&path, storage.image().expect("image")).expect("state file");
-        let mut on_file = Persistent::<State>::open(Box::new(FileStorage::new(&path)), || {
-            unreachable!("initialized")
-        })
-        .expect("state file");
-        group.bench_with_input(BenchmarkId::new("save_file", n), &n, |b, _| {
-            b.iter(|| {
-                on_file
-                    .transaction(|s: &mut State| Ok::<_, StorageError>(s.next_sign_count()))
-                    .expect("commit")
-            })
+        std::fs::write(&path, &image).expect("state file");
+        let mut on_file = open(FileLog::new(&path));
+        group.bench_with_input(BenchmarkId::new("save_credential_file", n), &n, |b, _| {
+            b.iter(|| save_credential(&mut on_file, &replacement))
         });
+        let file_len = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+        report_size("file", n, &on_file, file_len);
         drop(on_file);
         let _ = std::fs::remove_dir_all(&dir);
     }
     group.finish();
+}
+
+/// The log's size against its live data (the records' encoded size after a compaction).
+fn report_size(medium: &str, n: usize, store: &StateStore, bytes: usize) {
+    let records = store.records();
+    eprintln!(
+        "state/{medium}/{n}: log {bytes} bytes, compacted size {} bytes ({:.2}x)",
+        records.compacted_len(),
+        bytes as f64 / records.compacted_len() as f64
+    );
 }
 
 criterion_group!(benches, state);

@@ -25,7 +25,8 @@
 //! ```
 
 use apdu::Card;
-use card_storage::{MemoryStorage, Storage};
+use card_storage::MemoryStorage;
+use card_storage::records::LogMedium;
 
 use crate::crypto::Backend;
 use crate::platform::{Clock, Platform, PresencePolicy, Rng, SeededRng};
@@ -37,7 +38,7 @@ use ctap_types::nfc::FIDO_AID;
 /// ([`Platform::system`]: OS CSPRNG, monotonic clock, presence by tap) and a powered card.
 pub struct CardBuilder {
     profile: Profile,
-    storage: Option<Box<dyn Storage>>,
+    storage: Option<Box<dyn LogMedium>>,
     platform: Platform,
     powered: bool,
     backend: Backend,
@@ -68,9 +69,12 @@ impl CardBuilder {
         }
     }
 
-    /// Where the card keeps its state. Loaded if it holds one, else a fresh card is committed
-    /// there; a corrupt, truncated or newer state is an error naming the storage.
-    pub fn storage(mut self, storage: impl Storage + 'static) -> Self {
+    /// Where the card keeps its state (a record log: [`card_storage::MemoryStorage`],
+    /// [`card_storage::records::FileLog`], either under fault injection). Loaded if it holds
+    /// one (a state in the whole-image format of earlier builds is converted to records first),
+    /// else a fresh card is committed there; a corrupt, truncated or newer state is an error
+    /// naming the storage.
+    pub fn storage(mut self, storage: impl LogMedium + 'static) -> Self {
         self.storage = Some(Box::new(storage));
         self
     }

@@ -4,7 +4,8 @@
 //! The applet is sans-IO. [`FidoApplet`] implements [`apdu::Applet`]: the `apdu` runtime hands it
 //! whole command APDUs (chaining and GET RESPONSE are the runtime's job) and it answers with
 //! response APDUs. Randomness, time and user presence come in through [`platform::Platform`];
-//! persistent memory through [`card_storage::Storage`].
+//! persistent memory through [`card_storage::records::LogMedium`] (its state as records, see
+//! [`state`]).
 //!
 //! - [`nfc`]: the CTAP NFC binding (CTAP 2.1 §11.3): SELECT, NFCCTAP_MSG, NFCCTAP_GETRESPONSE
 //!   (status updates), NFCCTAP_CONTROL.
@@ -34,7 +35,8 @@ pub mod profile;
 pub mod state;
 pub mod u2f;
 
-use card_storage::{Storage, StorageError};
+use card_storage::StorageError;
+use card_storage::records::LogMedium;
 
 use crate::ctap::Authenticator;
 use crate::platform::Platform;
@@ -71,7 +73,7 @@ impl FidoApplet {
     /// crypto backend ([`crypto::Backend::default`]) computes.
     pub fn new(
         profile: Profile,
-        storage: Box<dyn Storage>,
+        storage: Box<dyn LogMedium>,
         platform: Platform,
     ) -> Result<Self, AppletError> {
         Self::with_backend(profile, storage, platform, crypto::Backend::default())
@@ -80,7 +82,7 @@ impl FidoApplet {
     /// As [`FidoApplet::new`], computing with `backend`.
     pub fn with_backend(
         profile: Profile,
-        storage: Box<dyn Storage>,
+        storage: Box<dyn LogMedium>,
         platform: Platform,
         backend: crypto::Backend,
     ) -> Result<Self, AppletError> {

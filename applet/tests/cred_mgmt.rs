@@ -348,11 +348,11 @@ fn credentials_stored_without_a_level_read_as_level_1() {
     let (t, ids) = card_with_credentials();
     let mut t = t.edit_state(|state| {
         for i in 0..state.resident.len() {
-            if let Some(c) = state.resident.get_mut(i) {
+            state.resident.update(i, |c| {
                 if c.rp_id == "a.example" {
                     c.flags &= !0x06;
                 }
-            }
+            });
         }
     });
     assert!(

@@ -1,16 +1,23 @@
 //! Power loss at every write ("tearing"): the card is pulled out of the field at each write
 //! point of every state-changing command, then tapped again.
 //!
-//! For each scenario the harness first runs the command on a recording storage, which counts
-//! the writes and keeps every image committed (the transaction boundaries). Then, for every
-//! write point k, it re-runs the same deterministic scenario (same image, same RNG seed) with
-//! the power cut at k — `card_storage::FaultyStorage` over memory (one step per write) and
-//! `FileStorage`'s fault hook over a real directory (four steps per write: temp file, fsync,
-//! rename, directory fsync) — drops the card, builds a new one from the same storage (the
+//! The card keeps its state as records in an append-only log (`card_storage::records`): a
+//! transaction is one write, an append of the records it changed or, when the log has grown
+//! past its threshold, a compaction (the whole log rewritten, atomically). Every scenario runs
+//! twice: from the log as its setup left it (the command's commits append) and from a log
+//! padded to just under the threshold (its first commit compacts).
+//!
+//! For each, the harness first runs the command on a recording storage, which counts the
+//! writes, their sizes, and keeps the records held after each (the transaction boundaries).
+//! Then, for every write k and several bytes of it (none, the first, half, all but the last,
+//! all of it before the acknowledgement), it re-runs the same deterministic scenario (same log,
+//! same RNG seed) with the power cut there — `card_storage::records::FaultyLog` over memory and
+//! over a real file (`FileLog`) — drops the card, builds a new one from the same storage (the
 //! power-up) and checks that:
 //!
-//! - the state loads, and is byte-for-byte one of the committed boundary states of the clean
-//!   run: the state before the command or after one of its transactions, never a mix;
+//! - the state loads, and its records are exactly those of one of the committed boundary
+//!   states of the clean run: the state before the command or after one of its transactions,
+//!   never a mix;
 //! - for single-transaction commands, that means exactly "before" or "after";
 //! - a PIN attempt never reveals whether the PIN was right without its retry being committed;
 //! - the card still works (getInfo, a new credential, the PIN state answers).
@@ -18,11 +25,10 @@
 #[allow(dead_code)] // each test file is its own crate and uses only part of the shared host
 mod host;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 
-use card_storage::{FaultyStorage, FileStorage, MemoryStorage, Storage};
+use card_storage::records::{Cut, FaultyLog, FileLog, LogMedium};
+use card_storage::{FaultyStorage, MemoryStorage};
 use ctap_types::cbor::Value;
 use host::storage::*;
 use host::*;
@@ -242,19 +248,36 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// The clean run: the image before, every committed image after, and the answer.
+/// Where a scenario's log starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// As the setup left it: the command's commits append.
+    AsIs,
+    /// Padded to just under the compaction threshold: the command's first commit compacts.
+    Padded,
+}
+
+/// The records a storage holds, by key.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The clean run: the log before, the records after every commit, the size of every write, and
+/// the answer.
 struct Clean {
     before: Vec<u8>,
-    boundaries: Vec<Vec<u8>>,
+    boundaries: Vec<Records>,
+    write_sizes: Vec<usize>,
     result: Result<(), u8>,
 }
 
-fn prepare(s: &Scenario) -> Clean {
+fn prepare(s: &Scenario, start: Start) -> Clean {
     let mem = MemoryStorage::new();
     mem.set_image(Some(fresh_image(SEED)));
     let mut h = Tester::boot(Box::new(mem.clone()), SEED).unwrap();
     (s.setup)(&mut h);
     drop(h);
+    if start == Start::Padded {
+        pad_to_compaction(&mem);
+    }
     let before = mem.image().unwrap();
 
     let recorder = Recorder::default();
@@ -269,8 +292,7 @@ fn prepare(s: &Scenario) -> Clean {
         "{}: the clean run answers as expected",
         s.name
     );
-    let mut boundaries = vec![before.clone()];
-    boundaries.extend(recorder.images());
+    let images = recorder.images();
     assert_eq!(
         recorder.count(),
         s.writes,
@@ -278,12 +300,32 @@ fn prepare(s: &Scenario) -> Clean {
         s.name,
         s.writes
     );
+    // Each write's size: what it added to the log, or the whole log it replaced it with.
+    let mut write_sizes = Vec::new();
+    let mut previous = before.len();
+    for image in &images {
+        if image.len() > previous {
+            write_sizes.push(image.len() - previous);
+        } else {
+            write_sizes.push(image.len());
+        }
+        previous = image.len();
+    }
+    if start == Start::Padded {
+        assert!(
+            images[0].len() < before.len(),
+            "{}: the first commit from a padded log compacts it",
+            s.name
+        );
+    }
+    let mut boundaries = vec![records_of(&before)];
+    boundaries.extend(images.iter().map(|image| records_of(image)));
     if s.pin_attempt {
         // The design: the retry is decremented and committed in its own transaction before the
         // PIN is compared, so one of the committed states has the attempt spent.
         let before = summary(&before).retries;
         assert!(
-            boundaries.iter().any(|b| summary(b).retries + 1 == before),
+            images.iter().any(|b| summary(b).retries + 1 == before),
             "{}: no committed state has the retry spent",
             s.name
         );
@@ -291,8 +333,18 @@ fn prepare(s: &Scenario) -> Clean {
     Clean {
         before,
         boundaries,
+        write_sizes,
         result,
     }
+}
+
+/// The cuts inside a write of `len` bytes: nothing of it written, its first byte, half of it,
+/// all but its last byte, and all of it (the power went before the card heard it was done).
+fn cuts(at: usize, len: usize) -> Vec<Cut> {
+    let mut kept = vec![0, 1, len / 2, len.saturating_sub(1), len];
+    kept.sort_unstable();
+    kept.dedup();
+    kept.into_iter().map(|kept| Cut { at, kept }).collect()
 }
 
 /// Checks the state after a cut at `point` and that the card still works; returns nothing but
@@ -303,9 +355,10 @@ fn check_after_cut(
     point: &str,
     answer: Result<(), u8>,
     image: &[u8],
-    reboot: impl Fn() -> Box<dyn Storage>,
+    reboot: impl Fn() -> Box<dyn LogMedium>,
 ) {
-    let position = clean.boundaries.iter().position(|b| b == image);
+    let records = records_of(image);
+    let position = clean.boundaries.iter().position(|b| *b == records);
     let Some(position) = position else {
         panic!(
             "{}: cut at {point}: the state is a mix, neither before nor after a transaction \
@@ -351,30 +404,34 @@ fn check_after_cut(
 #[test]
 fn every_write_point_of_every_command_over_memory() {
     let mut points = 0;
-    for s in scenarios() {
-        let clean = prepare(&s);
-        for k in 1..=s.writes {
-            let mem = MemoryStorage::new();
-            mem.set_image(Some(clean.before.clone()));
-            let storage = FaultyStorage::new(mem.clone(), Some(k));
-            let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
-            let answer = (s.run)(&mut h);
-            drop(h); // the card leaves the field
-            let image = mem.image().unwrap();
-            check_after_cut(&s, &clean, &format!("write {k}"), answer, &image, || {
-                Box::new(mem.clone())
-            });
-            points += 1;
+    for start in [Start::AsIs, Start::Padded] {
+        for s in scenarios() {
+            let clean = prepare(&s, start);
+            for (k, &len) in clean.write_sizes.iter().enumerate() {
+                for cut in cuts(k + 1, len) {
+                    let mem = MemoryStorage::with_image(clean.before.clone());
+                    let storage = FaultyLog::new(mem.clone(), Some(cut));
+                    let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
+                    let answer = (s.run)(&mut h);
+                    drop(h); // the card leaves the field
+                    let image = mem.image().unwrap();
+                    let point = format!("{start:?} write {} byte {}", cut.at, cut.kept);
+                    check_after_cut(&s, &clean, &point, answer, &image, || Box::new(mem.clone()));
+                    points += 1;
+                }
+            }
+            // No cut at all: the answer is OK and the state is the final one.
+            let mem = MemoryStorage::with_image(clean.before.clone());
+            let mut h = Tester::boot(Box::new(FaultyLog::new(mem.clone(), None)), SEED).unwrap();
+            assert_eq!((s.run)(&mut h), s.expect);
+            assert_eq!(
+                Some(&records_of(&mem.image().unwrap())),
+                clean.boundaries.last()
+            );
         }
-        // No cut at all: the answer is OK and the state is the final one.
-        let mem = MemoryStorage::new();
-        mem.set_image(Some(clean.before.clone()));
-        let mut h = Tester::boot(Box::new(FaultyStorage::new(mem.clone(), None)), SEED).unwrap();
-        assert_eq!((s.run)(&mut h), s.expect);
-        assert_eq!(mem.image().as_ref(), clean.boundaries.last());
     }
-    println!("tearing over memory: {points} write points cut");
-    assert!(points >= 10);
+    println!("tearing over memory: {points} cuts");
+    assert!(points >= 100);
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -388,43 +445,35 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A file storage whose power is cut at the `cut_at`-th write step (counting from 1).
-fn cutting_file(path: &Path, cut_at: usize) -> FileStorage {
-    let steps = Arc::new(AtomicUsize::new(0));
-    FileStorage::new(path).with_fault_hook(Box::new(move |_step| {
-        steps.fetch_add(1, Ordering::SeqCst) + 1 != cut_at
-    }))
-}
-
 #[test]
-fn every_write_step_of_every_command_over_a_state_file() {
+fn every_write_point_of_every_command_over_a_state_file() {
     let dir = scratch_dir("file");
     let path = dir.join("state.bin");
     let mut points = 0;
-    for s in scenarios() {
-        let clean = prepare(&s);
-        for step in 1..=4 * s.writes {
-            std::fs::write(&path, &clean.before).unwrap();
-            let mut h = Tester::boot(Box::new(cutting_file(&path, step)), SEED).unwrap();
-            let answer = (s.run)(&mut h);
-            drop(h);
-            let image = std::fs::read(&path).unwrap();
-            // The 4th step of a write (directory fsync) comes after the rename: the new state is
-            // already in place although the command reported the failure; "old or new" holds.
-            check_after_cut(
-                &s,
-                &clean,
-                &format!("file step {step}"),
-                answer,
-                &image,
-                || Box::new(FileStorage::new(&path)),
-            );
-            points += 1;
+    for start in [Start::AsIs, Start::Padded] {
+        for s in scenarios() {
+            let clean = prepare(&s, start);
+            for (k, &len) in clean.write_sizes.iter().enumerate() {
+                for cut in cuts(k + 1, len) {
+                    let _ = std::fs::remove_file(dir.join("state.bin.tmp"));
+                    std::fs::write(&path, &clean.before).unwrap();
+                    let storage = FaultyLog::new(FileLog::new(&path), Some(cut));
+                    let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
+                    let answer = (s.run)(&mut h);
+                    drop(h);
+                    let image = std::fs::read(&path).unwrap();
+                    let point = format!("{start:?} file write {} byte {}", cut.at, cut.kept);
+                    check_after_cut(&s, &clean, &point, answer, &image, || {
+                        Box::new(FileLog::new(&path))
+                    });
+                    points += 1;
+                }
+            }
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    println!("tearing over a state file: {points} write steps cut");
-    assert!(points >= 40);
+    println!("tearing over a state file: {points} cuts");
+    assert!(points >= 100);
 }
 
 #[test]
@@ -432,8 +481,7 @@ fn a_wrong_pin_always_costs_its_retry_once_compared() {
     // Three attempts in a row, each cut at the decrement then retried without a cut: the cut
     // ones compare nothing and answer OTHER; the uncut ones answer PIN_INVALID with the retry
     // committed. No sequence of cuts lets an attacker learn a comparison for free.
-    let mem = MemoryStorage::new();
-    mem.set_image(Some(fresh_image(SEED)));
+    let mem = MemoryStorage::with_image(fresh_image(SEED));
     let mut h = Tester::boot(Box::new(mem.clone()), SEED).unwrap();
     with_pin(&mut h);
     drop(h);
@@ -460,7 +508,7 @@ fn the_state_file_is_private_and_holds_no_plaintext_pin() {
     let dir = scratch_dir("secret");
     let path = dir.join("state.bin");
     let pin = "correct horse 42";
-    let mut h = Tester::boot(Box::new(FileStorage::new(&path)), SEED).unwrap();
+    let mut h = Tester::boot(Box::new(FileLog::new(&path)), SEED).unwrap();
     h.set_pin(2, pin.as_bytes()).unwrap();
     let t = h.token(2, pin, MC, None).unwrap();
     h.make_credential(with_token(mc("example.com", b"u1", true), &t, 8))

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use card_storage::FileStorage;
+use card_storage::records::FileLog;
 use clap::Parser;
 use fido_applet::CardBuilder;
 use fido_applet::profile::Profile;
@@ -226,7 +226,7 @@ fn attestation(args: AttestationArgs) -> Result<()> {
     }
     let applet = open_applet(
         CardBuilder::new(profile.clone())
-            .storage(FileStorage::new(&state))
+            .storage(FileLog::new(&state))
             .platform(platform(args.seed, "auto")?),
     )?;
     let material = applet
@@ -271,7 +271,7 @@ fn export_attestation(args: ExportArgs) -> Result<()> {
     create_state_dir(&state)?;
     let applet = open_applet(
         CardBuilder::new(profile)
-            .storage(FileStorage::new(&state))
+            .storage(FileLog::new(&state))
             .platform(platform(None, "auto")?),
     )?;
     print!("{}", applet.attestation_root_pem());

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use card_storage::FileStorage;
+use card_storage::records::FileLog;
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::{Persona, Profile};
 use fido_applet::{CardBuilder, FidoApplet};
@@ -130,7 +130,7 @@ pub fn open_card(
 ) -> Result<apdu::Card, String> {
     create_state_dir(state)?;
     let card = CardBuilder::new(profile)
-        .storage(power.wrap(FileStorage::new(state)))
+        .storage(power.wrap(FileLog::new(state)))
         .platform(platform);
     Ok(open_applet(card)?.into_card())
 }

@@ -10,9 +10,9 @@
 //!   `unsafe` of its own) for every event: Ctrl+C, Ctrl+Break, closing the console window, logoff
 //!   and shutdown. For Ctrl+C and Ctrl+Break the bridge stops as on Unix. For the last three,
 //!   Windows ends the process as soon as the handler returns, so the card may not be powered off
-//!   first; nothing is lost, because every state write is a complete new file renamed over the
-//!   old one (see `card_storage::FileStorage`), and vpcd sees the card leave when the socket
-//!   closes.
+//!   first; nothing is lost, because every state write is either a commit appended and synced
+//!   (a cut one is discarded on load) or a complete new file renamed over the old one (see
+//!   `card_storage::records::FileLog`), and vpcd sees the card leave when the socket closes.
 
 use std::io;
 use std::sync::Arc;

@@ -9,8 +9,8 @@
 
 use std::hint::black_box;
 
-use card_storage::records::{Change, FileLog, MemoryLog, RecordStore};
-use card_storage::{FileStorage, Storage};
+use card_storage::records::{Change, FileLog, RecordStore};
+use card_storage::{FileStorage, MemoryStorage, Storage};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const VALUE_LEN: usize = 220;
@@ -49,7 +49,10 @@ fn save_one(store: &mut RecordStore, i: &mut usize) {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("records");
     for n in [10usize, 1_000, 10_000] {
-        let mut store = filled(RecordStore::open(Box::new(MemoryLog::new())).unwrap(), n);
+        let mut store = filled(
+            RecordStore::open(Box::new(MemoryStorage::new())).unwrap(),
+            n,
+        );
         let mut i = 0;
         group.bench_function(BenchmarkId::new("save_one/memory", n), |b| {
             b.iter(|| save_one(&mut store, &mut i))
@@ -82,16 +85,16 @@ fn bench(c: &mut Criterion) {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    let memory = MemoryLog::new();
+    let memory = MemoryStorage::new();
     drop(filled(
         RecordStore::open(Box::new(memory.clone())).unwrap(),
         10_000,
     ));
-    let bytes = memory.contents().unwrap();
+    let bytes = memory.image().unwrap();
     group.bench_function("load/memory/10000", |b| {
         b.iter(|| {
             let store =
-                RecordStore::open(Box::new(MemoryLog::with_contents(bytes.clone()))).unwrap();
+                RecordStore::open(Box::new(MemoryStorage::with_image(bytes.clone()))).unwrap();
             black_box(store.len())
         })
     });

@@ -85,6 +85,7 @@ pub fn decode_image<T: Schema>(image: &[u8], storage: &str) -> Result<T, Storage
     } else {
         T::migrate(version, payload).map_err(|reason| StorageError::Version {
             storage: storage.to_string(),
+            what: "state schema".into(),
             found: version,
             supported: T::VERSION,
             reason,

@@ -51,10 +51,12 @@ pub enum StorageError {
     #[error("{storage}: not a card state image ({reason})")]
     Corrupt { storage: String, reason: String },
     #[error(
-        "{storage}: schema version {found} cannot be loaded by this build (it reads version {supported}): {reason}"
+        "{storage}: {what} version {found} cannot be loaded by this build (it reads version {supported}): {reason}"
     )]
     Version {
         storage: String,
+        /// What has the version: `state schema`, `record log format`, `record pin`, ...
+        what: String,
         found: u16,
         supported: u16,
         reason: String,

@@ -7,10 +7,8 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use card_storage::records::{
-    Change, Cut, FaultyLog, FileLog, LogMedium, MemoryLog, RecordStore, Upgraded,
-};
-use card_storage::{Schema, StorageError, decode_image, encode_image};
+use card_storage::records::{Change, Cut, FaultyLog, FileLog, LogMedium, RecordStore, Upgraded};
+use card_storage::{MemoryStorage, Schema, StorageError, decode_image, encode_image};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +104,7 @@ fn states(scenario: &[Vec<Op>]) -> Vec<Model> {
 
 /// A memory medium that records the size of every write (shared, so it can be read while a
 /// store owns the medium).
-struct Counting(MemoryLog, Arc<Mutex<Vec<(Write, usize)>>>);
+struct Counting(MemoryStorage, Arc<Mutex<Vec<(Write, usize)>>>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Write {
@@ -116,7 +114,7 @@ enum Write {
 
 impl LogMedium for Counting {
     fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
-        self.0.read()
+        LogMedium::read(&mut self.0)
     }
     fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.1.lock().unwrap().push((Write::Append, bytes.len()));
@@ -130,7 +128,7 @@ impl LogMedium for Counting {
         self.0.replace(contents)
     }
     fn describe(&self) -> String {
-        self.0.describe()
+        LogMedium::describe(&self.0)
     }
 }
 
@@ -138,7 +136,7 @@ impl LogMedium for Counting {
 fn write_sizes(scenario: &[Vec<Op>]) -> Vec<(Write, usize)> {
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let done = run(
-        Box::new(Counting(MemoryLog::new(), sizes.clone())),
+        Box::new(Counting(MemoryStorage::new(), sizes.clone())),
         scenario,
     );
     assert_eq!(done, scenario.len());
@@ -189,7 +187,7 @@ fn a_power_cut_at_every_byte_of_every_write_leaves_the_old_or_the_new_state_in_m
     let mut cuts = 0;
     for (w, &(_, size)) in sizes.iter().enumerate() {
         for kept in 0..=size {
-            let memory = MemoryLog::new();
+            let memory = MemoryStorage::new();
             let cut = Cut { at: w + 1, kept };
             let done = run(
                 Box::new(FaultyLog::new(memory.clone(), Some(cut))),
@@ -278,7 +276,7 @@ fn a_crash_leftover_temp_file_is_ignored() {
 
 #[test]
 fn commits_append_only_what_changed_and_compaction_keeps_the_log_within_twice_the_live_data() {
-    let memory = MemoryLog::new();
+    let memory = MemoryStorage::new();
     let mut store = RecordStore::open(Box::new(memory.clone())).unwrap();
     let value = [7u8; 200];
     let keys: Vec<String> = (0..2000).map(|i| format!("cred/{i:05}")).collect();
@@ -291,14 +289,14 @@ fn commits_append_only_what_changed_and_compaction_keeps_the_log_within_twice_th
             .unwrap();
     }
     // A commit of one record appends that record and the commit's 36 bytes, not the state.
-    let before = memory.contents().unwrap().len();
+    let before = memory.image().unwrap().len();
     store
         .commit(&[Change::Put {
             key: b"counter",
             value: &[1, 2, 3, 4],
         }])
         .unwrap();
-    let grown = memory.contents().unwrap().len() - before;
+    let grown = memory.image().unwrap().len() - before;
     assert!(grown < 100 || grown == store.log_len(), "{grown}");
     // Overwrite everything many times: the log compacts and never exceeds twice the live data.
     for round in 0..5u8 {
@@ -312,7 +310,7 @@ fn commits_append_only_what_changed_and_compaction_keeps_the_log_within_twice_th
             assert!(store.log_len() <= 2 * store.compacted_len());
         }
     }
-    assert_eq!(memory.contents().unwrap().len(), store.log_len());
+    assert_eq!(memory.image().unwrap().len(), store.log_len());
     let reloaded = RecordStore::open(Box::new(memory)).unwrap();
     assert_eq!(records(&reloaded), records(&store));
 }
@@ -358,7 +356,7 @@ proptest! {
         steps in prop::collection::vec(step(), 1..60),
         floor in prop_oneof![Just(64usize), Just(300), Just(16 * 1024)],
     ) {
-        let memory = MemoryLog::new();
+        let memory = MemoryStorage::new();
         let mut model = Model::new();
         let mut store = RecordStore::open(Box::new(memory.clone())).unwrap().with_compaction_floor(floor);
         for step in steps {
@@ -372,11 +370,11 @@ proptest! {
                     drop(store);
                     // The size of the write this commit makes, from a dry run on a copy.
                     let sizes = Arc::new(Mutex::new(Vec::new()));
-                    let copy = Counting(MemoryLog::with_contents(memory.contents().unwrap_or_default()), sizes.clone());
-                    let copy: Box<dyn LogMedium> = if memory.contents().is_some() {
+                    let copy = Counting(MemoryStorage::with_image(memory.image().unwrap_or_default()), sizes.clone());
+                    let copy: Box<dyn LogMedium> = if memory.image().is_some() {
                         Box::new(copy)
                     } else {
-                        Box::new(Counting(MemoryLog::new(), sizes.clone()))
+                        Box::new(Counting(MemoryStorage::new(), sizes.clone()))
                     };
                     let mut probe = RecordStore::open(copy).unwrap().with_compaction_floor(floor);
                     probe.commit(&changes(&ops)).unwrap();
@@ -411,7 +409,7 @@ proptest! {
     #[test]
     fn any_log_bytes_load_or_are_refused(tail in prop::collection::vec(any::<u8>(), 0..300)) {
         let bytes = [&b"VFCR\x00\x01\x00\x00"[..], &tail].concat();
-        match RecordStore::open(Box::new(MemoryLog::with_contents(bytes))) {
+        match RecordStore::open(Box::new(MemoryStorage::with_image(bytes))) {
             Ok(_) => {}
             Err(e) => prop_assert!(e.to_string().starts_with("memory: "), "{}", e),
         }
@@ -472,26 +470,26 @@ fn a_whole_image_state_is_upgraded_explicitly_and_atomically() {
         image.starts_with(b"VFCS"),
         "the fixture is a whole-image state"
     );
-    let memory = MemoryLog::with_contents(image.clone());
+    let memory = MemoryStorage::with_image(image.clone());
 
     // Without an upgrade it is refused, and left alone.
     let err = RecordStore::open(Box::new(memory.clone()))
         .err()
         .expect("refused");
     assert!(err.to_string().starts_with("memory: "), "{err}");
-    assert_eq!(memory.contents(), Some(image.clone()));
+    assert_eq!(memory.image(), Some(image.clone()));
 
     // A power cut during the conversion leaves the old image, which converts next time.
     let cut = FaultyLog::new(memory.clone(), Some(Cut { at: 1, kept: 10 }));
     assert!(RecordStore::open_or_upgrade(Box::new(cut), upgrade).is_err());
-    assert_eq!(memory.contents(), Some(image.clone()));
+    assert_eq!(memory.image(), Some(image.clone()));
 
     let store = RecordStore::open_or_upgrade(Box::new(memory.clone()), upgrade).expect("upgraded");
     assert_eq!(store.get(b"counter"), Some(&41u64.to_be_bytes()[..]));
     assert_eq!(store.get(b"name/1"), Some(&b"bob"[..]));
     assert_eq!(store.get(b"secret").map(<[u8]>::len), Some(64));
     drop(store);
-    let converted = memory.contents().unwrap();
+    let converted = memory.image().unwrap();
     assert!(
         converted.starts_with(b"VFCR\x00\x01"),
         "written as a record log"
@@ -505,17 +503,17 @@ fn a_whole_image_state_is_upgraded_explicitly_and_atomically() {
 fn a_bad_whole_image_is_refused_by_the_upgrade_and_left_alone() {
     let mut image = fs::read(FIXTURE).expect("fixture");
     image[20] ^= 1;
-    let memory = MemoryLog::with_contents(image.clone());
+    let memory = MemoryStorage::with_image(image.clone());
     let err = RecordStore::open_or_upgrade(Box::new(memory.clone()), upgrade)
         .err()
         .expect("refused");
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
-    assert_eq!(memory.contents(), Some(image));
+    assert_eq!(memory.image(), Some(image));
 }
 
 #[test]
 fn a_log_of_a_newer_format_is_refused_with_both_versions_and_left_alone() {
-    let memory = MemoryLog::new();
+    let memory = MemoryStorage::new();
     let mut store = RecordStore::open(Box::new(memory.clone())).unwrap();
     store
         .commit(&[Change::Put {
@@ -524,9 +522,9 @@ fn a_log_of_a_newer_format_is_refused_with_both_versions_and_left_alone() {
         }])
         .unwrap();
     drop(store);
-    let mut newer = memory.contents().unwrap();
+    let mut newer = memory.image().unwrap();
     newer[5] = 2;
-    memory.set_contents(Some(newer.clone()));
+    memory.set_image(Some(newer.clone()));
     let err = RecordStore::open_or_upgrade(Box::new(memory.clone()), upgrade)
         .err()
         .expect("refused");
@@ -543,7 +541,7 @@ fn a_log_of_a_newer_format_is_refused_with_both_versions_and_left_alone() {
         "{msg}"
     );
     assert!(msg.contains("newer"), "{msg}");
-    assert_eq!(memory.contents(), Some(newer));
+    assert_eq!(memory.image(), Some(newer));
 }
 
 // --- kill -9 -----------------------------------------------------------------------------------

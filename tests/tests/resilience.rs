@@ -15,9 +15,9 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use card_storage::decode_image;
 use fido_applet::crypto::sha256;
 use fido_applet::state::State;
+use fido_applet::state::records::decode_log;
 use fido_host::Client;
 use fido_host::attestation::parse_auth_data;
 use fido_host::ctap_types::cbor::{self, Value};
@@ -294,7 +294,7 @@ fn kill_cycles(mid_exchange: bool) {
         drop(ctx);
         // The file always loads, is private, and holds every acknowledged credential.
         let image = std::fs::read(&state).expect("the state file exists");
-        let loaded: State = decode_image(&image, "state").expect("the state file loads");
+        let loaded: State = decode_log(&image, "state").expect("the state file loads");
         for id in &acknowledged {
             assert!(
                 loaded.resident.iter().any(|c| &c.credential_id == id),
@@ -319,24 +319,43 @@ fn kill_cycles(mid_exchange: bool) {
 fn a_bad_state_file_is_refused_naming_it_and_left_alone() {
     // Needs only the bridge binary (it fails before it connects to vpcd).
     let (_dir, state) = temp_file("state.bin");
-    // A real image: start the bridge's card logic once through the library.
+    // A real state file: start the bridge's card logic once through the library. A fresh card
+    // is a record log of two commits: the fresh state, then its attestation material.
     fido_applet::CardBuilder::new(fido_applet::profile::Profile::generic())
-        .storage(card_storage::FileStorage::new(&state))
+        .storage(card_storage::records::FileLog::new(&state))
         .platform(fido_applet::platform::Platform::seeded(1))
         .build()
         .expect("a fresh card");
     let good = std::fs::read(&state).unwrap();
+    // A flipped bit in the first commit, which another commit follows: not what a power cut
+    // leaves (only a cut last commit is dropped, as not written).
     let mut flipped = good.clone();
-    flipped[good.len() / 2] ^= 0x01;
-    // A wrong version with a valid checksum: rewrite the version field and the checksum.
-    let mut newer = good[..good.len() - 32].to_vec();
-    newer[6..8].copy_from_slice(&999u16.to_be_bytes());
-    let digest = sha256(&newer);
-    newer.extend_from_slice(&digest);
+    flipped[20] ^= 0x01;
+    // A record log of a newer format version.
+    let mut newer = good.clone();
+    newer[4..6].copy_from_slice(&999u16.to_be_bytes());
+    // A state file of the whole-image format with a newer schema version (valid checksum).
+    let whole = fido_applet::state::legacy::encode_whole_image(
+        &decode_log(&good, "state").expect("the fresh state"),
+    )
+    .unwrap();
+    let mut newer_image = whole[..whole.len() - 32].to_vec();
+    newer_image[6..8].copy_from_slice(&999u16.to_be_bytes());
+    let digest = sha256(&newer_image);
+    newer_image.extend_from_slice(&digest);
     for (why, bytes, cause) in [
-        ("truncated", good[..good.len() - 10].to_vec(), "truncated"),
+        ("truncated header", good[..6].to_vec(), "header"),
         ("bit flip", flipped, "checksum"),
-        ("newer version", newer, "version 999"),
+        (
+            "newer log format",
+            newer,
+            "record log format version 999 cannot be loaded by this build (it reads version 1)",
+        ),
+        (
+            "newer whole image",
+            newer_image,
+            "state schema version 999 cannot be loaded by this build (it reads version 3)",
+        ),
         ("garbage", b"not a card at all".to_vec(), "not a card state"),
     ] {
         std::fs::write(&state, &bytes).unwrap();
@@ -420,7 +439,7 @@ fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
             .unwrap();
     }
     let image = std::fs::read(&bridge.state).unwrap();
-    let loaded: State = decode_image(&image, "state").expect("the state loads");
+    let loaded: State = decode_log(&image, "state").expect("the state loads");
     assert_eq!(
         loaded.resident.len(),
         1,

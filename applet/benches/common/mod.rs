@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use apdu::Card;
-use card_storage::{MemoryStorage, decode_image, encode_image};
+use card_storage::MemoryStorage;
 use ctap_types::cbor::{self, IntMap, Value};
 use fido_applet::CardBuilder;
 use fido_applet::crypto::{self, Backend, CredentialKey, WrappedCredential};
@@ -217,18 +217,21 @@ pub fn synthetic_rp(index: usize) -> String {
 }
 
 /// Fills `storage` (a card's memory, already initialized) with `n` resident credentials
-/// directly in the persistent image: registering 10 000 through makeCredential would take most
-/// of the benchmark's time.
+/// directly in its record log (a compacted one): registering 10 000 through makeCredential
+/// would take most of the benchmark's time.
 pub fn populate(storage: &MemoryStorage, n: usize) {
     let image = storage.image().expect("initialized card");
-    let mut state: State = decode_image(&image, "memory").expect("state");
+    let mut state: State =
+        fido_applet::state::records::decode_log(&image, "memory").expect("state");
     let mut rng = SeededRng::new(7);
     for i in 0..n {
         let cred = resident_credential(&state, &mut rng, &synthetic_rp(i), i);
         state.resident.push(cred);
     }
     state.next_creation_order = n as u64;
-    storage.set_image(Some(encode_image(&state).expect("encode")));
+    storage.set_image(Some(
+        fido_applet::state::records::encode_log(&state).expect("encode"),
+    ));
 }
 
 /// A fresh card's memory holding `n` resident credentials.

@@ -142,9 +142,7 @@ pub fn process(
             authorize(auth, &req)?;
             let index = named_credential(auth, &req)?;
             auth.store.transaction(|state: &mut State| {
-                if index < state.resident.len() {
-                    state.resident.remove(index);
-                }
+                state.resident.remove(index);
                 Ok::<(), CtapError>(())
             })?;
             Ok(None)
@@ -389,10 +387,10 @@ fn update_user(auth: &mut Authenticator, index: usize, user: &UserEntity) -> Cta
     let name = clean(&user.name);
     let display_name = clean(&user.display_name);
     auth.store.transaction(|state: &mut State| {
-        if let Some(cred) = state.resident.get_mut(index) {
+        state.resident.update(index, |cred| {
             cred.user_name = name;
             cred.user_display_name = display_name;
-        }
+        });
         Ok::<(), CtapError>(())
     })
 }

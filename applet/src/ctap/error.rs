@@ -4,9 +4,9 @@
 
 use std::ops::{Deref, DerefMut};
 
-use card_storage::{Persistent, StorageError};
+use card_storage::StorageError;
 
-use crate::state::State;
+use crate::state::{State, StateStore};
 
 use ctap_types::CtapError;
 
@@ -30,13 +30,13 @@ impl FromStorageError for StorageError {
     }
 }
 
-/// The card's persistent state as the command handlers use it: [`Persistent`] whose
+/// The card's persistent state as the command handlers use it: [`StateStore`] whose
 /// transactions may fail with a [`CtapError`] (the status-code table lives in `ctap-types`,
 /// which knows nothing of this card's storage, so the conversion is made here).
-pub struct CardStore(Persistent<State>);
+pub struct CardStore(StateStore);
 
 impl CardStore {
-    /// Runs `f` as one transaction of [`Persistent::transaction`]; a failed write becomes
+    /// Runs `f` as one transaction of [`StateStore::transaction`]; a failed write becomes
     /// `E` through [`FromStorageError`].
     pub fn transaction<R, E: FromStorageError>(
         &mut self,
@@ -60,21 +60,21 @@ impl CardStore {
     }
 }
 
-impl From<Persistent<State>> for CardStore {
-    fn from(store: Persistent<State>) -> Self {
+impl From<StateStore> for CardStore {
+    fn from(store: StateStore) -> Self {
         Self(store)
     }
 }
 
 impl Deref for CardStore {
-    type Target = Persistent<State>;
-    fn deref(&self) -> &Persistent<State> {
+    type Target = StateStore;
+    fn deref(&self) -> &StateStore {
         &self.0
     }
 }
 
 impl DerefMut for CardStore {
-    fn deref_mut(&mut self) -> &mut Persistent<State> {
+    fn deref_mut(&mut self) -> &mut StateStore {
         &mut self.0
     }
 }

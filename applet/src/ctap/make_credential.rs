@@ -430,9 +430,7 @@ fn store_resident(
         .position_in_rp(&cred.rp_id, |c| c.user_id == cred.user_id);
     match existing {
         Some(i) => {
-            if let Some(slot) = state.resident.get_mut(i) {
-                *slot = cred;
-            }
+            state.resident.replace(i, cred);
         }
         None if state.resident.len() >= capacity => return Err(CtapError::KeyStoreFull),
         None => state.resident.push(cred),

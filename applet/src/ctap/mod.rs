@@ -22,7 +22,7 @@ pub mod types;
 
 use apdu::transient::TransientEvent;
 use apdu::{ClearOn, PowerEvent, Transient};
-use card_storage::{Persistent, Storage};
+use card_storage::records::LogMedium;
 
 use crate::AppletError;
 use crate::attestation::{self, AttestationMaterial};
@@ -33,7 +33,7 @@ use crate::crypto::{
 };
 use crate::platform::Platform;
 use crate::profile::Profile;
-use crate::state::State;
+use crate::state::{State, StateStore};
 use ctap_types::cbor::Value;
 use ctap_types::{CTAP2_OK, CtapError, CtapResult};
 
@@ -145,12 +145,12 @@ impl Authenticator {
     /// wrapping key and attestation material generated from the profile's AAGUID and subject.
     pub fn new(
         profile: Profile,
-        storage: Box<dyn Storage>,
+        storage: Box<dyn LogMedium>,
         mut platform: Platform,
         backend: Backend,
     ) -> Result<Self, AppletError> {
         let crypto = backend.ops();
-        let mut store = Persistent::open(storage, || {
+        let mut store = StateStore::open(storage, || {
             let mut state = State::fresh(WrappingKey::generate(&mut *platform.rng));
             // The model's factory setting of alwaysUv (authenticatorConfig toggles it).
             state.pin.always_uv = profile.options.always_uv;

@@ -19,7 +19,8 @@ pub use cbor::*;
 pub use pin::*;
 
 use apdu::Card;
-use card_storage::{MemoryStorage, Storage, decode_image, encode_image};
+use card_storage::MemoryStorage;
+use card_storage::records::LogMedium;
 use ctap_types::cbor::{self as card_cbor, IntMap, Value};
 use fido_applet::crypto::Backend;
 use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
@@ -204,7 +205,7 @@ impl Tester {
     pub fn on_storage_with(
         setup: Setup,
         storage: MemoryStorage,
-        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>,
+        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn LogMedium>>,
     ) -> Self {
         Self::build(setup, Some(storage.clone()), wrap(storage)).expect("card")
     }
@@ -213,14 +214,14 @@ impl Tester {
     pub fn on_storage(
         profile: Profile,
         storage: MemoryStorage,
-        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>,
+        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn LogMedium>>,
     ) -> Self {
         Self::on_storage_with(Setup::new(profile), storage, wrap)
     }
 
     /// Builds the generic card on any `storage` (loading its state: the power-up), powers it
     /// and selects the FIDO applet.
-    pub fn boot(storage: Box<dyn Storage>, seed: u64) -> Result<Tester, AppletError> {
+    pub fn boot(storage: Box<dyn LogMedium>, seed: u64) -> Result<Tester, AppletError> {
         Self::build(
             Setup {
                 seed,
@@ -234,7 +235,7 @@ impl Tester {
     fn build(
         setup: Setup,
         memory: Option<MemoryStorage>,
-        storage: Box<dyn Storage>,
+        storage: Box<dyn LogMedium>,
     ) -> Result<Tester, AppletError> {
         let clock = ManualClock::new(0);
         let platform = Platform {
@@ -276,7 +277,10 @@ impl Tester {
 
     /// A new card object on the same persistent memory (the process restarted), seen through
     /// `wrap`; presence Auto, a clock that does not tick.
-    pub fn reload_with(&self, wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn Storage>>) -> Tester {
+    pub fn reload_with(
+        &self,
+        wrap: Box<dyn FnOnce(MemoryStorage) -> Box<dyn LogMedium>>,
+    ) -> Tester {
         let setup = Setup {
             presence: PresencePolicy::Auto,
             step_ms: 0,
@@ -300,17 +304,19 @@ impl Tester {
         Self::start(setup, self.storage().clone())
     }
 
-    /// The committed persistent state, read from the storage image.
+    /// The committed persistent state, read from the storage's record log.
     pub fn state(&self) -> State {
-        decode_image(&self.storage().image().expect("image"), "memory").expect("state decodes")
+        let bytes = self.storage().image().expect("a record log");
+        fido_applet::state::records::decode_log(&bytes, "memory").expect("state decodes")
     }
 
     /// Rewrites the persistent state and reloads the card.
     pub fn edit_state(&self, f: impl FnOnce(&mut State)) -> Tester {
         let mut state = self.state();
         f(&mut state);
-        self.storage()
-            .set_image(Some(encode_image(&state).unwrap()));
+        self.storage().set_image(Some(
+            fido_applet::state::records::encode_log(&state).unwrap(),
+        ));
         self.reload()
     }
 

@@ -1,14 +1,17 @@
 //! Storage helpers for the reliability suites: recording writes, fresh images, state summaries.
 
-use card_storage::{MemoryStorage, Storage, StorageError, decode_image};
+use card_storage::records::{Change, DEFAULT_COMPACTION_FLOOR, LogMedium, RecordStore};
+use card_storage::{MemoryStorage, StorageError};
 use fido_applet::state::State;
+use fido_applet::state::records::decode_log;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Tester;
 
-/// Counts the writes that reach a storage, and keeps every image written, in order.
+/// Counts the writes that reach a storage, and keeps what the storage holds after each one
+/// (its "images", the committed states), in order.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub writes: Arc<AtomicUsize>,
@@ -21,15 +24,26 @@ pub struct Recording<S> {
     pub recorder: Recorder,
 }
 
-impl<S: Storage> Storage for Recording<S> {
+impl<S: LogMedium> Recording<S> {
+    fn record(&mut self) -> Result<(), StorageError> {
+        self.recorder.writes.fetch_add(1, Ordering::SeqCst);
+        let now = self.inner.read()?.unwrap_or_default();
+        self.recorder.images.lock().unwrap().push(now);
+        Ok(())
+    }
+}
+
+impl<S: LogMedium> LogMedium for Recording<S> {
     fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.read()
     }
-    fn write(&mut self, image: &[u8]) -> Result<(), StorageError> {
-        self.inner.write(image)?;
-        self.recorder.writes.fetch_add(1, Ordering::SeqCst);
-        self.recorder.images.lock().unwrap().push(image.to_vec());
-        Ok(())
+    fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.inner.append(bytes)?;
+        self.record()
+    }
+    fn replace(&mut self, contents: &[u8]) -> Result<(), StorageError> {
+        self.inner.replace(contents)?;
+        self.record()
     }
     fn describe(&self) -> String {
         self.inner.describe()
@@ -63,8 +77,36 @@ pub struct Summary {
 }
 
 pub fn summary(image: &[u8]) -> Summary {
-    let state: State = decode_image(image, "test image").expect("the image decodes");
+    let state: State = decode_log(image, "test image").expect("the state decodes");
     summarize(&state)
+}
+
+/// The records a medium's bytes hold, by key: two media hold the same state exactly when
+/// these agree, whatever their logs look like (appended commits, a cut tail, compaction).
+pub fn records_of(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let store = RecordStore::open(Box::new(MemoryStorage::with_image(bytes.to_vec())))
+        .expect("a record log");
+    store
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
+}
+
+/// Pads the log in `memory` with commits that change nothing (deletes of a record that does not
+/// exist) until any real commit passes the compaction threshold: the next commit compacts.
+pub fn pad_to_compaction(memory: &MemoryStorage) {
+    let mut store = RecordStore::open(Box::new(memory.clone())).expect("a record log");
+    let pad = [Change::Delete { key: b"pad" }];
+    // A delete of a 3-byte key: 6 bytes of entry and 36 of commit framing; the smallest real
+    // commit (the signature counter) is larger.
+    let limit = (2 * store.compacted_len()).max(DEFAULT_COMPACTION_FLOOR);
+    while store.log_len() + 2 * 42 <= limit {
+        store.commit(&pad).expect("pad");
+    }
+    if store.log_len() + 42 <= limit {
+        store.commit(&pad).expect("pad");
+    }
+    assert!(store.log_len() + 42 > limit && store.log_len() <= limit);
 }
 
 pub fn summarize(state: &State) -> Summary {

@@ -21,7 +21,7 @@
 //! One module per concern: [`spec`] (the data: conditions, actions, the file), [`engine`]
 //! (arming, conditions, and [`perform`], what a fault does to one exchange — the bridge and
 //! `apdu-replay` both run it, so a replayed trace reproduces the faulted exchange), [`power`]
-//! (the power cut over the card's storage, any `card_storage::Storage`).
+//! (the power cut over the card's storage, any `card_storage::records::LogMedium`).
 //!
 //! Every fault that fires is written to the trace before its exchange (`"event":"fault"`, with
 //! the fault as JSON); an exchange without an answer is traced with `"r":""`.

@@ -1,6 +1,7 @@
 //! The power-cut fault's hold on the card's persistent memory: a wrapper over any
-//! [`card_storage::Storage`] (the trait only, so it works over whatever backend the card keeps
-//! its state in) that the fault engine arms for one command.
+//! [`card_storage::records::LogMedium`] (the trait only, so it works over whatever medium the
+//! card keeps its record log in: each append or replace is one write) that the fault engine arms
+//! for one command.
 //!
 //! It is `card_storage::FaultyStorage`'s cut (the tearing point of `applet/tests/tearing.rs`:
 //! the n-th write fails with [`StorageError::PowerCut`] and leaves the backend as it was) made
@@ -9,10 +10,10 @@
 //! the power is cut, every later write of that command fails as well — a card without power
 //! writes nothing — until [`PowerSwitch::disarm`].
 
-use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use card_storage::{Storage, StorageError};
+use card_storage::StorageError;
+use card_storage::records::LogMedium;
 
 #[derive(Debug, Default)]
 struct State {
@@ -51,7 +52,7 @@ impl PowerSwitch {
     }
 
     /// `inner` under this switch.
-    pub fn wrap<S: Storage>(&self, inner: S) -> SwitchedStorage<S> {
+    pub fn wrap<S: LogMedium>(&self, inner: S) -> SwitchedStorage<S> {
         SwitchedStorage {
             inner,
             switch: self.clone(),
@@ -59,7 +60,7 @@ impl PowerSwitch {
     }
 
     /// Counts one write; `Err` when it is (or comes after) the cut one.
-    fn write_step(&self, storage: &dyn Storage) -> Result<(), StorageError> {
+    fn write_step(&self, storage: &dyn LogMedium) -> Result<(), StorageError> {
         let mut state = self.state();
         if state.cut_at.is_none() {
             return Ok(());
@@ -84,29 +85,24 @@ pub struct SwitchedStorage<S> {
     switch: PowerSwitch,
 }
 
-impl<S: Storage> Storage for SwitchedStorage<S> {
+impl<S: LogMedium> LogMedium for SwitchedStorage<S> {
     fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.read()
     }
 
-    fn write(&mut self, image: &[u8]) -> Result<(), StorageError> {
+    fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.switch.write_step(&self.inner)?;
-        self.inner.write(image)
+        self.inner.append(bytes)
+    }
+
+    /// One step, like an append.
+    fn replace(&mut self, contents: &[u8]) -> Result<(), StorageError> {
+        self.switch.write_step(&self.inner)?;
+        self.inner.replace(contents)
     }
 
     fn describe(&self) -> String {
         self.inner.describe()
-    }
-
-    /// One step, like a write.
-    fn update(
-        &mut self,
-        previous: &[u8],
-        image: &[u8],
-        changed: &[Range<usize>],
-    ) -> Result<(), StorageError> {
-        self.switch.write_step(&self.inner)?;
-        self.inner.update(previous, image, changed)
     }
 }
 
@@ -120,29 +116,24 @@ mod tests {
         let memory = MemoryStorage::new();
         let switch = PowerSwitch::new();
         let mut storage = switch.wrap(memory.clone());
-        storage.write(b"a").expect("unarmed");
+        storage.replace(b"a").expect("unarmed");
         switch.arm(2);
-        storage.write(b"b").expect("first write of the command");
+        storage.append(b"b").expect("first write of the command");
         assert!(matches!(
-            storage.write(b"c"),
+            storage.append(b"c"),
             Err(StorageError::PowerCut { step: 2, .. })
         ));
-        assert!(
-            storage
-                .update(b"b", b"d", std::slice::from_ref(&(0..1)))
-                .is_err(),
-            "no power"
-        );
+        assert!(storage.replace(b"d").is_err(), "no power");
         assert_eq!(
             memory.image(),
-            Some(b"b".to_vec()),
+            Some(b"ab".to_vec()),
             "the cut write left nothing"
         );
         assert_eq!(switch.disarm(), Some(2));
-        storage.write(b"e").expect("powered again");
+        storage.replace(b"e").expect("powered again");
         switch.arm(5);
-        storage.write(b"f").expect("fewer writes than the cut");
+        storage.append(b"f").expect("fewer writes than the cut");
         assert_eq!(switch.disarm(), None);
-        assert_eq!(storage.read().expect("read"), Some(b"f".to_vec()));
+        assert_eq!(storage.read().expect("read"), Some(b"ef".to_vec()));
     }
 }

@@ -171,6 +171,7 @@ pub(crate) fn load(bytes: &[u8], storage: &str) -> Result<Loaded, StorageError> 
     if version > FORMAT_VERSION {
         return Err(StorageError::Version {
             storage: storage.to_string(),
+            what: "record log format".into(),
             found: version,
             supported: FORMAT_VERSION,
             reason: "the record log was written by a newer build; it is left untouched".into(),

@@ -1,7 +1,7 @@
-//! Where a record log lives: a medium that appends and replaces atomically, in memory, in a
-//! file ([`super::FileLog`]) or under fault injection.
-
-use std::sync::{Arc, Mutex};
+//! Where a record log lives: a medium that appends and replaces atomically, in memory
+//! ([`crate::MemoryStorage`]), in a file ([`super::FileLog`]) or under fault injection
+//! ([`FaultyLog`]: a cut at any byte of any write; [`crate::FaultyStorage`]: a failure at the
+//! n-th write, nothing of it written).
 
 use crate::StorageError;
 
@@ -31,57 +31,6 @@ impl<M: LogMedium + ?Sized> LogMedium for Box<M> {
     }
     fn describe(&self) -> String {
         (**self).describe()
-    }
-}
-
-/// A log in memory. Clones share it, so a test can drop a store and open a new one on the same
-/// memory, as if the card had been pulled and tapped again.
-#[derive(Clone, Default)]
-pub struct MemoryLog {
-    bytes: Arc<Mutex<Option<Vec<u8>>>>,
-}
-
-impl MemoryLog {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A log holding `bytes` (e.g. a state file of an older format, to upgrade).
-    pub fn with_contents(bytes: Vec<u8>) -> Self {
-        let log = Self::new();
-        log.set_contents(Some(bytes));
-        log
-    }
-
-    /// The bytes held, for tests that inspect or damage them.
-    pub fn contents(&self) -> Option<Vec<u8>> {
-        self.bytes.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Replaces the bytes directly (tests).
-    pub fn set_contents(&self, bytes: Option<Vec<u8>>) {
-        *self.bytes.lock().unwrap_or_else(|p| p.into_inner()) = bytes;
-    }
-}
-
-impl LogMedium for MemoryLog {
-    fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.contents())
-    }
-    fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.bytes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(Vec::new)
-            .extend_from_slice(bytes);
-        Ok(())
-    }
-    fn replace(&mut self, contents: &[u8]) -> Result<(), StorageError> {
-        self.set_contents(Some(contents.to_vec()));
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "memory".to_string()
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! - [`format`]: the log's bytes: a versioned header, then commits, each its entries (puts and
 //!   deletes) and a SHA-256 digest chained to the previous commit — the commit marker.
-//! - [`medium`]: [`LogMedium`], where a log lives: [`MemoryLog`], [`FaultyLog`] (a power cut at
+//! - [`medium`]: [`LogMedium`], where a log lives: [`crate::MemoryStorage`], [`FaultyLog`] (a power cut at
 //!   any byte of any write, for tearing tests).
 //! - [`file_log`]: [`FileLog`], one file; its docs give the fsync points and the rename scheme.
 //! - [`store`]: [`RecordStore`]: commits, compaction, the upgrade of a whole-image state.
@@ -27,5 +27,5 @@ pub mod store;
 
 pub use file_log::FileLog;
 pub use format::{Change, FORMAT_VERSION};
-pub use medium::{Cut, FaultyLog, LogMedium, MemoryLog};
+pub use medium::{Cut, FaultyLog, LogMedium};
 pub use store::{DEFAULT_COMPACTION_FLOOR, RecordStore, Upgraded};
