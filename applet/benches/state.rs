@@ -23,7 +23,7 @@ use card_storage::{MemoryStorage, StorageError};
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fido_applet::platform::SeededRng;
-use fido_applet::state::records::encode_log;
+use fido_applet::state::encode_log;
 use fido_applet::state::{ResidentCredential, State, StateStore};
 use std::hint::black_box;
 

@@ -11,8 +11,8 @@ mod host;
 use card_storage::records::FileLog;
 use card_storage::{FaultyStorage, MemoryStorage};
 use fido_applet::profile::Profile;
+use fido_applet::state::decode_log;
 use fido_applet::state::legacy::decode_whole_image;
-use fido_applet::state::records::decode_log;
 use host::storage::summarize;
 use host::*;
 

@@ -21,7 +21,8 @@ mod host;
 
 use std::collections::{HashMap, HashSet};
 
-use card_storage::{FaultyStorage, MemoryStorage};
+use card_storage::MemoryStorage;
+use card_storage::records::{Cut, FaultyLog};
 use ctap_types::cbor::Value;
 use fido_applet::platform::Clock;
 use fido_applet::profile::Profile;
@@ -78,8 +79,14 @@ enum Op {
     Reselect,
     SelectOther,
     Advance(u32),
-    /// A power cut at the n-th write from now; the card is pulled when it happens.
-    ArmPowerCut(u8),
+    /// A power cut during the n-th write from now, after `kept` bytes of it reached the memory
+    /// (fewer than any commit has: the host never sees a failure of a write that landed, which
+    /// the model of issued credentials could not tell from a forged one); the card is pulled
+    /// when it happens.
+    ArmPowerCut(u8, u16),
+    /// The record log is padded to just under its compaction threshold (as by a long history of
+    /// small commits), then the card is tapped again: its next commit compacts the log.
+    PadLog,
     /// The card leaves the field and is tapped again (a new card object on the same memory).
     Reload,
     /// An abandoned chain: some parts of a request, then the host goes away or moves on.
@@ -129,7 +136,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SelectOther),
         1 => prop_oneof![Just(1_000u32), Just(11_000), Just(31_000), 0..100_000u32]
             .prop_map(Op::Advance),
-        1 => (1u8..=3).prop_map(Op::ArmPowerCut),
+        1 => (1u8..=3, prop_oneof![Just(0u16), 1u16..44])
+            .prop_map(|(at, kept)| Op::ArmPowerCut(at, kept)),
+        1 => Just(Op::PadLog),
         1 => Just(Op::Reload),
         1 => (1u8..4, any::<bool>()).prop_map(|(parts, then_reset)| Op::AbandonedChain {
             parts, then_reset
@@ -487,9 +496,13 @@ impl World {
                 self.next_rp = None;
             }
             Op::Advance(ms) => self.host.clock.advance(u64::from(ms)),
-            Op::ArmPowerCut(n) => {
+            Op::ArmPowerCut(at, kept) => {
                 let clock = self.host.clock.clone();
-                let storage = FaultyStorage::new(self.mem.clone(), Some(usize::from(n)));
+                let cut = Cut {
+                    at: usize::from(at),
+                    kept: usize::from(kept),
+                };
+                let storage = FaultyLog::new(self.mem.clone(), Some(cut));
                 self.boots += 1;
                 self.host = Tester::boot(Box::new(storage), SEED + self.boots).unwrap();
                 self.host.clock.set(clock.now_ms());
@@ -497,6 +510,10 @@ impl World {
                 self.next_rp = None;
             }
             Op::Reload => self.reload(),
+            Op::PadLog => {
+                pad_to_compaction(&self.mem);
+                self.reload();
+            }
             Op::AbandonedChain { parts, then_reset } => {
                 for _ in 0..parts {
                     let resp = self
@@ -683,7 +700,7 @@ fn a_pin_session_then_chaos_then_a_clean_power_up() {
             up: None,
             framing: ext.clone(),
         },
-        Op::ArmPowerCut(1),
+        Op::ArmPowerCut(1, 0),
         Op::MakeCredential {
             rp: 1,
             user: 2,

@@ -20,7 +20,8 @@ use fido_applet::CardBuilder;
 use fido_applet::crypto::sha256;
 use fido_applet::platform::Platform;
 use fido_applet::profile::Profile;
-use fido_applet::state::records::{self, all_records, decode_log, encode_log};
+use fido_applet::state::records::{self, all_records};
+use fido_applet::state::{decode_log, encode_log};
 use libfuzzer_sys::fuzz_target;
 
 fn wrap(version: u16, payload: &[u8]) -> Vec<u8> {

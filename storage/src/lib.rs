@@ -1,24 +1,37 @@
 //! A card's persistent memory: where the state is kept, how it is written atomically, and the
 //! Java Card transaction semantics on top (JCRE 3 §7: atomicity and transactions).
 //!
-//! One module per concern:
+//! The card keeps its state in a [`records::RecordStore`]: records (key → value) in an
+//! append-only log with commit markers and compaction, so that a commit costs the size of what
+//! changed. One module per concern:
+//!
+//! - [`records`]: the record store, its log format, its media ([`records::LogMedium`]) and its
+//!   file form ([`records::FileLog`]), whose docs give the scheme write point by write point:
+//!   a commit is appended and `fdatasync`ed (a power cut or `kill -9` at any byte of it leaves
+//!   a torn last commit, which the loader drops: the old state); a compaction (or the first
+//!   write, or the conversion of an older state file) writes `NAME.tmp` (mode 0600), `fsync`s
+//!   it, renames it over `NAME` and `fsync`s the directory (a cut before the rename leaves the
+//!   old log, after it the new one). Either way a reader finds the old state or the new one.
+//! - [`memory`]: [`MemoryStorage`], bytes in memory shared by its clones: a record log's medium
+//!   for tests, benches, fuzzing and trace replay (and an image store).
+//! - [`fault`]: [`FaultyStorage`], a power cut at the n-th write over any medium or storage;
+//!   [`records::FaultyLog`] cuts at any byte of a chosen write.
+//!
+//! The whole-image format of earlier builds, kept to read such a state and convert it
+//! ([`records::RecordStore::open_or_upgrade`]):
 //!
 //! - [`backend`]: the [`Storage`] trait, a place that keeps one image atomically.
-//! - [`memory`]: [`MemoryStorage`], shared in-memory images for tests and benches.
 //! - [`file`]: [`FileStorage`], a state file replaced atomically (temporary file, fsync, rename,
 //!   directory fsync) with a fault-injection hook at each of those steps; the platform-specific
-//!   part (a file only its owner may read) lives in `private_file`.
-//! - [`fault`]: [`FaultyStorage`], a power cut at the n-th write over any storage.
-//! - [`schema`]: [`Schema`], the card's state as one versioned struct, and its postcard encoding.
+//!   part (a file only its owner may read) lives in `private_file`, shared with
+//!   [`records::FileLog`].
+//! - [`schema`]: [`Schema`], a state as one versioned struct, and its postcard encoding.
 //! - [`image`]: the image format (magic, versions, length, payload, SHA-256) and its loader.
-//! - [`transaction`]: [`Persistent`], the committed state and its begin / commit / abort.
-//! - [`records`]: [`records::RecordStore`], records (key → value) in an append-only log with
-//!   commit markers and compaction, so that a commit costs the size of what changed; its file
-//!   form ([`records::FileLog`]) documents its fsync points and rename scheme.
+//! - [`transaction`]: [`Persistent`], transactions over a whole image.
 //!
 //! A write that fails (the card was pulled) leaves the previous state, in memory and in the
 //! storage. That is what "a pulled card loses nothing that was acknowledged" means: the applet
-//! answers only after [`Persistent::transaction`] returned.
+//! answers only after its transaction's commit returned.
 #![forbid(unsafe_code)]
 
 pub mod backend;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use fido_applet::crypto::sha256;
 use fido_applet::state::State;
-use fido_applet::state::records::decode_log;
+use fido_applet::state::decode_log;
 use fido_host::Client;
 use fido_host::attestation::parse_auth_data;
 use fido_host::ctap_types::cbor::{self, Value};

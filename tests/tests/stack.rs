@@ -159,7 +159,7 @@ fn state_file_is_private_and_survives_restarts() {
         "state file mode 0600"
     );
     let image = std::fs::read(&state).expect("read state");
-    assert!(image.starts_with(b"VFCS"), "state image magic");
+    assert!(image.starts_with(b"VFCR"), "a record log (magic VFCR)");
 
     bridge.stop_cleanly(Signal::TERM, &ctx, &slot.reader);
 

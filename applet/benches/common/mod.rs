@@ -221,8 +221,7 @@ pub fn synthetic_rp(index: usize) -> String {
 /// would take most of the benchmark's time.
 pub fn populate(storage: &MemoryStorage, n: usize) {
     let image = storage.image().expect("initialized card");
-    let mut state: State =
-        fido_applet::state::records::decode_log(&image, "memory").expect("state");
+    let mut state: State = fido_applet::state::decode_log(&image, "memory").expect("state");
     let mut rng = SeededRng::new(7);
     for i in 0..n {
         let cred = resident_credential(&state, &mut rng, &synthetic_rp(i), i);
@@ -230,7 +229,7 @@ pub fn populate(storage: &MemoryStorage, n: usize) {
     }
     state.next_creation_order = n as u64;
     storage.set_image(Some(
-        fido_applet::state::records::encode_log(&state).expect("encode"),
+        fido_applet::state::encode_log(&state).expect("encode"),
     ));
 }
 

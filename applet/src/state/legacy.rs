@@ -209,7 +209,12 @@ pub fn decode_whole_image(image: &[u8], storage: &str) -> Result<State, StorageE
 /// that holds a whole image: its state's records.
 pub fn upgrade(image: &[u8], storage: &str) -> Result<Upgraded, StorageError> {
     let state = decode_whole_image(image, storage)?;
-    let records = super::records::all_records(&state)?;
+    // Two credentials sharing a creation order would share a record: the state cannot be
+    // converted without losing one, so it is refused like a damaged image.
+    let records = super::records::all_records(&state).map_err(|e| StorageError::Corrupt {
+        storage: storage.to_string(),
+        reason: e.to_string(),
+    })?;
     tracing::info!(
         storage,
         credentials = state.resident.len(),

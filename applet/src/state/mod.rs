@@ -27,7 +27,7 @@ mod store;
 
 pub use pin::PinState;
 pub use residents::Residents;
-pub use store::StateStore;
+pub use store::{StateStore, decode_log, encode_log};
 
 /// The card's persistent state, as the command handlers see it (see the module docs for how it
 /// is kept).

@@ -162,6 +162,29 @@ impl StateStore {
     }
 }
 
+/// The state kept in the bytes of a medium (a record log, or a whole image of an earlier build,
+/// converted), e.g. a state file read by a tool or a test. `storage` names it in errors.
+pub fn decode_log(bytes: &[u8], storage: &str) -> Result<State, StorageError> {
+    let memory = card_storage::MemoryStorage::with_image(bytes.to_vec());
+    let store = RecordStore::open_or_upgrade(Box::new(memory), legacy::upgrade)?;
+    records::load(&store)?.ok_or_else(|| StorageError::Corrupt {
+        storage: storage.to_string(),
+        reason: "the record log holds no state".into(),
+    })
+}
+
+/// A record log holding exactly `state` (one commit of all its records): what a card's medium
+/// holds after a compaction; tests and benches prepare cards with it.
+pub fn encode_log(state: &State) -> Result<Vec<u8>, StorageError> {
+    let memory = card_storage::MemoryStorage::new();
+    let mut store = RecordStore::open(Box::new(memory.clone()))?;
+    store.commit(&records::puts(&records::all_records(state)?))?;
+    drop(store);
+    memory
+        .image()
+        .ok_or_else(|| StorageError::Encode("nothing written".into()))
+}
+
 /// Restores the committed state unless disarmed: on `Err`, on a failed write and on a panic in
 /// the transaction's closure.
 struct Rollback<'a> {

@@ -307,16 +307,15 @@ impl Tester {
     /// The committed persistent state, read from the storage's record log.
     pub fn state(&self) -> State {
         let bytes = self.storage().image().expect("a record log");
-        fido_applet::state::records::decode_log(&bytes, "memory").expect("state decodes")
+        fido_applet::state::decode_log(&bytes, "memory").expect("state decodes")
     }
 
     /// Rewrites the persistent state and reloads the card.
     pub fn edit_state(&self, f: impl FnOnce(&mut State)) -> Tester {
         let mut state = self.state();
         f(&mut state);
-        self.storage().set_image(Some(
-            fido_applet::state::records::encode_log(&state).unwrap(),
-        ));
+        self.storage()
+            .set_image(Some(fido_applet::state::encode_log(&state).unwrap()));
         self.reload()
     }
 

@@ -3,7 +3,7 @@
 use card_storage::records::{Change, DEFAULT_COMPACTION_FLOOR, LogMedium, RecordStore};
 use card_storage::{MemoryStorage, StorageError};
 use fido_applet::state::State;
-use fido_applet::state::records::decode_log;
+use fido_applet::state::decode_log;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
