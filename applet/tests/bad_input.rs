@@ -998,11 +998,16 @@ fn write_fuzz_corpus() {
     let _ = h.token(2, "0000", GA, None);
     h.change_pin(2, PIN, b"87654321").unwrap();
     h.retries();
-    let image = mem.image().unwrap();
-    write("state_loader", &[&[0u8][..], &image].concat());
+    // The record log as it is (mode 0), and the same state as a whole image of the earlier
+    // builds, whole (mode 0) and as the payload behind a valid header (mode 1).
+    let log = mem.image().unwrap();
+    write("state_loader", &[&[0u8][..], &log].concat());
+    let state = fido_applet::state::decode_log(&log, "memory").unwrap();
+    let whole = fido_applet::state::legacy::encode_whole_image(&state).unwrap();
+    write("state_loader", &[&[0u8][..], &whole].concat());
     write(
         "state_loader",
-        &[&[1u8][..], &image[12..image.len() - 32]].concat(),
+        &[&[1u8][..], &whole[12..whole.len() - 32]].concat(),
     );
     h.power_cycle();
     h.reset().unwrap();
