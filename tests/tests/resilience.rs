@@ -491,3 +491,40 @@ fn a_thousand_connect_disconnect_cycles() {
         start.elapsed()
     );
 }
+
+#[test]
+fn the_bridge_converts_a_whole_image_state_file_to_records() {
+    // Needs only the bridge binary: export-attestation opens the card and exits.
+    let (_dir, state) = temp_file("state.bin");
+    let fixture = include_bytes!("../../applet/tests/fixtures/state-v2.bin");
+    std::fs::write(&state, fixture).unwrap();
+    let before = fido_applet::state::legacy::decode_whole_image(fixture, "fixture").unwrap();
+    let out = std::process::Command::new(bridge_binary())
+        .args(["export-attestation", "--state"])
+        .arg(&state)
+        .output()
+        .expect("run the bridge");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same attestation root as the old state held: the card was loaded, not replaced.
+    let pem = String::from_utf8_lossy(&out.stdout);
+    let root = before.attestation.as_ref().expect("attestation").root_pem();
+    assert_eq!(pem.trim(), root.trim());
+    // The file is a record log now, private, and holds the same card.
+    let converted = std::fs::read(&state).unwrap();
+    assert!(converted.starts_with(b"VFCR"), "converted to a record log");
+    let after = decode_log(&converted, "state").expect("the converted state loads");
+    assert_eq!(after.resident.len(), before.resident.len());
+    assert_eq!(after.sign_count, before.sign_count);
+    assert_eq!(after.pin, before.pin);
+    assert!(after.wrapping_key == before.wrapping_key);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
