@@ -29,7 +29,7 @@ use card_storage::MemoryStorage;
 use card_storage::records::LogMedium;
 
 use crate::crypto::Backend;
-use crate::platform::{Clock, Platform, PresencePolicy, Rng, SeededRng};
+use crate::platform::{Clock, Platform, PresenceGate, PresencePolicy, Rng, SeededRng};
 use crate::profile::Profile;
 use crate::{AppletError, FidoApplet};
 use ctap_types::nfc::FIDO_AID;
@@ -98,9 +98,16 @@ impl CardBuilder {
         self
     }
 
-    /// How user-presence checks are answered.
+    /// How user-presence tests are answered (a new gate with this policy).
     pub fn presence(mut self, presence: PresencePolicy) -> Self {
-        self.platform.presence = presence;
+        self.platform.presence = PresenceGate::new(presence);
+        self
+    }
+
+    /// The presence gate to use: the caller keeps a clone to touch and to change the policy
+    /// while the card runs ([`crate::presence`]).
+    pub fn presence_gate(mut self, gate: PresenceGate) -> Self {
+        self.platform.presence = gate;
         self
     }
 

@@ -31,6 +31,7 @@ pub mod extensions;
 pub mod nfc;
 pub mod pin_protocol;
 pub mod platform;
+pub mod presence;
 pub mod profile;
 pub mod state;
 pub mod u2f;
@@ -63,8 +64,12 @@ pub struct FidoApplet {
     pub(crate) authenticator: Authenticator,
     /// NFCCTAP_CONTROL END was received: CTAP commands are refused until the next SELECT.
     pub(crate) ended: bool,
-    /// An answer held behind `91 00` for NFCCTAP_GETRESPONSE (see [`nfc`]).
-    pub(crate) held: Option<nfc::HeldResponse>,
+    /// An answer held behind `91 00` for NFCCTAP_GETRESPONSE, or a command waiting for user
+    /// presence (see [`nfc`]).
+    pub(crate) held: Option<nfc::Held>,
+    /// A U2F command answered 6985 while its presence request waits: its retry keeps the
+    /// request (see [`nfc`]).
+    pub(crate) u2f_waiting: Option<apdu::Command>,
 }
 
 impl FidoApplet {
@@ -91,6 +96,7 @@ impl FidoApplet {
             authenticator: Authenticator::new(profile, storage, platform, backend)?,
             ended: false,
             held: None,
+            u2f_waiting: None,
         })
     }
 

@@ -37,12 +37,36 @@
 //! arrived after the card committed, as when a real card wins the race against a cancel. Any
 //! other command, a deselect or a power event also drops a held answer. P1 = 00 (libfido2,
 //! Windows) never gets 9100.
+//!
+//! ## Waiting for the user ([`crate::presence`])
+//!
+//! Under the `manual` and `wait MS` presence policies a command that tests presence meets an
+//! undecided request and stops before it has written anything ([`Presence::Waiting`]). The
+//! binding keeps the message and:
+//! - to a client that allowed status updates (P1 = 80) answers `91 00` UP_NEEDED, and again to
+//!   every poll while the gate is undecided; once it is decided (a touch, a policy change, the
+//!   deadline on the card's clock) the next poll runs the command again, which takes the
+//!   decision and answers for real: its result, CTAP2_ERR_OPERATION_DENIED or
+//!   CTAP2_ERR_USER_ACTION_TIMEOUT. A cancel drops the request (recorded as cancelled) and
+//!   answers CTAP2_ERR_KEEPALIVE_CANCEL; here nothing was written, so nothing stands.
+//! - to a client that did not (P1 = 00), which must never see `91 00`, the answer has to be
+//!   *held*: the card would simply not answer yet. This applet cannot block, so it answers
+//!   `91 00` UP_NEEDED to its **driver**. The driver's rule: a `91 00` answer to an
+//!   NFCCTAP_MSG whose P1 lacks bit 0x80 is never forwarded; the driver (the reader bridge)
+//!   waits — for a touch or a policy change on the shared [`crate::presence::PresenceGate`],
+//!   polling `80 11 00 00` itself every few tens of milliseconds so that the card's clock
+//!   can time the request out — and forwards the first answer that is not `91 00` as the
+//!   answer to the client's command.
+//! - U2F has no way to wait: REGISTER and AUTHENTICATE (enforce presence) answer 6985 while the
+//!   request is undecided, and the host retries the same APDU (U2F Raw Message Formats §4.3,
+//!   §5.4); the retry after the touch succeeds. Any other command drops the request.
 
 use apdu::{Applet, Command, PowerEvent, Response, StatusWord};
 
 use crate::FidoApplet;
 use crate::ctap::Presence;
 use crate::ctap::get_info::u2f_enabled;
+use crate::presence::Outcome;
 use crate::u2f;
 use ctap_types::CtapError;
 use ctap_types::u2f::{
@@ -60,16 +84,24 @@ use ctap_types::nfc::{
 /// the binding that defines it rather than in `apdu`.
 pub const CTAP_STATUS_UPDATE: StatusWord = StatusWord(ctap_types::nfc::SW_STATUS_UPDATE);
 
-/// A finished answer held back behind `91 00`.
+/// What the binding holds between an NFCCTAP_MSG and the NFCCTAP_GETRESPONSE after it.
 #[derive(Debug)]
-pub(crate) struct HeldResponse {
-    data: Vec<u8>,
+pub(crate) enum Held {
+    /// A finished answer held back behind `91 00` (the processing budget).
+    Answer(Vec<u8>),
+    /// A CTAP command suspended for user presence, run again once the gate is decided.
+    Presence {
+        message: Vec<u8>,
+        arrived_ms: u64,
+        /// The client allowed status updates (P1 = 80); otherwise the driver holds the answer.
+        status_updates: bool,
+    },
 }
 
 impl Applet for FidoApplet {
     fn select(&mut self, _cmd: &Command) -> Response {
         self.ended = false;
-        self.held = None;
+        self.drop_held();
         let version = if u2f_enabled(&self.authenticator) {
             VERSION_U2F_V2
         } else {
@@ -80,7 +112,7 @@ impl Applet for FidoApplet {
 
     fn deselect(&mut self) {
         self.ended = false;
-        self.held = None;
+        self.drop_held();
         self.authenticator.deselect();
     }
 
@@ -90,9 +122,19 @@ impl Applet for FidoApplet {
         if !matches!(cmd.cla, 0x00 | 0x80) {
             return StatusWord::CLA_NOT_SUPPORTED.into();
         }
-        // A held answer is for the NFCCTAP_GETRESPONSE right after it.
+        // A held answer (or a command waiting for the user) is for the NFCCTAP_GETRESPONSE
+        // right after it; a U2F request waiting for the user, for the same APDU again.
         if cmd.ins != ins::NFCCTAP_GETRESPONSE {
             self.held = None;
+        }
+        if self.u2f_waiting.as_ref() != Some(cmd) {
+            self.u2f_waiting = None;
+        }
+        if self.held.is_none() && self.u2f_waiting.is_none() {
+            self.authenticator
+                .platform
+                .presence
+                .drop_pending(Outcome::Abandoned);
         }
         match (cmd.cla, cmd.ins) {
             (_, ins::NFCCTAP_MSG) => self.nfcctap_msg(cmd),
@@ -109,12 +151,22 @@ impl Applet for FidoApplet {
 
     fn power_event(&mut self, event: PowerEvent) {
         self.ended = false;
-        self.held = None;
+        self.drop_held();
         self.authenticator.power_event(event);
     }
 }
 
 impl FidoApplet {
+    /// Drops whatever is held; a presence request still waiting is recorded as abandoned.
+    fn drop_held(&mut self) {
+        self.held = None;
+        self.u2f_waiting = None;
+        self.authenticator
+            .platform
+            .presence
+            .drop_pending(Outcome::Abandoned);
+    }
+
     fn nfcctap_msg(&mut self, cmd: &Command) -> Response {
         if self.ended {
             return StatusWord::CONDITIONS_NOT_SATISFIED.into();
@@ -128,23 +180,34 @@ impl FidoApplet {
         }
         let auth = &mut self.authenticator;
         let started = auth.platform.clock.now_ms();
-        let reply = auth.process(&cmd.data);
+        let reply = auth.process_arrived_at(&cmd.data, started);
+        let status_updates = cmd.p1 & MSG_GETRESPONSE_SUPPORTED != 0;
+        if reply.presence == Presence::Waiting {
+            tracing::debug!(status_updates, "waiting for user presence");
+            self.held = Some(Held::Presence {
+                message: cmd.data.clone(),
+                arrived_ms: started,
+                status_updates,
+            });
+            return Response::new(vec![status::UP_NEEDED], CTAP_STATUS_UPDATE);
+        }
         let elapsed = auth.platform.clock.now_ms().saturating_sub(started);
         let budget = auth.profile.processing_budget_ms;
-        if cmd.p1 & MSG_GETRESPONSE_SUPPORTED != 0 && budget > 0 && elapsed > budget {
+        if status_updates && budget > 0 && elapsed > budget {
             let status = match reply.presence {
-                Presence::Tested => status::UP_NEEDED,
+                Presence::Tested | Presence::Waiting => status::UP_NEEDED,
                 Presence::NotTested => status::PROCESSING,
             };
             tracing::debug!(elapsed, budget, status, "holding the answer behind 9100");
-            self.held = Some(HeldResponse { data: reply.data });
+            self.held = Some(Held::Answer(reply.data));
             return Response::new(vec![status], CTAP_STATUS_UPDATE);
         }
         Response::ok(reply.data)
     }
 
     /// NFCCTAP_GETRESPONSE: releases (P1 00) or cancels (P1 11) a held answer; 6985 when there
-    /// is none.
+    /// is none. A command waiting for the user answers `91 00` UP_NEEDED again until the gate
+    /// is decided, then runs again and answers.
     fn nfcctap_getresponse(&mut self, cmd: &Command) -> Response {
         if cmd.p2 != 0x00 || !matches!(cmd.p1, GETRESPONSE_POLL | GETRESPONSE_CANCEL) {
             return StatusWord::INCORRECT_P1P2.into();
@@ -152,10 +215,43 @@ impl FidoApplet {
         let Some(held) = self.held.take() else {
             return StatusWord::CONDITIONS_NOT_SATISFIED.into();
         };
-        if cmd.p1 == GETRESPONSE_CANCEL {
-            return Response::ok(vec![CtapError::KeepaliveCancel.code()]);
+        let cancel = Response::ok(vec![CtapError::KeepaliveCancel.code()]);
+        match held {
+            Held::Answer(_) if cmd.p1 == GETRESPONSE_CANCEL => cancel,
+            Held::Answer(data) => Response::ok(data),
+            Held::Presence { .. } if cmd.p1 == GETRESPONSE_CANCEL => {
+                let gate = &self.authenticator.platform.presence;
+                gate.drop_pending(Outcome::Cancelled);
+                cancel
+            }
+            Held::Presence {
+                message,
+                arrived_ms,
+                status_updates,
+            } => {
+                let auth = &mut self.authenticator;
+                let now = auth.platform.clock.now_ms();
+                if !auth.platform.presence.is_decided(now) {
+                    self.held = Some(Held::Presence {
+                        message,
+                        arrived_ms,
+                        status_updates,
+                    });
+                    return Response::new(vec![status::UP_NEEDED], CTAP_STATUS_UPDATE);
+                }
+                let reply = auth.process_arrived_at(&message, arrived_ms);
+                if reply.presence == Presence::Waiting {
+                    // A second presence test in one command (none does so today): wait again.
+                    self.held = Some(Held::Presence {
+                        message,
+                        arrived_ms,
+                        status_updates,
+                    });
+                    return Response::new(vec![status::UP_NEEDED], CTAP_STATUS_UPDATE);
+                }
+                Response::ok(reply.data)
+            }
         }
-        Response::ok(held.data)
     }
 
     fn nfcctap_control(&mut self, cmd: &Command) -> Response {
@@ -174,7 +270,17 @@ impl FidoApplet {
             // alwaysUv is on: U2F cannot verify the user (CTAP 2.1 §6.11.2).
             return StatusWord::COMMAND_NOT_ALLOWED.into();
         }
-        self.authenticator.end_session();
-        u2f::process(cmd, &mut self.authenticator)
+        let auth = &mut self.authenticator;
+        auth.end_session();
+        auth.arrived_ms = auth.platform.clock.now_ms();
+        auth.request_name = match cmd.ins {
+            U2F_INS_REGISTER => "U2F_REGISTER",
+            U2F_INS_AUTHENTICATE => "U2F_AUTHENTICATE",
+            _ => "U2F_VERSION",
+        };
+        let response = u2f::process(cmd, auth);
+        // 6985 while the user has not touched; the host retries this APDU (module docs).
+        self.u2f_waiting = (auth.presence() == Presence::Waiting).then(|| cmd.clone());
+        response
     }
 }

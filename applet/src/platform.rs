@@ -1,4 +1,4 @@
-//! Everything the card takes from outside itself: randomness, time and the user-presence policy.
+//! Everything the card takes from outside itself: randomness, time and the user-presence gate.
 //!
 //! The applet is sans-IO (see `docs/ARCHITECTURE.md`): a Java Card applet reaches its TRNG through
 //! `javacard.security.RandomData` and has no wall clock, and ours reaches the host the same way,
@@ -7,7 +7,6 @@
 //! reproducible.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -207,54 +206,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// How the card answers a request for user presence (CTAP 2.1 §6.1.2 step 13, §6.2.2 step 9).
-///
-/// A contactless card has no button: bringing it into the field is the presence gesture, so a
-/// command arriving over NFC already carries presence (CTAP 2.1 §11.3 and the digest in
-/// `nfc-binding.md`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PresencePolicy {
-    /// Presence is granted: the tap is the gesture.
-    #[default]
-    Auto,
-    /// Presence is always refused (CTAP2_ERR_OPERATION_DENIED / U2F 6985): models a card or a
-    /// user that refuses, for tests of the error paths.
-    Deny,
-}
-
-impl PresencePolicy {
-    /// Whether a presence check succeeds under this policy.
-    pub fn grants_presence(self) -> bool {
-        matches!(self, Self::Auto)
-    }
-}
-
-impl fmt::Display for PresencePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Deny => "deny",
-        })
-    }
-}
-
-/// The error of parsing a [`PresencePolicy`] from text.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown presence policy {0:?} (expected \"auto\" or \"deny\")")]
-pub struct ParsePresencePolicyError(pub String);
-
-impl FromStr for PresencePolicy {
-    type Err = ParsePresencePolicyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "deny" => Ok(Self::Deny),
-            _ => Err(ParsePresencePolicyError(s.to_owned())),
-        }
-    }
-}
+pub use crate::presence::{ParsePresencePolicyError, PresenceGate, PresencePolicy};
 
 /// The card's view of its host: one bundle handed to the applet when it is created.
 pub struct Platform {
@@ -262,8 +214,9 @@ pub struct Platform {
     pub rng: Box<dyn Rng>,
     /// The card's monotonic clock.
     pub clock: Box<dyn Clock>,
-    /// How user-presence checks are answered.
-    pub presence: PresencePolicy,
+    /// How user-presence tests are answered: the gate a driver shares to touch and to change
+    /// the policy at run time ([`crate::presence`]).
+    pub presence: PresenceGate,
 }
 
 impl Platform {
@@ -272,7 +225,7 @@ impl Platform {
         Self {
             rng: Box::new(OsRng),
             clock: Box::new(SystemClock::new()),
-            presence: PresencePolicy::Auto,
+            presence: PresenceGate::default(),
         }
     }
 
@@ -288,7 +241,7 @@ impl Platform {
         Self {
             rng: Box::new(SeededRng::new(seed)),
             clock: Box::new(SystemClock::new()),
-            presence: PresencePolicy::Auto,
+            presence: PresenceGate::default(),
         }
     }
 
@@ -299,14 +252,20 @@ impl Platform {
         let platform = Self {
             rng: Box::new(SeededRng::new(seed)),
             clock: Box::new(clock.clone()),
-            presence: PresencePolicy::Auto,
+            presence: PresenceGate::default(),
         };
         (platform, clock)
     }
 
-    /// Replaces the presence policy.
+    /// A new presence gate answering by `presence`.
     pub fn with_presence(mut self, presence: PresencePolicy) -> Self {
-        self.presence = presence;
+        self.presence = PresenceGate::new(presence);
+        self
+    }
+
+    /// Uses `gate`, a handle the caller keeps (to touch, or to change the policy later).
+    pub fn with_presence_gate(mut self, gate: PresenceGate) -> Self {
+        self.presence = gate;
         self
     }
 }
@@ -315,7 +274,7 @@ impl fmt::Debug for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Platform")
             .field("now_ms", &self.clock.now_ms())
-            .field("presence", &self.presence)
+            .field("presence", &self.presence.policy())
             .finish_non_exhaustive()
     }
 }
@@ -439,18 +398,6 @@ mod tests {
     }
 
     #[test]
-    fn presence_policy_text_round_trips() {
-        for policy in [PresencePolicy::Auto, PresencePolicy::Deny] {
-            assert_eq!(policy.to_string().parse::<PresencePolicy>(), Ok(policy));
-        }
-        assert_eq!(" DENY ".parse::<PresencePolicy>(), Ok(PresencePolicy::Deny));
-        assert!("maybe".parse::<PresencePolicy>().is_err());
-        assert!(PresencePolicy::Auto.grants_presence());
-        assert!(!PresencePolicy::Deny.grants_presence());
-        assert_eq!(PresencePolicy::default(), PresencePolicy::Auto);
-    }
-
-    #[test]
     fn seeded_platforms_replay() {
         let mut p1 = Platform::seeded(9);
         let mut p2 = Platform::seeded(9);
@@ -461,7 +408,8 @@ mod tests {
         assert_eq!(
             Platform::system()
                 .with_presence(PresencePolicy::Deny)
-                .presence,
+                .presence
+                .policy(),
             PresencePolicy::Deny
         );
     }

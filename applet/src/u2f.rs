@@ -48,8 +48,11 @@ const MEMORY_FAILURE: StatusWord = StatusWord(0x6581);
 
 /// What U2F needs from the card; the authenticator implements it over its state.
 pub trait U2fBackend {
-    /// The tap: whether the user is present (the card's presence policy).
+    /// The tap: whether the user is present (the card's presence gate). `false` too while a
+    /// request waits for the user: U2F answers 6985 and the host retries (§4.3, §5.4).
     fn user_present(&mut self) -> bool;
+    /// As `user_present`, but never making the user wait ("don't enforce user presence").
+    fn user_present_without_waiting(&mut self) -> bool;
     /// A new credential key pair bound to `application`, as (key handle, private key).
     fn new_key_handle(
         &mut self,
@@ -154,8 +157,12 @@ fn authenticate(cmd: &Command, backend: &mut dyn U2fBackend) -> Result<Vec<u8>, 
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
     // On a contactless card the tap that powered it is the presence gesture: "don't enforce"
-    // still reports it when the policy grants it.
-    let present = backend.user_present();
+    // still reports it when the gate grants it at once, and never waits for the user.
+    let present = if cmd.p1 == ENFORCE_USER_PRESENCE {
+        backend.user_present()
+    } else {
+        backend.user_present_without_waiting()
+    };
     if cmd.p1 == ENFORCE_USER_PRESENCE && !present {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
@@ -172,6 +179,10 @@ fn authenticate(cmd: &Command, backend: &mut dyn U2fBackend) -> Result<Vec<u8>, 
 impl U2fBackend for Authenticator {
     fn user_present(&mut self) -> bool {
         self.check_user_presence().is_ok()
+    }
+
+    fn user_present_without_waiting(&mut self) -> bool {
+        Authenticator::user_present_without_waiting(self)
     }
 
     fn new_key_handle(

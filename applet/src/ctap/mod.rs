@@ -32,6 +32,7 @@ use crate::crypto::{
     self, Backend, CredentialKey, CryptoBackend, Signer, SignerCache, WrappingKey,
 };
 use crate::platform::Platform;
+use crate::presence::{Answer, Outcome};
 use crate::profile::Profile;
 use crate::state::{State, StateStore};
 use ctap_types::cbor::Value;
@@ -113,6 +114,13 @@ pub struct Authenticator {
     backend: Backend,
     /// Signers prepared for the keys used last (the attestation key, recent credentials).
     signers: SignerCache,
+    /// What the command being processed is called in presence requests ("makeCredential",
+    /// "U2F_REGISTER"), for the gate's record.
+    pub(crate) request_name: &'static str,
+    /// `Clock::now_ms` when the command being processed arrived: a command suspended for
+    /// presence and run again keeps its first arrival time, so time rules checked on arrival
+    /// (authenticatorReset's 10 seconds, §6.6) judge the request, not the user's delay.
+    pub(crate) arrived_ms: u64,
 }
 
 /// What the authenticator did with one CTAP message, for the transport binding in front of it
@@ -128,9 +136,9 @@ pub struct Reply {
 
 /// A command's user-presence outcome (CTAP 2.1 §6.1.2 step 14, §6.2.2 step 9, §6.6, §6.9,
 /// U2F's check-user-presence). On a contactless card the tap that powered it is the gesture, so
-/// a test is decided at once by the platform's [`crate::platform::PresencePolicy`]; a binding
-/// tells "waiting for the user" from "processing" by it (NFCCTAP_GETRESPONSE's status byte,
-/// §11.3).
+/// a test is normally decided at once by the platform's [`crate::presence::PresenceGate`]; a
+/// binding tells "waiting for the user" from "processing" by it (NFCCTAP_GETRESPONSE's status
+/// byte, §11.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Presence {
     /// The command did not test user presence.
@@ -138,6 +146,10 @@ pub enum Presence {
     NotTested,
     /// The command tested user presence (granted or refused).
     Tested,
+    /// The command met an undecided presence request and stopped there, before writing
+    /// anything: its answer (`data`) is meaningless. The binding runs the same message again
+    /// once the gate is decided ([`crate::nfc`]).
+    Waiting,
 }
 
 impl Authenticator {
@@ -180,6 +192,8 @@ impl Authenticator {
             crypto,
             backend,
             signers: SignerCache::new(),
+            request_name: "",
+            arrived_ms: 0,
         })
     }
 
@@ -234,10 +248,27 @@ impl Authenticator {
         self.store.get().attestation.as_ref()
     }
 
+    /// What the last command did about user presence.
+    pub fn presence(&self) -> Presence {
+        self.presence
+    }
+
     /// Processes one CTAP message (command byte || CBOR) into status byte || CBOR, with what the
     /// command did about user presence.
     pub fn process(&mut self, message: &[u8]) -> Reply {
+        let now = self.platform.clock.now_ms();
+        self.process_arrived_at(message, now)
+    }
+
+    /// As [`Authenticator::process`], for a message that arrived at `arrived_ms` (a suspended
+    /// command run again after the presence gate was decided).
+    pub fn process_arrived_at(&mut self, message: &[u8], arrived_ms: u64) -> Reply {
         self.presence = Presence::NotTested;
+        self.arrived_ms = arrived_ms;
+        self.request_name = message
+            .first()
+            .and_then(|&b| ctap_types::Command::try_from(b).ok())
+            .map_or("unknown", ctap_types::Command::short_name);
         let data = self.respond(message);
         Reply {
             data,
@@ -324,15 +355,39 @@ impl Authenticator {
         self.session.on_event(TransientEvent::Deselect);
     }
 
-    /// A user-presence test (§6.1.2 step 14, §6.2.2 step 9). On a contactless card the tap that
-    /// powered it is the gesture, so presence is immediate unless the platform's policy refuses.
+    /// A user-presence test (§6.1.2 step 14, §6.2.2 step 9, §6.6, §6.9). On a contactless card
+    /// the tap that powered it is the gesture, so presence is immediate unless the platform's
+    /// gate says otherwise: refused (CTAP2_ERR_OPERATION_DENIED), timed out
+    /// (CTAP2_ERR_USER_ACTION_TIMEOUT), or not decided yet. Then the command stops with
+    /// CTAP2_ERR_USER_ACTION_PENDING (§8.2: "authentication is waiting for user interaction")
+    /// and [`Presence::Waiting`]: every caller tests presence before its first write and
+    /// propagates the error, so the suspended command has changed nothing.
     pub(crate) fn check_user_presence(&mut self) -> CtapResult<()> {
-        self.presence = Presence::Tested;
-        if self.platform.presence.grants_presence() {
-            Ok(())
-        } else {
-            Err(CtapError::OperationDenied)
+        let now = self.platform.clock.now_ms();
+        match self.platform.presence.request(now, self.request_name) {
+            Answer::Decided(outcome) => {
+                self.presence = Presence::Tested;
+                match outcome {
+                    Outcome::Granted => Ok(()),
+                    Outcome::TimedOut => Err(CtapError::UserActionTimeout),
+                    Outcome::Denied | Outcome::Cancelled | Outcome::Abandoned => {
+                        Err(CtapError::OperationDenied)
+                    }
+                }
+            }
+            Answer::Waiting => {
+                self.presence = Presence::Waiting;
+                Err(CtapError::UserActionPending)
+            }
         }
+    }
+
+    /// A presence test that must not wait (U2F "don't enforce user presence").
+    pub(crate) fn user_present_without_waiting(&mut self) -> bool {
+        self.presence = Presence::Tested;
+        self.platform
+            .presence
+            .request_without_waiting(self.request_name)
     }
 
     /// Whether extension `id` is both implemented and enabled by the profile (getInfo lists

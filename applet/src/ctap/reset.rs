@@ -20,9 +20,11 @@ use ctap_types::{CtapError, CtapResult};
 pub const RESET_WINDOW_MS: u64 = 10_000;
 
 pub fn process(auth: &mut Authenticator) -> CtapResult<()> {
-    let now = auth.platform.clock.now_ms();
+    // The window is judged when the request arrived: a reset waiting for the user's touch
+    // (crate::presence) is not refused for the time the user took.
+    let arrived = auth.arrived_ms;
     match auth.powered_at_ms {
-        Some(at) if now.saturating_sub(at) <= RESET_WINDOW_MS => {}
+        Some(at) if arrived.saturating_sub(at) <= RESET_WINDOW_MS => {}
         _ => return Err(CtapError::NotAllowed),
     }
     auth.check_user_presence()?;

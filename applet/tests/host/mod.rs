@@ -23,7 +23,9 @@ use card_storage::MemoryStorage;
 use card_storage::records::LogMedium;
 use ctap_types::cbor::{self as card_cbor, IntMap, Value};
 use fido_applet::crypto::Backend;
-use fido_applet::platform::{Clock, ManualClock, Platform, PresencePolicy, SeededRng};
+use fido_applet::platform::{
+    Clock, ManualClock, Platform, PresenceGate, PresencePolicy, SeededRng,
+};
 use fido_applet::profile::Profile;
 use fido_applet::state::State;
 use fido_applet::{AppletError, CardBuilder};
@@ -146,6 +148,8 @@ impl Setup {
 pub struct Tester {
     pub card: Card,
     pub clock: ManualClock,
+    /// The card's presence gate: touch, change the policy.
+    pub gate: PresenceGate,
     /// The card's persistent memory, when the card lives in a [`MemoryStorage`].
     memory: Option<MemoryStorage>,
     pub setup: Setup,
@@ -238,13 +242,14 @@ impl Tester {
         storage: Box<dyn LogMedium>,
     ) -> Result<Tester, AppletError> {
         let clock = ManualClock::new(0);
+        let gate = PresenceGate::new(setup.presence);
         let platform = Platform {
             rng: Box::new(SeededRng::new(setup.seed)),
             clock: Box::new(TickingClock {
                 inner: clock.clone(),
                 step_ms: setup.step_ms,
             }),
-            presence: setup.presence,
+            presence: gate.clone(),
         };
         let card = CardBuilder::new(setup.profile.clone())
             .storage(storage)
@@ -259,6 +264,7 @@ impl Tester {
         let mut t = Tester {
             card,
             clock,
+            gate,
             memory,
             profile: setup.profile.clone(),
             setup,
