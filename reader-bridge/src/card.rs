@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use apdu::hex_encode;
 use vpicc::VSmartCard;
 
+use crate::control::{SlotControl, hold};
 use crate::faults::{Faults, Outcome, PowerSwitch, perform};
 use crate::trace::{PowerTrace, Tracer};
 use crate::wire::response_or_6f00;
@@ -40,6 +41,8 @@ pub struct BridgeCard {
     power: PowerSwitch,
     link: Option<Link>,
     absence: Option<Duration>,
+    /// The card's control state (counters, presence, removal), when it has one.
+    control: Option<Arc<SlotControl>>,
 }
 
 impl BridgeCard {
@@ -55,6 +58,45 @@ impl BridgeCard {
             power: PowerSwitch::new(),
             link: None,
             absence: None,
+            control: None,
+        }
+    }
+
+    /// Reports to (and takes presence decisions and removals from) `control`.
+    pub fn with_control(mut self, control: Arc<SlotControl>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// Traces the presence events the card recorded since the last call and tells the control
+    /// state about them.
+    fn presence_events(&self) {
+        let Some(ctl) = &self.control else {
+            return;
+        };
+        let events = ctl.gate().take_events();
+        if let Some(tracer) = &self.trace {
+            for e in &events {
+                tracer.presence(e);
+            }
+        }
+        for e in &events {
+            tracing::info!(
+                id = e.id,
+                request = e.request,
+                policy = %e.policy,
+                touched = e.touched,
+                "presence {}",
+                e.outcome.map_or("pending", |o| o.as_str())
+            );
+        }
+        ctl.note_presence(&events);
+    }
+
+    fn power_changed(&self, on: bool, reset: bool) {
+        self.presence_events();
+        if let Some(ctl) = &self.control {
+            ctl.power(on, reset);
         }
     }
 
@@ -104,6 +146,7 @@ impl BridgeCard {
             self.card.power_off();
             self.powered = false;
             self.trace_power(PowerTrace::PowerOff);
+            self.power_changed(false, false);
         }
     }
 
@@ -125,6 +168,7 @@ impl VSmartCard for BridgeCard {
         self.card.power_on();
         self.powered = true;
         self.trace_power(PowerTrace::PowerOn);
+        self.power_changed(true, false);
     }
 
     fn power_off(&mut self) {
@@ -132,6 +176,7 @@ impl VSmartCard for BridgeCard {
         self.card.power_off();
         self.powered = false;
         self.trace_power(PowerTrace::PowerOff);
+        self.power_changed(false, false);
     }
 
     fn reset(&mut self) {
@@ -139,6 +184,7 @@ impl VSmartCard for BridgeCard {
         self.card.reset();
         self.powered = true;
         self.trace_power(PowerTrace::Reset);
+        self.power_changed(true, true);
     }
 
     fn execute(&mut self, command: &[u8]) -> Vec<u8> {
@@ -157,7 +203,7 @@ impl VSmartCard for BridgeCard {
         }
         let action = fired.as_ref().map(|f| &f.spec.action);
         let outcome = perform(&mut self.card, &self.power, command, action);
-        let response = match &outcome {
+        let mut response = match &outcome {
             Outcome::Answer { bytes, delay_ms } => {
                 if *delay_ms > 0 {
                     std::thread::sleep(Duration::from_millis(*delay_ms));
@@ -166,6 +212,20 @@ impl VSmartCard for BridgeCard {
             }
             _ => Vec::new(),
         };
+        if hold::must_hold(command, &response) {
+            // The card waits for the user and the client cannot poll: hold the answer
+            // (control::hold). No answer at all when the card is removed meanwhile.
+            self.presence_events();
+            let card = &mut self.card;
+            response = hold::hold(command, self.control.as_deref(), |poll| {
+                response_or_6f00(card.transmit(poll))
+            })
+            .unwrap_or_default();
+        }
+        if let Some(ctl) = &self.control {
+            ctl.count_apdu();
+        }
+        self.presence_events();
         tracing::debug!("R: {}", hex_encode(&response));
         if let Some(tracer) = &self.trace {
             tracer.apdu(command, &response);
@@ -206,8 +266,10 @@ impl BridgeCard {
                 .as_ref()
                 .is_some_and(|l| l.stop.load(Ordering::SeqCst));
             let over = limit.is_some_and(|l| start.elapsed() >= l);
+            // Removed through the control endpoint: the connection is gone.
+            let removed = self.control.as_ref().is_some_and(|c| !c.is_inserted());
             // Without a connection (unit tests) there is nobody to keep waiting.
-            if stopping || over || self.faults.released() || self.link.is_none() {
+            if stopping || over || removed || self.faults.released() || self.link.is_none() {
                 return;
             }
             std::thread::sleep(HOLD_POLL);

@@ -66,6 +66,62 @@ pub enum Command {
     Attestation(AttestationArgs),
     /// Print the attestation root certificate (PEM) of the card in the state file.
     ExportAttestation(ExportArgs),
+    /// Drive a running bridge through its control endpoint (`run --control PATH`): prints the
+    /// JSON response; exit 0 when it says "ok", 1 when it refuses, 2 when it cannot be reached.
+    Ctl(CtlArgs),
+}
+
+/// Options of `ctl`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct CtlArgs {
+    /// The bridge's control endpoint (its `run --control PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub control: PathBuf,
+
+    /// The card (its slot) the command is for; needed when the bridge serves several.
+    #[arg(long, value_name = "N", global = true)]
+    pub slot: Option<u16>,
+
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// The control commands (see README, "Runtime control").
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CtlCommand {
+    /// JSON: present/connected/powered, presence policy and pending request, faults, counters.
+    Status,
+    /// Take the card out of the reader (the vpcd connection closes until `insert`).
+    Remove,
+    /// Put the card back (pcscd powers it up).
+    Insert,
+    /// Remove, wait, insert: a new power-up.
+    Tap {
+        /// How long the card stays out of the field.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        out_ms: u64,
+    },
+    /// How user presence is answered: auto, deny, manual, or wait MS.
+    Presence {
+        /// auto | deny | manual | wait
+        #[arg(value_parser = ["auto", "deny", "manual", "wait"])]
+        mode: String,
+        /// With `wait`: milliseconds before the request times out.
+        ms: Option<u64>,
+    },
+    /// Approve the pending presence request (refused when none is pending).
+    Touch {
+        /// First wait up to MS for a request to be pending.
+        #[arg(long, value_name = "MS")]
+        wait: Option<u64>,
+    },
+    /// Arm a fault: a JSON fault specification.
+    Fault {
+        /// The fault, as JSON.
+        spec: String,
+    },
+    /// Disarm every fault.
+    ResetFaults,
 }
 
 /// Options of `run`.
@@ -98,9 +154,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "ID|FILE")]
     pub profile: Vec<String>,
 
-    /// User presence: "auto" (the tap counts as presence) or "deny" (every presence check fails).
-    #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = ["auto", "deny"])]
+    /// User presence: "auto" (the tap counts as presence), "deny" (every presence test fails),
+    /// "manual" (a request waits for `ctl touch`; needs --control) or "wait:MS" (as manual,
+    /// timing out after MS milliseconds).
+    #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = parse_presence)]
     pub presence: String,
+
+    /// Open the runtime control endpoint at PATH (a Unix socket, mode 0600; on Windows a file
+    /// naming a loopback port and a per-run token), for `reader-bridge ctl`.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
 
     /// Derive every random choice of the card from N (the card in trace slot s uses N + s).
     /// For tests and replay only: keys become predictable, the card is NOT secure.
@@ -159,6 +222,13 @@ pub struct ExportArgs {
     pub profile: Option<String>,
 }
 
+/// Checks a `--presence` value (auto, deny, manual, wait:MS).
+fn parse_presence(text: &str) -> Result<String, String> {
+    text.parse::<fido_applet::presence::PresencePolicy>()
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// An inclusive range of vpcd slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotRange {
@@ -206,6 +276,7 @@ pub enum Action {
     Run(RunArgs),
     Attestation(AttestationArgs),
     ExportAttestation(ExportArgs),
+    Ctl(CtlArgs),
 }
 
 impl Cli {
@@ -229,6 +300,7 @@ impl Cli {
             Some(Command::Run(args)) => Action::Run(args),
             Some(Command::Attestation(args)) => Action::Attestation(args),
             Some(Command::ExportAttestation(args)) => Action::ExportAttestation(args),
+            Some(Command::Ctl(args)) => Action::Ctl(args),
             None => Action::Run(self.run),
         })
     }
@@ -244,6 +316,7 @@ impl RunArgs {
             state: Vec::new(),
             profile: Vec::new(),
             presence: "auto".to_owned(),
+            control: None,
             seed: None,
             trace: None,
             quirk: Vec::new(),
@@ -414,8 +487,49 @@ mod tests {
     }
 
     #[test]
+    fn control_and_ctl() {
+        let args = run_args(&["--control", "/tmp/c.sock", "--presence", "wait:500"]);
+        assert_eq!(args.control, Some(PathBuf::from("/tmp/c.sock")));
+        assert_eq!(args.presence, "wait:500");
+        assert_eq!(run_args(&["--presence", "manual"]).presence, "manual");
+        let ctl = |argv: &[&str]| match parse(argv) {
+            Ok(Action::Ctl(args)) => args,
+            other => panic!("expected ctl for {argv:?}, got {other:?}"),
+        };
+        let args = ctl(&[
+            "ctl",
+            "--control",
+            "/tmp/c",
+            "presence",
+            "wait",
+            "300",
+            "--slot",
+            "1",
+        ]);
+        assert_eq!(args.slot, Some(1));
+        assert_eq!(
+            args.command,
+            CtlCommand::Presence {
+                mode: "wait".to_owned(),
+                ms: Some(300)
+            }
+        );
+        assert_eq!(
+            ctl(&["ctl", "--control", "c", "touch", "--wait", "50"]).command,
+            CtlCommand::Touch { wait: Some(50) }
+        );
+        assert_eq!(
+            ctl(&["ctl", "--control", "c", "tap"]).command,
+            CtlCommand::Tap { out_ms: 1000 }
+        );
+        assert!(parse(&["ctl", "status"]).is_err(), "--control is required");
+        assert!(parse(&["ctl", "--control", "c", "presence", "sometimes"]).is_err());
+    }
+
+    #[test]
     fn rejects_bad_values() {
         assert!(parse(&["--presence", "maybe"]).is_err());
+        assert!(parse(&["--presence", "wait:x"]).is_err());
         assert!(parse(&["--seed", "-1"]).is_err());
         assert!(parse(&["--no-such-flag"]).is_err());
     }

@@ -14,6 +14,7 @@
 pub mod backoff;
 pub mod card;
 pub mod cli;
+pub mod control;
 pub mod faults;
 pub mod hint;
 pub mod metadata;

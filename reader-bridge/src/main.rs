@@ -11,8 +11,10 @@ use std::sync::atomic::AtomicBool;
 use card_storage::records::FileLog;
 use clap::Parser;
 use fido_applet::CardBuilder;
+use fido_applet::presence::{PresenceGate, PresencePolicy};
 use fido_applet::profile::Profile;
-use reader_bridge::cli::{Action, AttestationArgs, Cli, ExportArgs, RunArgs};
+use reader_bridge::cli::{Action, AttestationArgs, Cli, CtlArgs, ExportArgs, RunArgs};
+use reader_bridge::control::{Controls, Endpoint, SlotControl, endpoint, protocol};
 use reader_bridge::faults::PowerSwitch;
 use reader_bridge::paths::{NO_DEFAULT_STATE, default_state_path_from_env};
 use reader_bridge::plan::{CardPlan, is_profile_file, plan};
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Action::Run(args) => run(args),
         Action::Attestation(args) => attestation(args),
         Action::ExportAttestation(args) => export_attestation(args),
+        Action::Ctl(args) => return ctl(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +93,37 @@ fn show_profile(spec: &str) -> Result<()> {
     Ok(())
 }
 
+/// `reader-bridge ctl`: one request, its JSON response on stdout; exit 0 when it says ok, 1 when
+/// the bridge refused, 2 when the endpoint cannot be reached.
+fn ctl(args: CtlArgs) -> ExitCode {
+    let request = match protocol::request_for(&args.command, args.slot) {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("reader-bridge ctl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match endpoint::client::request(&args.control, &request) {
+        Ok(response) => {
+            println!("{response}");
+            if response["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "reader-bridge ctl: cannot reach the control endpoint {} ({e}): is \
+                 `reader-bridge run --control {}` running?",
+                args.control.display(),
+                args.control.display()
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn default_state() -> Option<PathBuf> {
     default_state_path_from_env()
 }
@@ -127,9 +161,19 @@ fn run(args: RunArgs) -> Result<()> {
         }
         None => None,
     };
+    let policy: PresencePolicy = args
+        .presence
+        .parse()
+        .map_err(|e| format!("--presence: {e}"))?;
+    if policy == PresencePolicy::Manual && args.control.is_none() {
+        return Err(
+            "--presence manual needs --control PATH: nothing else can touch the card".into(),
+        );
+    }
     let shutdown = Arc::new(AtomicBool::new(false));
     // Only raises the flag; each serve loop checks it at least every 200 ms.
     raise_on_stop_request(&shutdown)?;
+    let mut controls = Vec::with_capacity(plans.len());
 
     // Open every card before serving any, so a bad profile or state file fails the whole start.
     let mut prepared = Vec::with_capacity(plans.len());
@@ -144,15 +188,13 @@ fn run(args: RunArgs) -> Result<()> {
         }
         let atr = profile.atr.clone();
         let name = profile.name.clone();
+        // The card's presence gate, shared with its control state (ctl presence / touch).
+        let gate = PresenceGate::new(policy);
         let power = PowerSwitch::new();
-        let card = open_card(
-            profile,
-            &plan.state,
-            platform(plan.seed, &args.presence)?,
-            &power,
-        )
-        .map_err(|e| format!("{label}: {e}"))?;
-        let mut card = BridgeCard::new(card, atr).with_power_switch(power);
+        let platform = platform(plan.seed, &args.presence)?.with_presence_gate(gate.clone());
+        let card = open_card(profile, &plan.state, platform, &power)
+            .map_err(|e| format!("{label}: {e}"))?;
+        let card = BridgeCard::new(card, atr).with_power_switch(power);
         for fault in faults
             .iter()
             .filter(|f| f.slot.is_none_or(|s| s == plan.slot))
@@ -161,11 +203,15 @@ fn run(args: RunArgs) -> Result<()> {
                 .arm(fault.clone())
                 .map_err(|e| format!("{label}: --faults: {e}"))?;
         }
+        let control = SlotControl::new(plan.slot, gate, card.faults(), Arc::clone(&shutdown));
+        let mut card = card.with_control(Arc::clone(&control));
         if let Some(sink) = &trace {
             card = card.with_trace(sink.for_slot(plan.slot));
         }
         let bridge = Bridge::new(&plan.vpcd, Arc::clone(&shutdown))
-            .map_err(|e| format!("--vpcd {}: {e}", plan.vpcd))?;
+            .map_err(|e| format!("--vpcd {}: {e}", plan.vpcd))?
+            .with_control(Arc::clone(&control));
+        controls.push(control);
         prepared.push(Prepared {
             plan,
             name,
@@ -173,6 +219,23 @@ fn run(args: RunArgs) -> Result<()> {
             bridge,
         });
     }
+
+    // The control endpoint, once every card is open (a failed start leaves no socket behind).
+    let endpoint_thread = match &args.control {
+        Some(path) => {
+            let endpoint =
+                Endpoint::bind(path).map_err(|e| format!("--control {}: {e}", path.display()))?;
+            let controls = Arc::new(Controls::new(controls, endpoint.token().map(str::to_owned)));
+            let stop = Arc::clone(&shutdown);
+            Some(
+                std::thread::Builder::new()
+                    .name("control".to_owned())
+                    .spawn(move || endpoint.serve(controls, stop))
+                    .map_err(|e| format!("cannot start the control endpoint: {e}"))?,
+            )
+        }
+        None => None,
+    };
 
     let mut threads = Vec::with_capacity(prepared.len());
     for Prepared {
@@ -199,6 +262,13 @@ fn run(args: RunArgs) -> Result<()> {
     for (slot, thread) in threads {
         if thread.join().is_err() {
             panicked.push(slot.to_string());
+        }
+    }
+    if let Some(thread) = endpoint_thread {
+        // The card threads end on shutdown; so does the endpoint (and removes its socket).
+        shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+        if thread.join().is_err() {
+            panicked.push("control".to_owned());
         }
     }
     if !panicked.is_empty() {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::card::BridgeCard;
+use crate::control::SlotControl;
 use crate::hint::unreachable_warning;
 use crate::net::{self, Readiness};
 
@@ -21,6 +22,8 @@ pub enum SessionEnd {
     Closed,
     /// The connection failed.
     Failed(io::Error),
+    /// The card was removed through the control endpoint.
+    Removed,
 }
 
 /// Serves one card to one vpcd slot.
@@ -32,6 +35,8 @@ pub struct Bridge {
     /// How often an idle connection checks the shutdown flag.
     idle_poll: Duration,
     connect_timeout: Duration,
+    /// The card's control state: removal keeps the bridge from vpcd until `insert`.
+    control: Option<Arc<SlotControl>>,
 }
 
 impl Bridge {
@@ -46,7 +51,18 @@ impl Bridge {
             backoff: Backoff::default(),
             idle_poll: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(2),
+            control: None,
         })
+    }
+
+    /// Takes removals and insertions from `control` (see [`crate::control`]).
+    pub fn with_control(mut self, control: Arc<SlotControl>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    fn removed(&self) -> bool {
+        self.control.as_ref().is_some_and(|c| !c.is_inserted())
     }
 
     /// Replaces the reconnect backoff.
@@ -67,14 +83,38 @@ impl Bridge {
     pub fn run(&mut self, card: &mut BridgeCard) {
         let mut quiet = false;
         while !self.stopping() {
+            // A removed card stays out of the reader until `insert`.
+            if let Some(ctl) = &self.control {
+                if !ctl.is_inserted() {
+                    tracing::info!("card removed: not connecting to vpcd until it is inserted");
+                    if !ctl.wait_until_inserted() {
+                        break;
+                    }
+                    tracing::info!("card inserted");
+                    self.backoff.reset();
+                    quiet = false;
+                }
+            }
             match net::attempt(&self.label, self.connect_timeout) {
                 Ok(stream) => {
                     tracing::info!("connected to vpcd at {}", self.label);
+                    if let Some(ctl) = &self.control {
+                        ctl.connected(stream.try_clone().ok());
+                    }
                     let (end, messages) = self.serve_connection(stream, card);
                     card.connection_lost();
+                    if let Some(ctl) = &self.control {
+                        ctl.disconnected();
+                    }
                     if messages > 0 {
                         self.backoff.reset();
                         quiet = false;
+                    }
+                    if self.removed() {
+                        // Back to the top: wait for `insert`, no backoff (and no fault's absence:
+                        // `insert` decides when the card is back).
+                        let _ = card.take_absence();
+                        continue;
                     }
                     // A fault took the card out of the field: stay away, then come back.
                     if let Some(away) = card.take_absence() {
@@ -84,6 +124,7 @@ impl Bridge {
                     }
                     match end {
                         SessionEnd::Shutdown => break,
+                        SessionEnd::Removed => continue,
                         SessionEnd::Closed => {
                             tracing::warn!("vpcd at {} closed the connection", self.label)
                         }
@@ -136,6 +177,9 @@ impl Bridge {
         loop {
             if self.stopping() {
                 return (SessionEnd::Shutdown, messages);
+            }
+            if self.removed() {
+                return (SessionEnd::Removed, messages);
             }
             match net::wait_for_message(&probe, self.idle_poll) {
                 Ok(Readiness::Idle) => continue,

@@ -9,16 +9,30 @@
 //!
 //! `t_ms` counts milliseconds since the bridge started; `slot` is the card's number (its vpcd slot
 //! with `--slots`, its position among the `--vpcd` options otherwise); `event` is `apdu`,
-//! `power_on`, `power_off`, `reset` or `fault`; `c` / `r` are the command and response APDUs in
-//! upper-case hex (`r` is empty when a fault left the command unanswered). A `fault` line
-//! precedes the exchange a fault fired on and carries it (`id`, `on`, `action`, as in
-//! [`crate::faults`]). Several cards of one process write to one file, a whole line at a time.
+//! `power_on`, `power_off`, `reset`, `fault` or `presence`; `c` / `r` are the command and
+//! response APDUs in upper-case hex (`r` is empty when a fault left the command unanswered). A
+//! `fault` line precedes the exchange a fault fired on and carries it (`id`, `on`, `action`, as
+//! in [`crate::faults`]). Several cards of one process write to one file, a whole line at a time.
+//!
+//! A `presence` line records a user-presence request of the card and, in a later line with the
+//! same `id`, its outcome (`fido_applet::presence`):
+//!
+//! ```text
+//! {"t_ms":40,"slot":0,"event":"presence","id":1,"request":"makeCredential","outcome":"pending","policy":"manual","touched":false}
+//! {"t_ms":900,"slot":0,"event":"presence","id":1,"request":"makeCredential","outcome":"granted","policy":"manual","touched":true}
+//! ```
+//!
+//! `outcome` is `pending` (the request waits for the user), `granted`, `denied`, `timeout`,
+//! `cancelled` (the host cancelled) or `abandoned` (another command, a reset or power loss);
+//! a request decided at once (`auto`, `deny`) has only its outcome line. Each line is written
+//! before the `apdu` line of the exchange in which it happened.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use apdu::hex_encode;
+use fido_applet::presence::PresenceEvent;
 
 use crate::faults::FiredFault;
 
@@ -109,6 +123,12 @@ impl Tracer {
         self.sink.write_line(&line);
     }
 
+    /// A presence request or its outcome.
+    pub fn presence(&self, event: &PresenceEvent) {
+        let line = presence_line(self.sink.t_ms(), self.slot, event);
+        self.sink.write_line(&line);
+    }
+
     /// A power event.
     pub fn power(&self, event: PowerTrace) {
         let line = power_line(self.sink.t_ms(), self.slot, event);
@@ -132,6 +152,18 @@ pub fn fault_line(t_ms: u128, slot: u16, fired: &FiredFault) -> String {
     let rest = fault.strip_prefix('{').unwrap_or("}");
     let sep = if rest == "}" { "" } else { "," };
     format!(r#"{{"t_ms":{t_ms},"slot":{slot},"event":"fault"{sep}{rest}"#)
+}
+
+/// The JSON line of a presence event (names are fixed ASCII words: no escaping needed).
+pub fn presence_line(t_ms: u128, slot: u16, event: &PresenceEvent) -> String {
+    format!(
+        r#"{{"t_ms":{t_ms},"slot":{slot},"event":"presence","id":{},"request":"{}","outcome":"{}","policy":"{}","touched":{}}}"#,
+        event.id,
+        event.request,
+        event.outcome.map_or("pending", |o| o.as_str()),
+        event.policy,
+        event.touched
+    )
 }
 
 /// The JSON line of a power event.
@@ -203,6 +235,36 @@ pub(crate) mod tests {
         assert_eq!(
             line,
             r#"{"t_ms":7,"slot":1,"event":"fault","id":2,"on":{"ins":"10"},"action":{"status":"6F00"}}"#
+        );
+    }
+
+    #[test]
+    fn presence_lines() {
+        use fido_applet::presence::{Outcome, PresencePolicy};
+        let event = PresenceEvent {
+            id: 4,
+            request: "makeCredential",
+            outcome: None,
+            policy: PresencePolicy::Wait(300),
+            touched: false,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&presence_line(7, 1, &event)).expect("JSON");
+        assert_eq!(
+            v,
+            serde_json::json!({"t_ms": 7, "slot": 1, "event": "presence", "id": 4,
+                "request": "makeCredential", "outcome": "pending", "policy": "wait 300",
+                "touched": false})
+        );
+        let done = PresenceEvent {
+            outcome: Some(Outcome::Granted),
+            touched: true,
+            ..event
+        };
+        let v: serde_json::Value = serde_json::from_str(&presence_line(9, 1, &done)).expect("JSON");
+        assert_eq!(
+            (v["outcome"].as_str(), v["touched"].as_bool()),
+            (Some("granted"), Some(true))
         );
     }
 

@@ -112,6 +112,9 @@ pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
                 command: hex_field(&obj, "c", line)?,
                 response: hex_field(&obj, "r", line)?,
             },
+            // Presence requests and outcomes (reader-bridge's trace) are a record of the user,
+            // not an exchange: the replayed card answers by its own --presence policy.
+            Some("presence") => continue,
             Some("power_on") => Event::PowerOn,
             Some("power_off") => Event::PowerOff,
             Some("reset") => Event::Reset,
