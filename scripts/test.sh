@@ -6,8 +6,9 @@
 #   (clippy for the MSVC and GNU targets: type- and lint-checked) and the GNU reader-bridge.exe
 #   run under Wine against a fake vpcd (scripts/windows-smoke.sh); cargo test
 #   --workspace (unit, proptest and the real-stack integration tests); pytest tests/python
-#   (python-fido2 / pyscard through the stack); the applet's tests and a real-stack subset again
-#   with the opt-in aws-lc crypto backend (feature asm-crypto);
+#   (python-fido2 / pyscard through the stack) and examples/rp-ci (the RP CI example suite); the
+#   applet's tests and a real-stack subset again with the opt-in aws-lc crypto backend (feature
+#   asm-crypto);
 #   a short cargo-fuzz smoke run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS per target).
 # pcscd is started for the tests and, if this script started it, stopped at the end (by PID).
 set -euo pipefail
@@ -82,6 +83,11 @@ check_windows() {
   return "$rc"
 }
 
+# examples/rp-ci: the pytest suite a relying party copies (its own conftest: a bridge with --control).
+run_rp_ci() {
+  RP_CI_BRIDGE="$TARGET/debug/reader-bridge" RP_CI_START_PCSCD=0 python3 -m pytest -q examples/rp-ci
+}
+
 # The opt-in assembly crypto backend (fido-applet feature asm-crypto: aws-lc-rs, C code): clippy,
 # the applet's whole test suite and known-answer tests computing with it (and the backends
 # against each other: tests/algorithms.rs), then a bridge built with it (--version must name it)
@@ -124,6 +130,7 @@ step "windows smoke (the .exe under Wine)" scripts/windows-smoke.sh
 step "start pcscd + vpcd" start_pcscd
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
 step "pytest tests/python" run_pytest
+step "pytest examples/rp-ci" run_rp_ci
 step "cargo test (asm-crypto backend)" test_asm_crypto
 # A short libFuzzer smoke run of every cargo-fuzz target (longer: FUZZ_SECONDS=600 scripts/fuzz.sh).
 step "cargo fuzz (smoke, ${FUZZ_SECONDS:=15} s per target)" env FUZZ_SECONDS="$FUZZ_SECONDS" scripts/fuzz.sh
