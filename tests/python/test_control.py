@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import threading
@@ -376,3 +377,76 @@ def test_a_second_bridge_refuses_a_live_socket_and_a_file(pcsc_context, controll
         assert out.returncode == 1, out.stderr
         assert "--control" in out.stderr
     assert ctl.ok("status")["present"] is True, "the live bridge is untouched"
+
+
+@pytest.fixture
+def both_slots(pcsc_context):
+    """Leases both vpcd slots (the harness's file locks), for a bridge serving two cards."""
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
+    handles = []
+    deadline = time.monotonic() + 300
+    for index in (0, 1):
+        handle = open(Path(tempfile.gettempdir()) / f"vcard-e2e-slot{index}.lock", "a")
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the vpcd slots did not become free in 5 minutes")
+                time.sleep(0.05)
+        handles.append(handle)
+    try:
+        for index in (0, 1):
+            try:
+                wait_for_card(pcsc_context, f"Virtual PCD 00 {index:02d}", present=False,
+                              timeout_s=2)
+            except TimeoutError:
+                pytest.skip(f"slot {index} holds a card the tests did not put there")
+        yield
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def test_several_cards_each_command_names_its_slot(pcsc_context, both_slots, tmp_path):
+    sock = tmp_path / "ctl.sock"
+    log = tmp_path / "bridge.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(_bridge_binary()), "run", "--slots", "0-1", "--state", f"{tmp_path}/",
+             "--seed", "5", "--control", str(sock)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out)
+    readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+    try:
+        for reader in readers:
+            wait_for_card(pcsc_context, reader, present=True)
+        ctl = Control(sock)
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        refused = ctl("status")
+        assert refused["ok"] is False and "slots 0, 1" in refused["error"], refused
+        assert [ctl.ok("status", slot=n)["slot"] for n in (0, 1)] == [0, 1]
+
+        # Presence and removal are per card.
+        ctl.ok("presence", mode="manual", slot=0)
+        assert ctl.ok("status", slot=1)["presence"]["policy"] == "auto"
+        ctl.ok("remove", slot=1)
+        wait_for_card(pcsc_context, readers[1], present=False, timeout_s=5)
+        wait_for_card(pcsc_context, readers[0], present=True, timeout_s=1)
+        assert ctl.ok("status", slot=0)["present"] is True
+        assert ctl.ok("insert", slot=1)["powered"] is True
+        wait_for_card(pcsc_context, readers[1], present=True, timeout_s=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        for reader in readers:
+            try:
+                wait_for_card(pcsc_context, reader, present=False, timeout_s=5)
+            except TimeoutError:
+                pass
