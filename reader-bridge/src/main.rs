@@ -192,7 +192,9 @@ fn run(args: RunArgs) -> Result<()> {
         let gate = PresenceGate::new(policy);
         let power = PowerSwitch::new();
         let platform = platform(plan.seed, &args.presence)?.with_presence_gate(gate.clone());
-        let card = open_card(profile, &plan.state, platform, &power)
+        // A seeded card computes with the pure-Rust backend, so its trace replays exactly.
+        let backend = fido_applet::crypto::Backend::for_seeded(plan.seed.is_some());
+        let card = open_card(profile, &plan.state, platform, backend, &power)
             .map_err(|e| format!("{label}: {e}"))?;
         let card = BridgeCard::new(card, atr).with_power_switch(power);
         for fault in faults
@@ -250,7 +252,7 @@ fn run(args: RunArgs) -> Result<()> {
             plan.slot,
             plan.state.display(),
             plan.vpcd,
-            fido_applet::crypto::Backend::default()
+            fido_applet::crypto::Backend::for_seeded(plan.seed.is_some())
         );
         let thread = std::thread::Builder::new()
             .name(format!("card-{}", plan.slot))

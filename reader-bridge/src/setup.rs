@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use card_storage::records::FileLog;
+use fido_applet::crypto::Backend;
 use fido_applet::platform::{Platform, PresencePolicy};
 use fido_applet::profile::{Persona, Profile};
 use fido_applet::{CardBuilder, FidoApplet};
@@ -119,19 +120,21 @@ pub fn open_applet(card: CardBuilder) -> Result<FidoApplet, String> {
     Ok(applet)
 }
 
-/// Opens the card in the state file `state` with `profile`: an unpowered [`apdu::Card`] with the
+/// Opens the card in the state file `state` with `profile`, computing with `backend`: an unpowered [`apdu::Card`] with the
 /// FIDO applet installed and the profile's APDU limits, its storage under `power` (the
 /// power-cut fault, [`crate::faults::PowerSwitch`]).
 pub fn open_card(
     profile: Profile,
     state: &Path,
     platform: Platform,
+    backend: Backend,
     power: &PowerSwitch,
 ) -> Result<apdu::Card, String> {
     create_state_dir(state)?;
     let card = CardBuilder::new(profile)
         .storage(power.wrap(FileLog::new(state)))
-        .platform(platform);
+        .platform(platform)
+        .crypto_backend(backend);
     Ok(open_applet(card)?.into_card())
 }
 

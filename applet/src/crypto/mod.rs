@@ -213,6 +213,9 @@ mod tests {
         #[cfg(not(feature = "asm-crypto"))]
         assert_eq!(Backend::default(), Backend::RustCrypto);
         assert!("openssl".parse::<Backend>().is_err());
+        // Seeded cards must repeat their answers: RFC 6979 ECDSA.
+        assert_eq!(Backend::for_seeded(true), Backend::RustCrypto);
+        assert_eq!(Backend::for_seeded(false), Backend::default());
     }
 
     /// The cache hands back the prepared signer for the same name and key, never for another

@@ -54,6 +54,20 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The backend of a card whose randomness is seeded (`--seed`, trace replay): the pure-Rust
+    /// one, whose ECDSA nonces are RFC 6979 (derived from the key and the message), so the same
+    /// seed and requests give the same answers byte for byte; aws-lc draws its nonces from its own
+    /// generator. Unseeded cards get [`Backend::default`].
+    pub fn for_seeded(seeded: bool) -> Backend {
+        if seeded {
+            Backend::RustCrypto
+        } else {
+            Backend::default()
+        }
+    }
+}
+
 impl Default for Backend {
     /// aws-lc when built in, else the pure-Rust backend.
     fn default() -> Self {

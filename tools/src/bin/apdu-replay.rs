@@ -114,9 +114,11 @@ fn run(args: &Args) -> Result<bool, String> {
         let power = PowerSwitch::new();
         let storage = power.wrap(storage);
         // Unpowered, as the bridge's card: the trace's first power_on powers it.
+        // The seeded bridge computed with the pure-Rust backend (RFC 6979 ECDSA): so does this.
         let card = CardBuilder::new(profile.clone())
             .storage(storage)
             .platform(platform.with_presence(args.presence))
+            .crypto_backend(fido_applet::crypto::Backend::for_seeded(true))
             .unpowered()
             .build()
             .map_err(|e| format!("cannot build the card: {e}"))?;
