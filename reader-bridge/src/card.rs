@@ -10,6 +10,7 @@ use vpicc::VSmartCard;
 
 use crate::control::{SlotControl, hold};
 use crate::faults::{Faults, Outcome, PowerSwitch, perform};
+use crate::net::{self, Readiness};
 use crate::trace::{PowerTrace, Tracer};
 use crate::wire::response_or_6f00;
 
@@ -256,23 +257,29 @@ impl VSmartCard for BridgeCard {
 }
 
 impl BridgeCard {
-    /// Keeps the answer back: until `limit` (if any), the bridge stops, or the faults are
-    /// reset.
+    /// Keeps the answer back: until `limit` (if any), the bridge stops, the faults are reset,
+    /// or the connection ends (vpcd went away, or the card was removed through the control
+    /// endpoint, which shuts it).
     fn hold(&self, limit: Option<Duration>) {
         let start = Instant::now();
+        // Without a connection (unit tests) there is nobody to keep waiting.
+        let Some(link) = &self.link else {
+            return;
+        };
         loop {
-            let stopping = self
-                .link
-                .as_ref()
-                .is_some_and(|l| l.stop.load(Ordering::SeqCst));
             let over = limit.is_some_and(|l| start.elapsed() >= l);
             // Removed through the control endpoint: the connection is gone.
             let removed = self.control.as_ref().is_some_and(|c| !c.is_inserted());
-            // Without a connection (unit tests) there is nobody to keep waiting.
-            if stopping || over || removed || self.faults.released() || self.link.is_none() {
+            if link.stop.load(Ordering::SeqCst) || over || removed || self.faults.released() {
                 return;
             }
-            std::thread::sleep(HOLD_POLL);
+            // vpcd sends nothing while it waits for this answer: the peek sleeps HOLD_POLL,
+            // and sees the connection close.
+            match net::wait_for_message(&link.stream, HOLD_POLL) {
+                Ok(Readiness::Idle) => {}
+                Ok(Readiness::Message) => std::thread::sleep(HOLD_POLL),
+                Ok(Readiness::Closed) | Err(_) => return,
+            }
         }
     }
 
@@ -431,5 +438,39 @@ mod tests {
                 "apdu:"
             ]
         );
+    }
+
+    #[test]
+    fn a_silent_card_ends_its_silence_when_the_connection_closes() {
+        use crate::faults::FaultSpec;
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let ours = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (vpcd, _) = listener.accept().expect("accept");
+        let mut card = bridge_card();
+        card.attach_link(Some(ours), Arc::new(AtomicBool::new(false)));
+        card.faults()
+            .arm(
+                FaultSpec::from_json(r#"{"on":{"apdu":1},"action":{"no_answer":{"away_ms":5}}}"#)
+                    .expect("fault"),
+            )
+            .expect("arm");
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(vpcd);
+        });
+        let start = Instant::now();
+        card.power_on();
+        assert!(
+            card.execute(&[0x80, 0x10, 0, 0, 0]).is_empty(),
+            "never answered"
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(100),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(card.take_absence(), Some(Duration::from_millis(5)));
+        closer.join().expect("closer");
     }
 }

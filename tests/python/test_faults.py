@@ -133,3 +133,30 @@ def test_a_quirky_short_only_persona_registers_and_signs_in(pcsc_context, slot, 
     assert any(c[1] == 0xC0 for c, _ in apdus), "GET RESPONSE"
     assert all(len(r) <= 130 for _, r in apdus), "128-byte pieces"
     assert "all identical" in replay(trace, *QUIRKS)
+
+
+@pytest.mark.parametrize("budget", [1, 0])
+def test_the_status_update_budget_is_a_quirk_too(budget, pcsc_context, slot, tmp_path):
+    """`--quirk budget=MS` on the generic profile: with 1 ms every makeCredential outlasts it,
+    so python-fido2 gets 9100 and polls with NFCCTAP_GETRESPONSE (CTAP 2.1 §11.3); with 0 the
+    card never answers 9100."""
+    trace = tmp_path / "trace.jsonl"
+    bridge = start_bridge(pcsc_context, slot, tmp_path / "state.bin", tmp_path / "bridge.log",
+                          "--seed", "13", "--trace", str(trace), "--quirk", f"budget={budget}")
+    try:
+        device = open_device(bridge.reader)
+        try:
+            made = make_rk(Ctap2(device), "dave")
+            assert made.auth_data.credential_data is not None
+        finally:
+            device.close()
+    finally:
+        stop_bridge(pcsc_context, bridge)
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    apdus = [(e["c"], e["r"]) for e in events if e["event"] == "apdu"]
+    updates = [r for _, r in apdus if r.endswith("9100")]
+    polls = [c for c, _ in apdus if c.startswith("80110000")]
+    if budget:
+        assert updates and polls, apdus
+    else:
+        assert not updates and not polls, apdus

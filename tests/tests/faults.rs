@@ -249,3 +249,48 @@ action = { remove = { at = "get_response", away_ms = 1200 } }
     let stdout = replay(trace_arg, &["--quirk", "chunk=64"]);
     assert!(stdout.trim_end().ends_with("all identical"), "{stdout}");
 }
+
+/// Refused at start, before any card is served (no stack needed): a fault for a slot the
+/// process does not serve, a fault file that does not parse, a quirk combination that is
+/// invalid.
+#[test]
+fn bad_faults_and_quirks_are_refused_at_start() {
+    let (dir, state) = temp_file("state.bin");
+    let bin = integration_tests::bridge_binary();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--state", state.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        run_tool(
+            bin.to_str().expect("utf-8"),
+            &all,
+            &[],
+            Duration::from_secs(30),
+        )
+    };
+    let other_slot = write_faults(
+        dir.path(),
+        "[[fault]]\nslot = 5\non = { apdu = 1 }\naction = { status = \"6F00\" }\n",
+    );
+    let out = run(&["--faults", &other_slot]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no card in slot 5"), "{err}");
+
+    let bad = write_faults(
+        dir.path(),
+        "[[fault]]\non = { apdu = 1 }\naction = { explode = 1 }\n",
+    );
+    let out = run(&["--faults", &bad]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("faults file") && err.contains("explode"),
+        "{err}"
+    );
+
+    let out = run(&["--quirk", "short-only", "--quirk", "chunk=4096"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("max_response_chunk"), "{err}");
+    assert!(!state.exists(), "nothing written for a refused start");
+}

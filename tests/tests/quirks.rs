@@ -99,3 +99,24 @@ fn each_quirk_as_a_host_sees_it() {
         "Le 00 asks for all of it"
     );
 }
+
+#[test]
+fn a_smaller_apdu_buffer_refuses_a_longer_chain() {
+    let Some((ctx, slot)) = stack_slot() else {
+        return;
+    };
+    // The generic profile's buffer is 4096; 2048 is its maxMsgSize, the least allowed.
+    let bridge = BridgeProcess::spawn(&slot, &["--seed", "3", "--quirk", "buffer=2048"]);
+    bridge.wait_card(&ctx, &slot.reader);
+    let mut client = Client::connect(&ctx, &slot.reader);
+    assert_eq!(client.send(SELECT_FIDO).1, 0x9000);
+    let link = format!("90100000F0{}", "00".repeat(240));
+    for i in 0..8 {
+        assert_eq!(client.send(&link).1, 0x9000, "link {i}: 1920 bytes fit");
+    }
+    assert_eq!(
+        client.send(&link),
+        (vec![], 0x6700),
+        "2160 bytes pass the 2048-byte buffer"
+    );
+}

@@ -79,8 +79,9 @@ pub enum Action {
     /// Answer this many milliseconds late (the card does the work first).
     DelayMs(u64),
     /// Never answer: the command does not reach the card and the host waits for its own
-    /// timeout. After `remove_after_ms` (if given), or when the faults are reset, the card
-    /// leaves the field for `away_ms`; it stays silent until then.
+    /// timeout. After `remove_after_ms` (if given), when the faults are reset, or when the
+    /// vpcd connection ends, the card leaves the field for `away_ms`; it stays silent until
+    /// then.
     NoAnswer(Silence),
     /// The card leaves the field (see [`RemovalPoint`]) for `away_ms`, then comes back with a
     /// new power-up.
