@@ -44,20 +44,22 @@ def replay(trace: Path, *extra: str) -> str:
     return done.stdout
 
 
-def faulted_make_credential(pcsc_context, slot, tmp_path: Path, action: str) -> tuple[int, int]:
-    """A card whose first makeCredential meets `action`: returns (remaining discoverable
-    credentials before, after the fault), checked again after a restart on the same state."""
+def faulted_make_credential(pcsc_context, slot, tmp_path: Path, action: str, *extra: str,
+                            name: str = "alice") -> tuple[int, int]:
+    """A card (bridge options `extra`) whose first makeCredential (for user `name`) meets
+    `action`: returns (remaining discoverable credentials before, after the fault), checked
+    again after a restart on the same state."""
     faults = tmp_path / "faults.toml"
     faults.write_text(f'[[fault]]\non = {{ ctap = "makeCredential" }}\naction = {action}\n')
     state, trace = tmp_path / "state.bin", tmp_path / "trace.jsonl"
     bridge = start_bridge(pcsc_context, slot, state, tmp_path / "bridge.log", "--seed", "13",
-                          "--trace", str(trace), "--faults", str(faults))
+                          "--trace", str(trace), "--faults", str(faults), *extra)
     try:
         before = remaining(bridge.reader)
         device = open_device(bridge.reader)
         try:
             with pytest.raises(Exception):
-                make_rk(Ctap2(device), "alice")
+                make_rk(Ctap2(device), name)
         finally:
             device.close()
         # The host sees the card leave the field, and come back with a new power-up.
@@ -71,10 +73,10 @@ def faulted_make_credential(pcsc_context, slot, tmp_path: Path, action: str) -> 
     events = [json.loads(line) for line in trace.read_text().splitlines()]
     fired = [e for e in events if e["event"] == "fault"]
     assert len(fired) == 1 and fired[0]["on"] == {"ctap": "makeCredential"}, fired
-    assert "all identical" in replay(trace)
+    assert "all identical" in replay(trace, *extra)
 
     # The state file loads, holds what the card showed, and the card keeps working on it.
-    again = start_bridge(pcsc_context, slot, state, tmp_path / "bridge2.log")
+    again = start_bridge(pcsc_context, slot, state, tmp_path / "bridge2.log", *extra)
     try:
         assert remaining(again.reader) == after
         device = open_device(again.reader)
@@ -98,6 +100,21 @@ def test_a_card_pulled_before_its_answer_keeps_the_state_after(pcsc_context, slo
     before, after = faulted_make_credential(
         pcsc_context, slot, tmp_path, '{ remove = { at = "answer", away_ms = 1200 } }')
     assert after == before - 1, "the card made the credential; only the answer was lost"
+
+
+def test_a_power_cut_in_a_chained_make_credential_cuts_its_last_link(pcsc_context, slot,
+                                                                    tmp_path):
+    """On a short-only card python-fido2 sends a long makeCredential as a chain: the fault's
+    condition is the first link, the cut lands in the last one, where the card does the work."""
+    before, after = faulted_make_credential(
+        pcsc_context, slot, tmp_path, "{ power_cut = { write = 1, away_ms = 1200 } }",
+        "--quirk", "short-only", name="erin-" + "x" * 200)
+    assert after == before
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    at = next(i for i, e in enumerate(events) if e["event"] == "fault")
+    cut = events[at + 1]
+    assert cut["c"].startswith("8010") and cut["r"] == "", "the last link, unanswered"
+    assert events[at - 1]["c"].startswith("9010"), "after the chain's earlier links"
 
 
 QUIRKS = ["--quirk", "short-only", "--quirk", "chunk=128", "--quirk", "le-6cxx",

@@ -124,26 +124,29 @@ impl Faults {
         let mut fire = None;
         for (i, armed) in engine.armed.iter_mut().enumerate() {
             armed.seen += 1;
-            if point_pending(&armed.spec.action) {
-                // A removal between links or pieces: the condition's own APDU is no point
-                // "between"; once the condition held, the fault waits for the next point.
+            let condition_apdu = !armed.triggered;
+            if condition_apdu {
+                armed.triggered = matches(&armed.spec.on, armed.seen, apdu, chain_open);
                 if !armed.triggered {
-                    armed.triggered = matches(&armed.spec.on, armed.seen, apdu, chain_open);
                     continue;
                 }
-                let at_point = match &armed.spec.action {
-                    Action::Remove(r) if r.at == RemovalPoint::Chain => chain_open,
-                    _ => more_data && ins(apdu) == Some(INS_GET_RESPONSE),
-                };
-                if at_point && fire.is_none() {
-                    fire = Some(i);
-                }
-                continue;
             }
-            // A fault whose condition holds on an APDU another (older) fault fires on waits
-            // for its condition to hold again.
-            if fire.is_none() && matches(&armed.spec.on, armed.seen, apdu, chain_open) {
+            let at_point = match &armed.spec.action {
+                // Between two links or pieces: never the condition's own APDU.
+                Action::Remove(r) if r.at == RemovalPoint::Chain => !condition_apdu && chain_open,
+                Action::Remove(r) if r.at == RemovalPoint::GetResponse => {
+                    !condition_apdu && more_data && ins(apdu) == Some(INS_GET_RESPONSE)
+                }
+                // The command's work happens at its last link: a removal after the work, or a
+                // power cut during it, waits for the link that completes the chain.
+                Action::Remove(_) | Action::PowerCut(_) => !is_chain_link(apdu),
+                _ => true,
+            };
+            if at_point && fire.is_none() {
                 fire = Some(i);
+            } else if !waits_for_a_point(&armed.spec.action) {
+                // An older fault took this APDU: wait for the condition to hold again.
+                armed.triggered = false;
             }
         }
         let armed = engine.armed.remove(fire?);
@@ -161,7 +164,7 @@ impl Faults {
             .checked_sub(2)
             .map(|at| StatusWord::from_bytes(response[at], response[at + 1]));
         let mut engine = self.engine();
-        engine.chain_open = apdu.first().is_some_and(|cla| cla & 0x10 != 0)
+        engine.chain_open = is_chain_link(apdu)
             && sw == Some(StatusWord::OK)
             && ins(apdu) != Some(INS_GET_RESPONSE);
         engine.more_data = sw.is_some_and(StatusWord::is_more_data);
@@ -184,12 +187,15 @@ fn ins(apdu: &[u8]) -> Option<u8> {
     apdu.get(1).copied()
 }
 
-/// Whether the action waits for a later APDU than its condition's.
-fn point_pending(action: &Action) -> bool {
-    matches!(
-        action,
-        Action::Remove(r) if r.at != RemovalPoint::Answer
-    )
+/// Whether the action, once its condition held, waits for a point (a chain link, a GET
+/// RESPONSE, the last link of a command).
+fn waits_for_a_point(action: &Action) -> bool {
+    matches!(action, Action::Remove(_) | Action::PowerCut(_))
+}
+
+/// A command APDU announcing more links (CLA b5, ISO/IEC 7816-4 §5.3.3).
+fn is_chain_link(apdu: &[u8]) -> bool {
+    apdu.first().is_some_and(|cla| cla & 0x10 != 0)
 }
 
 fn matches(condition: &Condition, seen: u64, apdu: &[u8], chain_open: bool) -> bool {
@@ -427,6 +433,43 @@ mod tests {
         assert_eq!(faults.on_command(&GET_INFO), None);
         faults.on_answer(&GET_INFO, &[0x00, 0x61, 0x20]);
         assert!(faults.on_command(&[0x00, 0xC0, 0x00, 0x00, 0x00]).is_some());
+    }
+
+    #[test]
+    fn a_power_cut_or_a_removal_after_the_work_waits_for_the_last_link() {
+        let faults = Faults::new();
+        faults
+            .arm(spec(
+                Condition::Ctap(ctap_types::Command::MakeCredential),
+                Action::PowerCut(PowerCut {
+                    write: NonZeroUsize::MIN,
+                    away_ms: 1,
+                }),
+            ))
+            .expect("arm");
+        assert_eq!(
+            faults.on_command(&MAKE_CREDENTIAL_LINK),
+            None,
+            "a middle link"
+        );
+        faults.on_answer(&MAKE_CREDENTIAL_LINK, &[0x90, 0x00]);
+        assert_eq!(faults.on_command(&MAKE_CREDENTIAL_LINK), None, "another");
+        faults.on_answer(&MAKE_CREDENTIAL_LINK, &[0x90, 0x00]);
+        assert!(
+            faults.on_command(&LAST_LINK).is_some(),
+            "the link that completes it"
+        );
+        // An unchained command is its own last link.
+        faults
+            .arm(spec(
+                Condition::Ins(0x10),
+                Action::Remove(Removal {
+                    at: RemovalPoint::Answer,
+                    away_ms: 1,
+                }),
+            ))
+            .expect("arm");
+        assert!(faults.on_command(&GET_INFO).is_some());
     }
 
     #[test]

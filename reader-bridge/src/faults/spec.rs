@@ -59,7 +59,8 @@ pub enum Condition {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemovalPoint {
-    /// The card processes the command, then leaves before the answer goes out.
+    /// The card processes the command, then leaves before the answer goes out (a chained
+    /// command: at its last link, where the work is done).
     #[default]
     Answer,
     /// Between two links of a command chain (ISO/IEC 7816-4 §5.3.3): the card leaves when the
@@ -88,8 +89,9 @@ pub enum Action {
     Remove(Removal),
     /// Power is cut at the `write`th storage write of the command (1 = its first): that write
     /// and every later one of the command fail as a power loss does, the card leaves the field
-    /// for `away_ms` and powers up again with the state of before the cut write. A command
-    /// that writes fewer times is answered normally.
+    /// for `away_ms` and powers up again with the state of before the cut write. A chained
+    /// command is cut at its last link, where the work is done. A command that writes fewer
+    /// times is answered normally.
     PowerCut(PowerCut),
     /// XOR one byte of the answer — data and status word as sent — with `mask`, after the card
     /// computed it: byte `byte` counted from 0, or the last one when the answer is shorter.
