@@ -142,11 +142,14 @@ impl Faults {
                 Action::Remove(_) | Action::PowerCut(_) => !is_chain_link(apdu),
                 _ => true,
             };
-            if at_point && fire.is_none() {
-                fire = Some(i);
-            } else if !waits_for_a_point(&armed.spec.action) {
-                // An older fault took this APDU: wait for the condition to hold again.
-                armed.triggered = false;
+            if at_point {
+                if fire.is_none() {
+                    fire = Some(i);
+                } else if !waits_for_a_later_point(&armed.spec.action) {
+                    // An older fault took this APDU: wait for the condition to hold again,
+                    // rather than fire on whatever APDU comes next.
+                    armed.triggered = false;
+                }
             }
         }
         let armed = engine.armed.remove(fire?);
@@ -187,10 +190,10 @@ fn ins(apdu: &[u8]) -> Option<u8> {
     apdu.get(1).copied()
 }
 
-/// Whether the action, once its condition held, waits for a point (a chain link, a GET
-/// RESPONSE, the last link of a command).
-fn waits_for_a_point(action: &Action) -> bool {
-    matches!(action, Action::Remove(_) | Action::PowerCut(_))
+/// Whether the action fires strictly after its condition's APDU (between two chain links or
+/// two GET RESPONSE pieces), so a point taken by another fault leaves it waiting for the next.
+fn waits_for_a_later_point(action: &Action) -> bool {
+    matches!(action, Action::Remove(r) if r.at != RemovalPoint::Answer)
 }
 
 /// A command APDU announcing more links (CLA b5, ISO/IEC 7816-4 §5.3.3).
@@ -459,6 +462,27 @@ mod tests {
             faults.on_command(&LAST_LINK).is_some(),
             "the link that completes it"
         );
+        faults.on_power_loss();
+        // Two such faults on one condition: the second waits for the condition to hold again,
+        // it does not fire on the next APDU whatever it is.
+        for _ in 0..2 {
+            faults
+                .arm(spec(
+                    Condition::Ctap(ctap_types::Command::GetInfo),
+                    Action::Remove(Removal {
+                        at: RemovalPoint::Answer,
+                        away_ms: 1,
+                    }),
+                ))
+                .expect("arm");
+        }
+        assert!(faults.on_command(&GET_INFO).is_some());
+        assert_eq!(
+            faults.on_command(&[0x00, 0xA4, 0x04, 0x00]),
+            None,
+            "a SELECT"
+        );
+        assert!(faults.on_command(&GET_INFO).is_some(), "the next getInfo");
         // An unchained command is its own last link.
         faults
             .arm(spec(
