@@ -105,6 +105,35 @@ fn uints(items: &[u64]) -> Value {
     Value::Array(items.iter().map(|&n| Value::Unsigned(n)).collect())
 }
 
+/// The name CTAP 2.1 §6.4 gives getInfo member `key` (the name JSON renderings of the
+/// response use, e.g. MDS3's `authenticatorGetInfo`); `None` for a key §6.4 does not define.
+pub fn member_name(key: u8) -> Option<&'static str> {
+    Some(match key {
+        key::VERSIONS => "versions",
+        key::EXTENSIONS => "extensions",
+        key::AAGUID => "aaguid",
+        key::OPTIONS => "options",
+        key::MAX_MSG_SIZE => "maxMsgSize",
+        key::PIN_UV_AUTH_PROTOCOLS => "pinUvAuthProtocols",
+        key::MAX_CREDENTIAL_COUNT_IN_LIST => "maxCredentialCountInList",
+        key::MAX_CREDENTIAL_ID_LENGTH => "maxCredentialIdLength",
+        key::TRANSPORTS => "transports",
+        key::ALGORITHMS => "algorithms",
+        key::MAX_SERIALIZED_LARGE_BLOB_ARRAY => "maxSerializedLargeBlobArray",
+        key::FORCE_PIN_CHANGE => "forcePINChange",
+        key::MIN_PIN_LENGTH => "minPINLength",
+        key::FIRMWARE_VERSION => "firmwareVersion",
+        key::MAX_CRED_BLOB_LENGTH => "maxCredBlobLength",
+        key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH => "maxRPIDsForSetMinPINLength",
+        key::PREFERRED_PLATFORM_UV_ATTEMPTS => "preferredPlatformUvAttempts",
+        key::UV_MODALITY => "uvModality",
+        key::CERTIFICATIONS => "certifications",
+        key::REMAINING_DISCOVERABLE_CREDENTIALS => "remainingDiscoverableCredentials",
+        key::VENDOR_PROTOTYPE_CONFIG_COMMANDS => "vendorPrototypeConfigCommands",
+        _ => return None,
+    })
+}
+
 impl AuthenticatorInfo {
     /// Whether `versions` lists `v`.
     pub fn has_version(&self, v: Version) -> bool {
@@ -436,6 +465,8 @@ mod tests {
         assert!(cbor::check_canonical(&bytes).is_ok());
         let map = cbor::parse(&bytes).unwrap();
         assert_eq!(map.as_map().unwrap().len(), 21);
+        assert!((1..=0x15).all(|k| member_name(k).is_some()));
+        assert_eq!(member_name(0x16), None);
         assert!(info.has_version(Version::Fido21));
         assert!(!info.has_version(Version::Fido21Pre));
         assert!(info.has_extension(ExtensionId::HmacSecret));
