@@ -55,6 +55,15 @@ fn chained(ins: u8, data: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Sends `apdus` in turn; the answer to the last.
+fn transmit_all(card: &mut Card, apdus: &[Vec<u8>]) -> Vec<u8> {
+    let mut last = Vec::new();
+    for apdu in apdus {
+        last = card.transmit(black_box(apdu));
+    }
+    last
+}
+
 fn apdu(c: &mut Criterion) {
     let mut group = c.benchmark_group("apdu");
     let mut card = card();
@@ -65,10 +74,7 @@ fn apdu(c: &mut Criterion) {
     let apdus = chained(0x01, &data);
     group.bench_function("chain_reassembly", |b| {
         b.iter(|| {
-            let mut last = Vec::new();
-            for apdu in &apdus {
-                last = card.transmit(black_box(apdu));
-            }
+            let last = transmit_all(&mut card, &apdus);
             assert_eq!(last, [0x04, 0xB0, 0x90, 0x00]);
             black_box(last)
         })
@@ -78,10 +84,7 @@ fn apdu(c: &mut Criterion) {
     let echo = chained(0x02, &data);
     group.bench_function("chain_and_get_response", |b| {
         b.iter(|| {
-            let mut resp = Vec::new();
-            for apdu in &echo {
-                resp = card.transmit(black_box(apdu));
-            }
+            let mut resp = transmit_all(&mut card, &echo);
             let mut total = resp.len() - 2;
             while resp[resp.len() - 2] == 0x61 {
                 resp = card.transmit(&[0x00, 0xC0, 0x00, 0x00, 0x00]);

@@ -407,15 +407,37 @@ mod tests {
 
     const AID: &str = "A0000006472F0001";
 
-    fn card() -> Card {
-        let mut card = Card::new(CardConfig::default());
+    /// SELECT of `Echo` by its AID, without Le.
+    const SELECT: &str = "00A4040008A0000006472F0001";
+
+    /// A powered card of `config` with `Echo` installed under `AID`.
+    fn card_with(config: CardConfig) -> Card {
+        let mut card = Card::new(config);
         card.install(&hex_decode(AID).unwrap(), Box::new(Echo::new()));
         card.power_on();
         card
     }
 
+    fn card() -> Card {
+        card_with(CardConfig::default())
+    }
+
+    /// `card_with(config)` with `Echo` selected.
+    fn selected(config: CardConfig) -> Card {
+        let mut card = card_with(config);
+        tx(&mut card, SELECT);
+        card
+    }
+
     fn tx(card: &mut Card, hex: &str) -> String {
         crate::hex_encode(&card.transmit(&hex_decode(hex).unwrap()))
+    }
+
+    /// Sends each command of `exchanges` to `card` in turn, checking its answer (hex).
+    fn assert_exchanges(card: &mut Card, exchanges: &[(&str, &str)]) {
+        for (command, answer) in exchanges {
+            assert_eq!(tx(card, command), *answer, "{command}");
+        }
     }
 
     #[test]
@@ -427,8 +449,7 @@ mod tests {
 
     #[test]
     fn unknown_aid_is_6a82_and_keeps_the_selection_and_its_state() {
-        let mut c = card();
-        tx(&mut c, "00A4040008A0000006472F0001");
+        let mut c = selected(CardConfig::default());
         assert_eq!(tx(&mut c, "0003000000"), "019000");
         // Windows smart-card plug-and-play and opensc-tool probes.
         assert_eq!(tx(&mut c, "00A4040009A0000003080000100000"), "6A82"); // PIV
@@ -442,25 +463,32 @@ mod tests {
 
     #[test]
     fn nothing_selected_answers_6d00_or_6e00() {
-        let mut c = card();
-        assert_eq!(tx(&mut c, "00CA7F6800"), "6D00");
-        assert_eq!(tx(&mut c, "8010000000"), "6E00");
-        assert_eq!(tx(&mut c, "FF00000000"), "6E00");
+        assert_exchanges(
+            &mut card(),
+            &[
+                ("00CA7F6800", "6D00"),
+                ("8010000000", "6E00"),
+                ("FF00000000", "6E00"),
+            ],
+        );
     }
 
     #[test]
     fn logical_channels_other_than_basic_are_refused() {
-        let mut c = card();
-        assert_eq!(tx(&mut c, "01A4040008A0000006472F0001"), "6881");
-        assert_eq!(tx(&mut c, "41A4040008A0000006472F0001"), "6881");
+        assert_exchanges(
+            &mut card(),
+            &[
+                ("01A4040008A0000006472F0001", "6881"),
+                ("41A4040008A0000006472F0001", "6881"),
+            ],
+        );
     }
 
     #[test]
     fn reselect_and_power_events_clear_transient_memory() {
-        let mut c = card();
-        tx(&mut c, "00A4040008A0000006472F0001");
+        let mut c = selected(CardConfig::default());
         tx(&mut c, "0003000000");
-        tx(&mut c, "00A4040008A0000006472F0001");
+        tx(&mut c, SELECT);
         assert_eq!(tx(&mut c, "0003000000"), "019000");
         c.reset();
         assert_eq!(c.selected_aid(), None);
@@ -469,23 +497,25 @@ mod tests {
             "6D00",
             "no applet selected after reset"
         );
-        tx(&mut c, "00A4040008A0000006472F0001");
+        tx(&mut c, SELECT);
         assert_eq!(tx(&mut c, "0003000000"), "019000");
     }
 
     #[test]
     fn chained_commands_reach_the_applet_whole() {
-        let mut c = card();
-        tx(&mut c, "00A4040008A0000006472F0001");
-        assert_eq!(tx(&mut c, "9001000002AABB"), "9000");
-        assert_eq!(tx(&mut c, "9001000001CC"), "9000");
-        assert_eq!(tx(&mut c, "8001000001DD00"), "AABBCCDD9000");
+        assert_exchanges(
+            &mut selected(CardConfig::default()),
+            &[
+                ("9001000002AABB", "9000"),
+                ("9001000001CC", "9000"),
+                ("8001000001DD00", "AABBCCDD9000"),
+            ],
+        );
     }
 
     #[test]
     fn long_responses_come_through_get_response_with_cla_00_or_80() {
-        let mut c = card();
-        tx(&mut c, "00A4040008A0000006472F0001");
+        let mut c = selected(CardConfig::default());
         let first = c.transmit(&hex_decode("8002012C00").unwrap()); // 300 bytes, Le 256
         assert_eq!(first.len(), 258);
         assert_eq!(&first[256..], &[0x61, 44]);
@@ -505,16 +535,13 @@ mod tests {
 
     #[test]
     fn extended_length_commands_and_responses() {
-        let mut c = card();
-        tx(&mut c, "00A4040008A0000006472F0001");
+        let mut c = selected(CardConfig::default());
         let resp = c.transmit(&hex_decode("800203E8000000").unwrap()); // 1000 bytes, Le 65536
         assert_eq!(resp.len(), 1002);
-        let mut small = Card::new(CardConfig {
+        let mut small = selected(CardConfig {
             extended_length: false,
             ..CardConfig::default()
         });
-        small.install(&hex_decode(AID).unwrap(), Box::new(Echo::new()));
-        small.transmit(&hex_decode("00A4040008A0000006472F0001").unwrap());
         assert_eq!(
             small.transmit(&hex_decode("800203E8000000").unwrap()),
             vec![0x67, 0x00]
@@ -522,14 +549,10 @@ mod tests {
     }
 
     fn quirky(quirks: Quirks) -> Card {
-        let mut c = Card::new(CardConfig {
+        selected(CardConfig {
             quirks,
             ..CardConfig::default()
-        });
-        c.install(&hex_decode(AID).unwrap(), Box::new(Echo::new()));
-        c.power_on();
-        tx(&mut c, "00A4040008A0000006472F0001");
-        c
+        })
     }
 
     #[test]
@@ -560,8 +583,7 @@ mod tests {
 
     #[test]
     fn default_card_serves_a_small_le_with_61xx() {
-        let mut c = card();
-        tx(&mut c, "00A4040008A0000006472F0001");
+        let mut c = selected(CardConfig::default());
         assert_eq!(tx(&mut c, "0002000A04"), "000102036106");
     }
 
@@ -581,9 +603,7 @@ mod tests {
 
     #[test]
     fn malformed_apdus_get_6700() {
-        let mut c = card();
-        assert_eq!(tx(&mut c, "00A4"), "6700");
-        assert_eq!(tx(&mut c, "00A4040008A000"), "6700");
+        assert_exchanges(&mut card(), &[("00A4", "6700"), ("00A4040008A000", "6700")]);
     }
 
     #[test]
@@ -594,7 +614,7 @@ mod tests {
             &hex_decode("A000000308000010000100").unwrap(),
             Box::new(other),
         );
-        tx(&mut c, "00A4040008A0000006472F0001");
+        tx(&mut c, SELECT);
         c.reset();
         c.power_off();
         assert!(!c.is_powered());
