@@ -94,10 +94,21 @@ impl BridgeCard {
         ctl.note_presence(&events);
     }
 
-    fn power_changed(&self, on: bool, reset: bool) {
+    /// Applies a power event (from vpcd, or the end of its connection) to the card, and reports
+    /// it to the trace and the control endpoint.
+    fn apply_power(&mut self, event: PowerTrace) {
+        match event {
+            PowerTrace::PowerOn => self.card.power_on(),
+            PowerTrace::PowerOff => self.card.power_off(),
+            PowerTrace::Reset => self.card.reset(),
+        }
+        self.powered = event != PowerTrace::PowerOff;
+        if let Some(tracer) = &self.trace {
+            tracer.power(event);
+        }
         self.presence_events();
         if let Some(ctl) = &self.control {
-            ctl.power(on, reset);
+            ctl.power(self.powered, event == PowerTrace::Reset);
         }
     }
 
@@ -144,16 +155,7 @@ impl BridgeCard {
     pub fn connection_lost(&mut self) {
         if self.powered {
             tracing::debug!("connection lost: powering the card off");
-            self.card.power_off();
-            self.powered = false;
-            self.trace_power(PowerTrace::PowerOff);
-            self.power_changed(false, false);
-        }
-    }
-
-    fn trace_power(&self, event: PowerTrace) {
-        if let Some(tracer) = &self.trace {
-            tracer.power(event);
+            self.apply_power(PowerTrace::PowerOff);
         }
     }
 }
@@ -166,26 +168,17 @@ impl VSmartCard for BridgeCard {
 
     fn power_on(&mut self) {
         tracing::debug!("power on");
-        self.card.power_on();
-        self.powered = true;
-        self.trace_power(PowerTrace::PowerOn);
-        self.power_changed(true, false);
+        self.apply_power(PowerTrace::PowerOn);
     }
 
     fn power_off(&mut self) {
         tracing::debug!("power off");
-        self.card.power_off();
-        self.powered = false;
-        self.trace_power(PowerTrace::PowerOff);
-        self.power_changed(false, false);
+        self.apply_power(PowerTrace::PowerOff);
     }
 
     fn reset(&mut self) {
         tracing::debug!("reset");
-        self.card.reset();
-        self.powered = true;
-        self.trace_power(PowerTrace::Reset);
-        self.power_changed(true, true);
+        self.apply_power(PowerTrace::Reset);
     }
 
     fn execute(&mut self, command: &[u8]) -> Vec<u8> {

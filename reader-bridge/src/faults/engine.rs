@@ -319,6 +319,18 @@ mod tests {
         }
     }
 
+    /// Arms `on` -> `action`; its id.
+    fn arm(faults: &Faults, on: Condition, action: Action) -> FaultId {
+        faults.arm(spec(on, action)).expect("arm")
+    }
+
+    /// A removal at `at`, out of the field for `away_ms`.
+    fn remove(at: RemovalPoint, away_ms: u64) -> Action {
+        Action::Remove(Removal { at, away_ms })
+    }
+
+    const MAKE_CREDENTIAL: Condition = Condition::Ctap(ctap_types::Command::MakeCredential);
+
     fn apdu_n(n: u64) -> Condition {
         Condition::Apdu(NonZeroU64::new(n).expect("nonzero"))
     }
@@ -330,18 +342,13 @@ mod tests {
     #[test]
     fn conditions_fire_once_then_disarm() {
         let faults = Faults::new();
-        let a = faults
-            .arm(spec(apdu_n(2), Action::Status(0x6F00)))
-            .expect("arm");
-        let b = faults
-            .arm(spec(Condition::Ins(0xC0), Action::Status(0x6A80)))
-            .expect("arm");
-        let c = faults
-            .arm(spec(
-                Condition::Ctap(ctap_types::Command::GetInfo),
-                Action::DelayMs(5),
-            ))
-            .expect("arm");
+        let a = arm(&faults, apdu_n(2), Action::Status(0x6F00));
+        let b = arm(&faults, Condition::Ins(0xC0), Action::Status(0x6A80));
+        let c = arm(
+            &faults,
+            Condition::Ctap(ctap_types::Command::GetInfo),
+            Action::DelayMs(5),
+        );
         assert_eq!((a, b, c), (1, 2, 3));
         assert_eq!(faults.pending().len(), 3);
         assert_eq!(faults.on_command(&[0x00, 0xA4, 0x04, 0x00]), None);
@@ -362,23 +369,15 @@ mod tests {
     #[test]
     fn one_fault_per_apdu_the_next_fires_after() {
         let faults = Faults::new();
-        faults
-            .arm(spec(apdu_n(1), Action::Status(0x6F00)))
-            .expect("arm");
-        faults
-            .arm(spec(apdu_n(1), Action::Status(0x6A80)))
-            .expect("arm");
+        arm(&faults, apdu_n(1), Action::Status(0x6F00));
+        arm(&faults, apdu_n(1), Action::Status(0x6A80));
         let first = faults.on_command(&GET_INFO).expect("fires");
         assert_eq!(first.spec.action, Action::Status(0x6F00));
         let second = faults.on_command(&GET_INFO).expect("fires next");
         assert_eq!(second.spec.action, Action::Status(0x6A80));
         // Two faults on one INS fire on two successive APDUs with it, not on others between.
-        faults
-            .arm(spec(Condition::Ins(0x10), Action::Status(0x6F00)))
-            .expect("arm");
-        faults
-            .arm(spec(Condition::Ins(0x10), Action::Status(0x6A80)))
-            .expect("arm");
+        arm(&faults, Condition::Ins(0x10), Action::Status(0x6F00));
+        arm(&faults, Condition::Ins(0x10), Action::Status(0x6A80));
         assert!(faults.on_command(&GET_INFO).is_some());
         assert_eq!(faults.on_command(&[0x00, 0xA4, 0x04, 0x00]), None);
         let later = faults.on_command(&GET_INFO).expect("the next INS 10");
@@ -388,12 +387,7 @@ mod tests {
     #[test]
     fn ctap_condition_ignores_chain_continuations_and_other_commands() {
         let faults = Faults::new();
-        faults
-            .arm(spec(
-                Condition::Ctap(ctap_types::Command::MakeCredential),
-                Action::Status(0x6F00),
-            ))
-            .expect("arm");
+        arm(&faults, MAKE_CREDENTIAL, Action::Status(0x6F00));
         assert_eq!(faults.on_command(&GET_INFO), None);
         faults.on_answer(&GET_INFO, &[0x00, 0x90, 0x00]);
         // A chain continuation starting with byte 01 is not a makeCredential.
@@ -410,29 +404,17 @@ mod tests {
     #[test]
     fn removal_points_wait_for_the_next_link_or_piece() {
         let faults = Faults::new();
-        faults
-            .arm(spec(
-                Condition::Ctap(ctap_types::Command::MakeCredential),
-                Action::Remove(Removal {
-                    at: RemovalPoint::Chain,
-                    away_ms: 10,
-                }),
-            ))
-            .expect("arm");
+        arm(&faults, MAKE_CREDENTIAL, remove(RemovalPoint::Chain, 10));
         assert_eq!(faults.on_command(&MAKE_CREDENTIAL_LINK), None, "first link");
         assert!(faults.pending()[0].triggered);
         faults.on_answer(&MAKE_CREDENTIAL_LINK, &[0x90, 0x00]);
         assert!(faults.on_command(&LAST_LINK).is_some(), "between the links");
 
-        faults
-            .arm(spec(
-                Condition::Ins(0x10),
-                Action::Remove(Removal {
-                    at: RemovalPoint::GetResponse,
-                    away_ms: 10,
-                }),
-            ))
-            .expect("arm");
+        arm(
+            &faults,
+            Condition::Ins(0x10),
+            remove(RemovalPoint::GetResponse, 10),
+        );
         assert_eq!(faults.on_command(&GET_INFO), None);
         faults.on_answer(&GET_INFO, &[0x00, 0x61, 0x20]);
         assert!(faults.on_command(&[0x00, 0xC0, 0x00, 0x00, 0x00]).is_some());
@@ -441,15 +423,14 @@ mod tests {
     #[test]
     fn a_power_cut_or_a_removal_after_the_work_waits_for_the_last_link() {
         let faults = Faults::new();
-        faults
-            .arm(spec(
-                Condition::Ctap(ctap_types::Command::MakeCredential),
-                Action::PowerCut(PowerCut {
-                    write: NonZeroUsize::MIN,
-                    away_ms: 1,
-                }),
-            ))
-            .expect("arm");
+        arm(
+            &faults,
+            MAKE_CREDENTIAL,
+            Action::PowerCut(PowerCut {
+                write: NonZeroUsize::MIN,
+                away_ms: 1,
+            }),
+        );
         assert_eq!(
             faults.on_command(&MAKE_CREDENTIAL_LINK),
             None,
@@ -466,15 +447,11 @@ mod tests {
         // Two such faults on one condition: the second waits for the condition to hold again,
         // it does not fire on the next APDU whatever it is.
         for _ in 0..2 {
-            faults
-                .arm(spec(
-                    Condition::Ctap(ctap_types::Command::GetInfo),
-                    Action::Remove(Removal {
-                        at: RemovalPoint::Answer,
-                        away_ms: 1,
-                    }),
-                ))
-                .expect("arm");
+            arm(
+                &faults,
+                Condition::Ctap(ctap_types::Command::GetInfo),
+                remove(RemovalPoint::Answer, 1),
+            );
         }
         assert!(faults.on_command(&GET_INFO).is_some());
         assert_eq!(
@@ -484,24 +461,18 @@ mod tests {
         );
         assert!(faults.on_command(&GET_INFO).is_some(), "the next getInfo");
         // An unchained command is its own last link.
-        faults
-            .arm(spec(
-                Condition::Ins(0x10),
-                Action::Remove(Removal {
-                    at: RemovalPoint::Answer,
-                    away_ms: 1,
-                }),
-            ))
-            .expect("arm");
+        arm(
+            &faults,
+            Condition::Ins(0x10),
+            remove(RemovalPoint::Answer, 1),
+        );
         assert!(faults.on_command(&GET_INFO).is_some());
     }
 
     #[test]
     fn reset_disarms_and_releases() {
         let faults = Faults::new();
-        faults
-            .arm(spec(apdu_n(9), Action::DelayMs(1)))
-            .expect("arm");
+        arm(&faults, apdu_n(9), Action::DelayMs(1));
         assert!(!faults.released());
         assert_eq!(faults.reset(), 1);
         assert!(faults.released() && faults.pending().is_empty());
@@ -556,14 +527,8 @@ mod tests {
                     mask: 0x01,
                 })),
                 Some(Action::NoAnswer(Silence::default())),
-                Some(Action::Remove(Removal {
-                    at: RemovalPoint::Answer,
-                    away_ms: 3,
-                })),
-                Some(Action::Remove(Removal {
-                    at: RemovalPoint::Chain,
-                    away_ms: 3,
-                })),
+                Some(remove(RemovalPoint::Answer, 3)),
+                Some(remove(RemovalPoint::Chain, 3)),
                 Some(Action::PowerCut(PowerCut {
                     write: NonZeroUsize::MIN,
                     away_ms: 4,
