@@ -48,7 +48,7 @@ pub enum Condition {
     /// The Nth command APDU after arming (1: the next one), whatever it is.
     Apdu(NonZeroU64),
     /// The next command APDU with this INS (hex string `"C0"` or a number).
-    Ins(#[serde(with = "hex_u8")] u8),
+    Ins(#[serde(with = "hex")] u8),
     /// The next CTAP command of this kind (ctap-types' names: `makeCredential`,
     /// `getAssertion`, `getInfo`, `clientPIN`, `reset`, ...): an NFCCTAP_MSG (CTAP 2.1 §11.3)
     /// that starts a command, i.e. is not the continuation of a chain.
@@ -76,7 +76,7 @@ pub enum RemovalPoint {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Answer this status word (hex, `"6F00"`) instead; the command does not reach the card.
-    Status(#[serde(with = "hex_u16")] u16),
+    Status(#[serde(with = "hex")] u16),
     /// Answer this many milliseconds late (the card does the work first).
     DelayMs(u64),
     /// Never answer: the command does not reach the card and the host waits for its own
@@ -133,7 +133,7 @@ pub struct PowerCut {
 pub struct Flip {
     #[serde(default)]
     pub byte: usize,
-    #[serde(default = "default_mask", with = "hex_u8")]
+    #[serde(default = "default_mask", with = "hex")]
     pub mask: u8,
 }
 
@@ -237,53 +237,56 @@ impl fmt::Display for FaultSpec {
     }
 }
 
-/// A byte as a hex string (`"C0"`) when written; a hex string or a number when read.
-mod hex_u8 {
+/// A byte (`"C0"`) or a status word (`"6F00"`) as a hex string of its width when written; a
+/// hex string of that width or a number when read.
+mod hex {
     use super::*;
 
-    pub fn serialize<S: Serializer>(v: &u8, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{v:02X}"))
+    /// An unsigned number written as `DIGITS` hex digits.
+    pub trait Hex: Copy + Into<u64> + TryFrom<u64> {
+        const DIGITS: usize;
+        /// What it holds, for errors ("a byte").
+        const WIDTH: &'static str;
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-        let v = super::HexOrNumber::deserialize(d)?;
-        let n = v.value::<D::Error>(2)?;
-        u8::try_from(n).map_err(|_| D::Error::custom(format!("{n} does not fit a byte")))
-    }
-}
-
-/// A status word as a hex string (`"6F00"`) when written; a hex string or a number when read.
-mod hex_u16 {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(v: &u16, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{v:04X}"))
+    impl Hex for u8 {
+        const DIGITS: usize = 2;
+        const WIDTH: &'static str = "a byte";
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-        let v = super::HexOrNumber::deserialize(d)?;
-        let n = v.value::<D::Error>(4)?;
-        u16::try_from(n).map_err(|_| D::Error::custom(format!("{n} does not fit two bytes")))
+    impl Hex for u16 {
+        const DIGITS: usize = 4;
+        const WIDTH: &'static str = "two bytes";
     }
-}
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum HexOrNumber {
-    Number(u64),
-    Text(String),
-}
+    pub fn serialize<T: Hex, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        let n: u64 = (*v).into();
+        s.serialize_str(&format!("{n:0digits$X}", digits = T::DIGITS))
+    }
 
-impl HexOrNumber {
-    fn value<E: serde::de::Error>(self, digits: usize) -> Result<u64, E> {
-        match self {
-            Self::Number(n) => Ok(n),
-            Self::Text(t) => {
-                let t = t.trim();
-                if t.len() != digits || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(E::custom(format!("{t:?} is not {digits} hex digits")));
+    pub fn deserialize<'de, T: Hex, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let n = HexOrNumber::deserialize(d)?.value::<D::Error>(T::DIGITS)?;
+        T::try_from(n).map_err(|_| D::Error::custom(format!("{n} does not fit {}", T::WIDTH)))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum HexOrNumber {
+        Number(u64),
+        Text(String),
+    }
+
+    impl HexOrNumber {
+        fn value<E: serde::de::Error>(self, digits: usize) -> Result<u64, E> {
+            match self {
+                Self::Number(n) => Ok(n),
+                Self::Text(t) => {
+                    let t = t.trim();
+                    if t.len() != digits || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(E::custom(format!("{t:?} is not {digits} hex digits")));
+                    }
+                    u64::from_str_radix(t, 16).map_err(E::custom)
                 }
-                u64::from_str_radix(t, 16).map_err(E::custom)
             }
         }
     }
@@ -366,6 +369,16 @@ action = { flip = { byte = 0, mask = "01" } }
                 "{json}"
             );
         }
+        // Hex values are written at their width.
+        assert_eq!(
+            FaultSpec {
+                slot: None,
+                on: Condition::Ins(0x0C),
+                action: Action::Status(0x9000),
+            }
+            .to_json(),
+            r#"{"on":{"ins":"0C"},"action":{"status":"9000"}}"#
+        );
         let spec = FaultSpec::from_json(
             r#"{"on": {"ctap": "makeCredential"}, "action": {"power_cut": {"write": 1}}}"#,
         )
@@ -392,6 +405,14 @@ action = { flip = { byte = 0, mask = "01" } }
                 "unknown CTAP",
             ),
             (r#"{"on":{"apdu":1},"action":{"status":"9"}}"#, "hex"),
+            (
+                r#"{"on":{"ins":256},"action":{"status":"6F00"}}"#,
+                "256 does not fit a byte",
+            ),
+            (
+                r#"{"on":{"apdu":1},"action":{"status":65536}}"#,
+                "65536 does not fit two bytes",
+            ),
             (
                 r#"{"on":{"apdu":1},"action":{"status":"1234"}}"#,
                 "no status word",
