@@ -124,8 +124,11 @@ pub enum CtlCommand {
     ResetFaults,
 }
 
+/// `--presence` unless given: the tap counts as presence.
+const DEFAULT_PRESENCE: &str = "auto";
+
 /// Options of `run`.
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct RunArgs {
     /// vpcd's address, once per card (slot 0: port 35963, slot 1: 35964) [default:
     /// 127.0.0.1:35963].
@@ -157,7 +160,7 @@ pub struct RunArgs {
     /// User presence: "auto" (the tap counts as presence), "deny" (every presence test fails),
     /// "manual" (a request waits for `ctl touch`; needs --control) or "wait:MS" (as manual,
     /// timing out after MS milliseconds).
-    #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = parse_presence)]
+    #[arg(long, value_name = "POLICY", default_value = DEFAULT_PRESENCE, value_parser = parse_presence)]
     pub presence: String,
 
     /// Open the runtime control endpoint at PATH (a Unix socket, mode 0600; on Windows a file
@@ -307,21 +310,11 @@ impl Cli {
 }
 
 impl RunArgs {
-    /// The options as if none were given.
+    /// The options as if none were given (clap's defaults: none, empty, but `--presence`).
     pub fn defaults() -> Self {
         Self {
-            vpcd: Vec::new(),
-            slots: None,
-            vpcd_host: None,
-            state: Vec::new(),
-            profile: Vec::new(),
-            presence: "auto".to_owned(),
-            control: None,
-            seed: None,
-            trace: None,
-            quirk: Vec::new(),
-            quirks: None,
-            faults: None,
+            presence: DEFAULT_PRESENCE.to_owned(),
+            ..Self::default()
         }
     }
 }
