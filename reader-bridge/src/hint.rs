@@ -147,8 +147,15 @@ fn timeout_causes(port: u16) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// The warning for `vpcd` (2 s timeout) when connecting to each of `addrs` failed with `kind`.
-    fn connect_warning(vpcd: &str, addrs: &[&str], kind: io::ErrorKind) -> String {
+    /// The warning for `vpcd` (2 s timeout) when connecting to each of `addrs` failed with `kind`,
+    /// asserted to name every one of `present` and none of `absent`.
+    fn connect_warning(
+        vpcd: &str,
+        addrs: &[&str],
+        kind: io::ErrorKind,
+        present: &[&str],
+        absent: &[&str],
+    ) -> String {
         let failure = Unreachable::Connect {
             addrs: addrs
                 .iter()
@@ -156,17 +163,14 @@ mod tests {
                 .collect(),
             error: io::Error::from(kind),
         };
-        unreachable_warning(vpcd, &failure, 2)
-    }
-
-    /// Asserts that `text` names every one of `present` and none of `absent`.
-    fn assert_names(text: &str, present: &[&str], absent: &[&str]) {
+        let text = unreachable_warning(vpcd, &failure, 2);
         for needle in present {
             assert!(text.contains(needle), "{needle:?} missing: {text}");
         }
         for needle in absent {
             assert!(!text.contains(needle), "{needle:?} named: {text}");
         }
+        text
     }
 
     #[test]
@@ -175,13 +179,6 @@ mod tests {
             "localhost:35963",
             &["127.0.0.1:35963", "[::1]:35963"],
             io::ErrorKind::ConnectionRefused,
-        );
-        assert!(
-            text.starts_with("cannot connect to vpcd at localhost:35963 (127.0.0.1:35963, [::1]:35963): connection refused"),
-            "{text}"
-        );
-        assert_names(
-            &text,
             &[
                 "BixVReader",
                 "TCP_PORT than 35963",
@@ -193,6 +190,10 @@ mod tests {
             // Loopback: no firewall.
             &["firewall"],
         );
+        assert!(
+            text.starts_with("cannot connect to vpcd at localhost:35963 (127.0.0.1:35963, [::1]:35963): connection refused"),
+            "{text}"
+        );
         // Linux's pcscd and WSL's own loopback matter only to a bridge that is not on Windows.
         for needle in ["pcscd", "mirrored networking"] {
             assert_eq!(text.contains(needle), !cfg!(windows), "{needle:?}: {text}");
@@ -201,13 +202,10 @@ mod tests {
 
     #[test]
     fn refused_on_another_host_names_the_firewall_not_wsl_loopback() {
-        let text = connect_warning(
+        connect_warning(
             "192.0.2.7:35964",
             &["192.0.2.7:35964"],
             io::ErrorKind::ConnectionRefused,
-        );
-        assert_names(
-            &text,
             &["firewall", "TCP port 35964"],
             &["WSL's own loopback"],
         );
@@ -215,13 +213,10 @@ mod tests {
 
     #[test]
     fn timeout_names_firewall_and_the_security_advice() {
-        let text = connect_warning(
+        connect_warning(
             "winhost:35963",
             &["192.0.2.1:35963"],
             io::ErrorKind::TimedOut,
-        );
-        assert_names(
-            &text,
             &[
                 "no answer within 2 s",
                 "Windows Defender Firewall",
