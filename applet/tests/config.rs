@@ -44,6 +44,18 @@ fn min_pin_params(len: Option<i64>, rp_ids: Option<&[&str]>, force: Option<bool>
     Value::Map(m)
 }
 
+/// makeCredential for `rp` with enterpriseAttestation `mode` (member 0x0A, §6.1.2 step 9).
+fn mc_ep(t: &mut Tester, rp: &str, mode: i64) -> Result<Registration, u8> {
+    t.make_credential(set(mc(rp, b"u", false), 0x0A, int(mode)))
+}
+
+/// A card that cannot do enterprise attestation: no "ep" option, and the makeCredential
+/// parameter is refused (§6.1.2 step 9.1).
+fn assert_no_enterprise_attestation(t: &mut Tester) {
+    assert_eq!(t.option("ep"), None, "not enterprise-attestation capable");
+    assert_eq!(mc_ep(t, "corp.example", 2).err(), Some(INVALID_PARAMETER));
+}
+
 fn with_pin() -> (Tester, Token) {
     let mut t = Tester::new();
     t.set_pin(2, PIN).unwrap();
@@ -265,21 +277,13 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
     // The minPinLength extension answers the listed RP only.
     for (rp, expected) in [("example.com", Some(int(6))), ("other.example", None)] {
         let mc_token = t.token(2, "123456", MC, None).unwrap();
-        let mut req = mc(rp, b"u", false);
-        req.push((
-            int(6),
-            Value::Map(vec![(text("minPinLength"), Value::Bool(true))]),
-        ));
-        req.push((int(8), Value::bytes(mc_token.param(&cdh("register")))));
-        req.push((int(9), int(2)));
-        let (id, v) = t.make_credential(req).unwrap().parts();
-        let m = IntMap::new(&v).unwrap();
-        let auth_data = m.required(2).unwrap().as_bytes().unwrap();
-        // rpIdHash, flags, counter, AAGUID, id length, id, the 77-byte COSE key, extensions.
-        let rest = &auth_data[55 + id.len() + 77..];
-        let ext = (!rest.is_empty()).then(|| ctap_types::cbor::parse(rest).unwrap());
-        let got = ext.and_then(|e| TextMap::new(&e).unwrap().get("minPinLength").cloned());
-        assert_eq!(got, expected, "{rp}");
+        let req = extensions(
+            mc(rp, b"u", false),
+            6,
+            vec![("minPinLength", Value::Bool(true))],
+        );
+        let reg = t.make_credential(with_token(req, &mc_token, 8)).unwrap();
+        assert_eq!(reg.extension("minPinLength"), expected, "{rp}");
     }
 }
 
@@ -325,9 +329,7 @@ fn always_uv_needs_a_token_for_every_assertion() {
         Err(PUAT_REQUIRED)
     );
     let ga_token = t.token(2, PIN, GA, None).unwrap();
-    let mut req = ga("a.example", &[&id]);
-    req.push((int(6), Value::bytes(ga_token.param(&cdh("login")))));
-    req.push((int(7), int(2)));
+    let req = with_token(ga("a.example", &[&id]), &ga_token, 6);
     assert!(t.ctap_map(0x02, req).is_ok());
 }
 
@@ -336,9 +338,7 @@ fn enterprise_attestation() {
     let (mut t, _) = with_pin();
     let mc_with = |t: &mut Tester, ep: Option<i64>| {
         let token = t.token(2, PIN, MC, None).unwrap();
-        let mut req = mc("corp.example", b"u", false);
-        req.push((int(8), Value::bytes(token.param(&cdh("register")))));
-        req.push((int(9), int(2)));
+        let mut req = with_token(mc("corp.example", b"u", false), &token, 8);
         if let Some(ep) = ep {
             req.push((int(0x0A), int(ep)));
         }
@@ -407,15 +407,11 @@ fn reset_restores_every_setting() {
 fn a_ctap20_card_has_no_config() {
     let mut t = Tester::with_profile(Profile::generic().restricted_to_ctap20());
     assert_eq!(t.option("authnrCfg"), None);
-    assert_eq!(t.option("ep"), None, "not enterprise-attestation capable");
+    assert_no_enterprise_attestation(&mut t);
     assert_eq!(
         config(&mut t, None, TOGGLE_ALWAYS_UV, None),
         Err(INVALID_COMMAND)
     );
-    // The makeCredential parameter is refused on a card without enterprise attestation.
-    let mut req = mc("corp.example", b"u", false);
-    req.push((int(0x0A), int(2)));
-    assert_eq!(t.make_credential(req).err(), Some(INVALID_PARAMETER));
 }
 
 #[test]
@@ -442,14 +438,11 @@ fn a_card_without_ep_refuses_enterprise_attestation() {
     let mut profile = Profile::generic();
     profile.options.ep = false;
     let mut t = Tester::with_profile(profile);
-    assert_eq!(t.option("ep"), None);
+    assert_no_enterprise_attestation(&mut t);
     assert_eq!(
         config(&mut t, None, ENABLE_EP, None),
         Err(INVALID_PARAMETER)
     );
-    let mut req = mc("corp.example", b"u", false);
-    req.push((int(0x0A), int(2)));
-    assert_eq!(t.make_credential(req).err(), Some(INVALID_PARAMETER));
 }
 
 #[test]
@@ -555,9 +548,7 @@ fn vendor_facilitated_enterprise_attestation() {
     let mut t = Tester::with_profile(profile);
     config(&mut t, None, ENABLE_EP, None).unwrap();
     let mut mc_with = |rp: &str, ep: i64| {
-        let mut req = mc(rp, b"u", false);
-        req.push((int(0x0A), int(ep)));
-        let v = t.make_credential(req).map(|r| r.response)?;
+        let v = mc_ep(&mut t, rp, ep).map(|r| r.response)?;
         let m = IntMap::new(&v).unwrap();
         let att = TextMap::new(m.required(3).unwrap()).unwrap();
         assert!(
@@ -590,10 +581,8 @@ fn vendor_facilitated_enterprise_attestation() {
 fn enterprise_attestation_not_enabled_is_invalid_parameter_for_any_value() {
     let mut t = Tester::new();
     for mode in [1, 2, 3] {
-        let mut req = mc("corp.example", b"u", false);
-        req.push((int(0x0A), int(mode)));
         assert_eq!(
-            t.make_credential(req).err(),
+            mc_ep(&mut t, "corp.example", mode).err(),
             Some(INVALID_PARAMETER),
             "{mode}"
         );

@@ -417,9 +417,7 @@ fn delete_credential() {
     assert_eq!(delete(&mut t, &token, b"nope"), Err(NO_CREDENTIALS));
     // The deleted credential no longer signs, even named in an allowList.
     let ga_token = t.token(2, PIN, GA, None).unwrap();
-    let mut req = ga("c.example", &[&ids[3]]);
-    req.push((int(6), Value::bytes(ga_token.param(&cdh("login")))));
-    req.push((int(7), int(2)));
+    let req = with_token(ga("c.example", &[&ids[3]]), &ga_token, 6);
     assert_eq!(t.ctap_map(0x02, req), Err(NO_CREDENTIALS));
     // The RP list shrinks with it (a new token: getting one ends the previous).
     let token = t.token(2, PIN, CM, None).unwrap();
@@ -488,9 +486,7 @@ fn update_user_information() {
     );
     // getAssertion with UV now returns the new name.
     let ga_token = t.token(2, PIN, GA, None).unwrap();
-    let mut req = ga("a.example", &[&ids[0]]);
-    req.push((int(6), Value::bytes(ga_token.param(&cdh("login")))));
-    req.push((int(7), int(2)));
+    let req = with_token(ga("a.example", &[&ids[0]]), &ga_token, 6);
     let v = t.ctap_map(0x02, req).unwrap();
     let u = get(&v, 4);
     assert_eq!(

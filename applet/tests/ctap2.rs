@@ -226,23 +226,25 @@ fn make_credential_packed_attestation_verifies_with_the_batch_certificate() {
     assert!(applet_root.starts_with("-----BEGIN CERTIFICATE-----"));
 }
 
+/// A makeCredential request whose attestationFormatsPreference (member 0x0B, §6.1.1) is
+/// `[format]`.
+fn preferring_attestation(format: &str) -> Value {
+    with(
+        mc("example.com", b"u", false),
+        0x0B,
+        Value::Array(vec![text(format)]),
+    )
+}
+
 #[test]
 fn make_credential_honours_attestation_format_none() {
     let mut t = tester();
-    let req = with(
-        mc("example.com", b"u", false),
-        0x0B,
-        Value::Array(vec![text("none")]),
-    );
+    let req = preferring_attestation("none");
     let reg = t.make_credential(&req).unwrap();
     assert_eq!(reg.fmt, "none");
     assert_eq!(reg.att_stmt, map(vec![]));
     // An unknown format falls back to packed.
-    let req = with(
-        mc("example.com", b"u", false),
-        0x0B,
-        Value::Array(vec![text("tpm")]),
-    );
+    let req = preferring_attestation("tpm");
     assert_eq!(t.make_credential(&req).unwrap().fmt, "packed");
 }
 
@@ -273,11 +275,7 @@ fn a_profile_chooses_self_attestation_or_none() {
     let mut profile = Profile::generic();
     profile.attestation_type = AttestationType::None;
     let mut t = tester_with(profile, PresencePolicy::Auto);
-    let req = with(
-        mc("example.com", b"u", false),
-        0x0B,
-        Value::Array(vec![text("packed")]),
-    );
+    let req = preferring_attestation("packed");
     let reg = t.make_credential(&req).unwrap();
     assert_eq!(reg.fmt, "none");
     assert_eq!(reg.att_stmt, map(vec![]));

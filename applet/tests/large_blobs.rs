@@ -6,7 +6,6 @@
 mod host;
 
 use ctap_types::cbor::{IntMap, Value};
-use fido_applet::crypto::sha256;
 use fido_applet::profile::Profile;
 use host::*;
 
@@ -19,15 +18,12 @@ fn max_fragment(t: &Tester) -> usize {
 /// A serialized large-blob array: a CBOR array with one byte string of `n` bytes, and the
 /// checksum.
 fn array_of(n: usize, fill: u8) -> Vec<u8> {
-    let mut data = Value::Array(vec![Value::bytes(vec![fill; n])]).to_vec();
-    data.extend_from_slice(&sha256(&data)[..16]);
-    data
+    large_blob_array(vec![Value::bytes(vec![fill; n])])
 }
 
+/// The initial serialized large-blob array (§6.10.2): the empty CBOR array and its checksum.
 fn initial() -> Vec<u8> {
-    let mut a = vec![0x80];
-    a.extend_from_slice(&sha256(&[0x80])[..16]);
-    a
+    large_blob_array(vec![])
 }
 
 fn get(t: &mut Tester, offset: u64, count: u64) -> Result<Vec<u8>, u8> {
@@ -61,36 +57,13 @@ fn read_all(t: &mut Tester) -> Vec<u8> {
     }
 }
 
-/// One set request; `token` authorizes it with the §6.10.2 message.
-fn set_fragment(
-    t: &mut Tester,
-    token: Option<&Token>,
-    offset: u64,
-    fragment: &[u8],
-    length: Option<u64>,
-) -> Result<(), u8> {
-    let mut req = vec![
-        (int(2), Value::bytes(fragment)),
-        (int(3), Value::Unsigned(offset)),
-    ];
-    if let Some(l) = length {
-        req.push((int(4), Value::Unsigned(l)));
-    }
-    if let Some(token) = token {
-        let message = large_blob_message(offset as u32, fragment);
-        req.push((int(5), Value::bytes(token.param(&message))));
-        req.push((int(6), int(token.protocol.into())));
-    }
-    t.ctap_map(LARGE_BLOBS, req).map(|_| ())
-}
-
 /// Writes `array` in maxFragmentLength pieces.
 fn write_all(t: &mut Tester, token: Option<&Token>, array: &[u8]) -> Result<(), u8> {
     let max = max_fragment(t);
     for (i, chunk) in array.chunks(max).enumerate() {
         let offset = (i * max) as u64;
         let length = (i == 0).then_some(array.len() as u64);
-        set_fragment(t, token, offset, chunk, length)?;
+        t.large_blob_set(token, offset, chunk, length)?;
     }
     Ok(())
 }
@@ -190,54 +163,49 @@ fn set_errors() {
     let max = max_fragment(&t);
     // The first fragment declares the length: absent, too large, too small.
     assert_eq!(
-        set_fragment(&mut t, None, 0, &array, None),
+        t.large_blob_set(None, 0, &array, None),
         Err(INVALID_PARAMETER)
     );
     assert_eq!(
-        set_fragment(&mut t, None, 0, &array, Some(size + 1)),
+        t.large_blob_set(None, 0, &array, Some(size + 1)),
         Err(LARGE_BLOB_STORAGE_FULL)
     );
     assert_eq!(
-        set_fragment(&mut t, None, 0, &array[..16], Some(16)),
+        t.large_blob_set(None, 0, &array[..16], Some(16)),
         Err(INVALID_PARAMETER)
     );
     // A fragment over maxFragmentLength.
     assert_eq!(
-        set_fragment(&mut t, None, 0, &vec![0; max + 1], Some(size)),
+        t.large_blob_set(None, 0, &vec![0; max + 1], Some(size)),
         Err(INVALID_LENGTH)
     );
     // Continuing a write that was never begun.
     assert_eq!(
-        set_fragment(&mut t, None, 10, &array[10..], None),
+        t.large_blob_set(None, 10, &array[10..], None),
         Err(INVALID_SEQ)
     );
     // A write in progress: wrong offsets, a length again, overflow.
-    set_fragment(&mut t, None, 0, &array[..10], Some(array.len() as u64)).unwrap();
+    t.large_blob_set(None, 0, &array[..10], Some(array.len() as u64))
+        .unwrap();
     assert_eq!(
-        set_fragment(&mut t, None, 11, &array[11..], None),
+        t.large_blob_set(None, 11, &array[11..], None),
         Err(INVALID_SEQ)
     );
     assert_eq!(
-        set_fragment(&mut t, None, 9, &array[9..], None),
+        t.large_blob_set(None, 9, &array[9..], None),
         Err(INVALID_SEQ)
     );
     assert_eq!(
-        set_fragment(&mut t, None, 10, &array[10..], Some(array.len() as u64)),
+        t.large_blob_set(None, 10, &array[10..], Some(array.len() as u64)),
         Err(INVALID_PARAMETER)
     );
     assert_eq!(
-        set_fragment(
-            &mut t,
-            None,
-            10,
-            &[array[10..].to_vec(), vec![0]].concat(),
-            None
-        ),
+        t.large_blob_set(None, 10, &[array[10..].to_vec(), vec![0]].concat(), None),
         Err(INVALID_PARAMETER),
         "past the declared length"
     );
     // The write is still in progress after those refusals.
-    set_fragment(&mut t, None, 10, &array[10..], None).unwrap();
+    t.large_blob_set(None, 10, &array[10..], None).unwrap();
     assert_eq!(read_all(&mut t), array);
 }
 
@@ -253,7 +221,7 @@ fn a_bad_checksum_is_an_integrity_failure_and_changes_nothing() {
     assert_eq!(read_all(&mut t), good);
     // The failed write is over.
     assert_eq!(
-        set_fragment(&mut t, None, 10, &bad[10..], None),
+        t.large_blob_set(None, 10, &bad[10..], None),
         Err(INVALID_SEQ)
     );
 }
@@ -265,17 +233,19 @@ fn an_interrupted_write_keeps_the_old_array() {
     write_all(&mut t, None, &old).unwrap();
     let new = array_of(3000.min(t.profile.large_blob_size - 40), 4);
     let max = max_fragment(&t);
-    set_fragment(&mut t, None, 0, &new[..max], Some(new.len() as u64)).unwrap();
+    t.large_blob_set(None, 0, &new[..max], Some(new.len() as u64))
+        .unwrap();
     assert_eq!(read_all(&mut t), old, "nothing committed mid-write");
     t.power_cycle();
     assert_eq!(read_all(&mut t), old);
     assert_eq!(
-        set_fragment(&mut t, None, max as u64, &new[max..], None),
+        t.large_blob_set(None, max as u64, &new[max..], None),
         Err(INVALID_SEQ),
         "the write ended with the power"
     );
     // Starting over at offset 0 abandons a write in progress.
-    set_fragment(&mut t, None, 0, &new[..max], Some(new.len() as u64)).unwrap();
+    t.large_blob_set(None, 0, &new[..max], Some(new.len() as u64))
+        .unwrap();
     write_all(&mut t, None, &old).unwrap();
     assert_eq!(read_all(&mut t), old);
 }
@@ -330,17 +300,11 @@ fn an_unauthorized_request_does_not_disturb_a_write_in_progress() {
     let token = t.token(2, PIN, LBW, None).unwrap();
     let array = array_of(3000.min(t.profile.large_blob_size - 40), 5);
     let max = max_fragment(&t);
-    set_fragment(
-        &mut t,
-        Some(&token),
-        0,
-        &array[..max],
-        Some(array.len() as u64),
-    )
-    .unwrap();
+    t.large_blob_set(Some(&token), 0, &array[..max], Some(array.len() as u64))
+        .unwrap();
     // Someone else's offset-0 request without a valid MAC.
     assert_eq!(
-        set_fragment(&mut t, None, 0, &array[..20], Some(20)),
+        t.large_blob_set(None, 0, &array[..20], Some(20)),
         Err(PUAT_REQUIRED)
     );
     let forged = Token {
@@ -348,10 +312,11 @@ fn an_unauthorized_request_does_not_disturb_a_write_in_progress() {
         bytes: vec![0; 32],
     };
     assert_eq!(
-        set_fragment(&mut t, Some(&forged), 0, &array[..20], Some(20)),
+        t.large_blob_set(Some(&forged), 0, &array[..20], Some(20)),
         Err(PIN_AUTH_INVALID)
     );
-    set_fragment(&mut t, Some(&token), max as u64, &array[max..], None).unwrap();
+    t.large_blob_set(Some(&token), max as u64, &array[max..], None)
+        .unwrap();
     assert_eq!(read_all(&mut t), array);
 }
 
@@ -362,21 +327,13 @@ fn lbw_survives_a_make_credential_with_the_same_token() {
     let mut t = Tester::new();
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, MC | LBW, None).unwrap();
-    let mut req = mc("a.example", b"u", true);
-    req.push((
-        int(6),
-        Value::Map(vec![(text("largeBlobKey"), Value::Bool(true))]),
-    ));
-    req.push((int(8), Value::bytes(token.param(&cdh("register")))));
-    req.push((int(9), int(2)));
-    let (_, v) = t.make_credential(req).unwrap().parts();
-    let key = IntMap::new(&v)
-        .unwrap()
-        .required(5)
-        .unwrap()
-        .as_bytes()
-        .unwrap()
-        .to_vec();
+    let req = extensions(
+        mc("a.example", b"u", true),
+        6,
+        vec![("largeBlobKey", Value::Bool(true))],
+    );
+    let reg = t.make_credential(with_token(req, &token, 8)).unwrap();
+    let key = reg.large_blob_key.expect("largeBlobKey");
     assert_eq!(key.len(), 32);
     let array = array_of(64, 6);
     write_all(&mut t, Some(&token), &array).unwrap();

@@ -12,6 +12,7 @@ use ctap_types::cbor::Value;
 use fido_applet::platform::{Clock, PresencePolicy};
 use fido_applet::presence::Outcome;
 use fido_applet::profile::Profile;
+use fido_host::u2f;
 use host::*;
 
 const POLL: &str = "80110000";
@@ -286,20 +287,12 @@ fn selection_and_the_pin_probe_wait_too() {
     assert_eq!(t.transmit(&hex(POLL)).0, [PIN_NOT_SET]);
 }
 
-/// An extended-length U2F APDU, as python-fido2's Ctap1 builds it.
-fn u2f_apdu(ins: u8, p1: u8, data: &[u8]) -> Vec<u8> {
-    let mut apdu = vec![0x00, ins, p1, 0x00, 0x00];
-    apdu.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    apdu.extend_from_slice(data);
-    apdu.extend_from_slice(&[0x00, 0x00]);
-    apdu
-}
-
 #[test]
 fn u2f_answers_6985_until_touched_then_the_retry_succeeds() {
     let mut t = card(PresencePolicy::Manual);
     let application = [0xA5; 32];
-    let register = u2f_apdu(0x01, 0x03, &[[0xC4; 32], application].concat());
+    let challenge = [0xC4; 32];
+    let register = u2f::register_apdu(&challenge, &application);
     let before = image(&t);
     assert_eq!(t.transmit(&register).1, 0x6985);
     assert_eq!(t.transmit(&register).1, 0x6985, "the retry still waits");
@@ -311,10 +304,8 @@ fn u2f_answers_6985_until_touched_then_the_retry_succeeds() {
     assert_eq!(resp[0], 0x05);
     let handle = resp[67..67 + usize::from(resp[66])].to_vec();
 
-    let mut auth_data = [[0xC4; 32], application].concat();
-    auth_data.push(handle.len() as u8);
-    auth_data.extend_from_slice(&handle);
-    let enforce = u2f_apdu(0x02, 0x03, &auth_data);
+    let authenticate = |control| u2f::authenticate_apdu(control, &challenge, &application, &handle);
+    let enforce = authenticate(0x03);
     let count = t.state().sign_count;
     assert_eq!(t.transmit(&enforce).1, 0x6985);
     assert_eq!(t.state().sign_count, count, "no counter step while waiting");
@@ -327,7 +318,7 @@ fn u2f_answers_6985_until_touched_then_the_retry_succeeds() {
     assert_eq!((resp[0], sw), (0x01, 0x9000), "user present");
 
     // "Don't enforce" never waits: signed without the presence bit.
-    let (resp, sw) = t.transmit(&u2f_apdu(0x02, 0x08, &auth_data));
+    let (resp, sw) = t.transmit(&authenticate(0x08));
     assert_eq!((resp[0], sw), (0x00, 0x9000));
     assert!(t.gate.pending(0).is_none());
 

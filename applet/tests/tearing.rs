@@ -94,157 +94,125 @@ fn config(h: &mut Tester, token: &Token, sub: u64, params: Option<Value>) -> Res
     authorized(h, 0x0D, token, &config_prefix(sub), sub, params)
 }
 
+impl Scenario {
+    /// A command that commits one transaction and succeeds, with no PIN attempt.
+    fn one_write(name: &'static str, setup: fn(&mut Tester), run: Run) -> Self {
+        Scenario {
+            name,
+            setup,
+            run,
+            writes: 1,
+            expect: Ok(()),
+            pin_attempt: false,
+        }
+    }
+
+    /// A command behind a PIN attempt (a token or a PIN change) that commits `writes`
+    /// transactions and succeeds.
+    fn after_pin(name: &'static str, setup: fn(&mut Tester), run: Run, writes: usize) -> Self {
+        Scenario {
+            writes,
+            pin_attempt: true,
+            ..Scenario::one_write(name, setup, run)
+        }
+    }
+}
+
 fn scenarios() -> Vec<Scenario> {
     vec![
-        Scenario {
-            name: "makeCredential rk",
-            setup: nothing,
-            run: |h| h.make_credential(mc("example.com", b"u1", true)).map(drop),
-            writes: 1,
-            expect: Ok(()),
-            pin_attempt: false,
-        },
-        Scenario {
-            name: "makeCredential rk overwriting the same user",
-            setup: with_credentials,
-            run: |h| h.make_credential(mc("example.com", b"u1", true)).map(drop),
-            writes: 1,
-            expect: Ok(()),
-            pin_attempt: false,
-        },
-        Scenario {
-            name: "makeCredential non-resident (counter)",
-            setup: with_credentials,
-            run: |h| h.make_credential(mc("example.com", b"u9", false)).map(drop),
-            writes: 1,
-            expect: Ok(()),
-            pin_attempt: false,
-        },
-        Scenario {
-            name: "getAssertion (counter)",
-            setup: with_credentials,
-            run: |h| h.get_assertion(ga("example.com", &[])).map(drop),
-            writes: 1,
-            expect: Ok(()),
-            pin_attempt: false,
-        },
-        Scenario {
-            name: "makeCredential rk with a PIN token",
-            setup: with_pin,
-            run: |h| {
+        Scenario::one_write("makeCredential rk", nothing, |h| {
+            h.make_credential(mc("example.com", b"u1", true)).map(drop)
+        }),
+        Scenario::one_write(
+            "makeCredential rk overwriting the same user",
+            with_credentials,
+            |h| h.make_credential(mc("example.com", b"u1", true)).map(drop),
+        ),
+        Scenario::one_write(
+            "makeCredential non-resident (counter)",
+            with_credentials,
+            |h| h.make_credential(mc("example.com", b"u9", false)).map(drop),
+        ),
+        Scenario::one_write("getAssertion (counter)", with_credentials, |h| {
+            h.get_assertion(ga("example.com", &[])).map(drop)
+        }),
+        Scenario::after_pin(
+            "makeCredential rk with a PIN token",
+            with_pin,
+            |h| {
                 let t = h.token(2, PIN, MC, Some("example.com"))?;
                 h.make_credential(with_token(mc("example.com", b"u1", true), &t, 8))
                     .map(drop)
             },
             // decrement, restore (the token), then the credential.
-            writes: 3,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
-        Scenario {
-            name: "setPIN",
-            setup: with_credentials,
-            run: |h| h.set_pin(2, PIN.as_bytes()),
-            writes: 1,
-            expect: Ok(()),
-            pin_attempt: false,
-        },
-        Scenario {
-            name: "changePIN",
-            setup: with_pin_and_credentials,
-            run: |h| h.change_pin(2, PIN, b"87654321"),
+            3,
+        ),
+        Scenario::one_write("setPIN", with_credentials, |h| h.set_pin(2, PIN.as_bytes())),
+        Scenario::after_pin(
+            "changePIN",
+            with_pin_and_credentials,
+            |h| h.change_pin(2, PIN, b"87654321"),
             // decrement, restore, new PIN.
-            writes: 3,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
+            3,
+        ),
         Scenario {
-            name: "wrong PIN",
-            setup: with_pin,
-            run: |h| h.token(2, "9999", GA, None).map(drop),
-            writes: 1,
             expect: Err(PIN_INVALID),
-            pin_attempt: true,
+            ..Scenario::after_pin(
+                "wrong PIN",
+                with_pin,
+                |h| h.token(2, "9999", GA, None).map(drop),
+                1,
+            )
         },
-        Scenario {
-            name: "right PIN (token)",
-            setup: with_pin,
-            run: |h| h.token(2, PIN, GA, None).map(drop),
-            writes: 2,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
-        Scenario {
-            name: "credentialManagement deleteCredential",
-            setup: with_pin_and_credentials,
-            run: |h| {
+        Scenario::after_pin(
+            "right PIN (token)",
+            with_pin,
+            |h| h.token(2, PIN, GA, None).map(drop),
+            2,
+        ),
+        Scenario::after_pin(
+            "credentialManagement deleteCredential",
+            with_pin_and_credentials,
+            |h| {
                 let id = h.get_assertion(ga("example.com", &[]))?.credential_id;
                 let t = h.token(2, PIN, CM, None)?;
-                let params = Value::Map(vec![(
-                    int(2),
-                    Value::Map(vec![
-                        (text("id"), Value::bytes(id)),
-                        (text("type"), text("public-key")),
-                    ]),
-                )]);
+                let params = Value::Map(vec![(int(2), descriptor(&id))]);
                 authorized(h, 0x0A, &t, &[0x06], 0x06, Some(params))
             },
             // the assertion's counter, decrement, restore, the deletion.
-            writes: 4,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
-        Scenario {
-            name: "largeBlobs write",
-            setup: with_pin,
-            run: |h| {
+            4,
+        ),
+        Scenario::after_pin(
+            "largeBlobs write",
+            with_pin,
+            |h| {
                 let t = h.token(2, PIN, LBW, None)?;
-                let mut array = Value::Array(vec![Value::bytes(vec![0xAB; 300])]).to_vec();
-                array.extend_from_slice(&fido_applet::crypto::sha256(&array)[..16]);
-                let message = large_blob_message(0, &array);
-                let req = vec![
-                    (int(2), Value::bytes(array.clone())),
-                    (int(3), int(0)),
-                    (int(4), int(array.len() as i64)),
-                    (int(5), Value::bytes(t.param(&message))),
-                    (int(6), int(2)),
-                ];
-                h.ctap(0x0C, Some(&Value::Map(req))).map(drop)
+                let array = large_blob_array(vec![Value::bytes(vec![0xAB; 300])]);
+                h.large_blob_set(Some(&t), 0, &array, Some(array.len() as u64))
             },
-            writes: 3,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
-        Scenario {
-            name: "authenticatorConfig toggleAlwaysUv",
-            setup: with_pin,
-            run: |h| {
+            3,
+        ),
+        Scenario::after_pin(
+            "authenticatorConfig toggleAlwaysUv",
+            with_pin,
+            |h| {
                 let t = h.token(2, PIN, ACFG, None)?;
                 config(h, &t, 0x02, None)
             },
-            writes: 3,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
-        Scenario {
-            name: "authenticatorConfig setMinPINLength",
-            setup: with_pin,
-            run: |h| {
+            3,
+        ),
+        Scenario::after_pin(
+            "authenticatorConfig setMinPINLength",
+            with_pin,
+            |h| {
                 let t = h.token(2, PIN, ACFG, None)?;
                 config(h, &t, 0x03, Some(Value::Map(vec![(int(1), int(6))])))
             },
-            writes: 3,
-            expect: Ok(()),
-            pin_attempt: true,
-        },
-        Scenario {
-            name: "authenticatorReset",
-            setup: with_pin_and_credentials,
-            run: |h| h.reset(),
-            writes: 1,
-            expect: Ok(()),
-            pin_attempt: false,
-        },
+            3,
+        ),
+        Scenario::one_write("authenticatorReset", with_pin_and_credentials, |h| {
+            h.reset()
+        }),
     ]
 }
 

@@ -8,9 +8,10 @@ mod host;
 
 use ctap_types::cbor::{IntMap, TextMap, Value};
 use der::Decode;
-use fido_applet::crypto::{PublicKey, sha256};
+use fido_applet::crypto::{CredentialPublicKey, PublicKey, sha256};
 use fido_applet::platform::PresencePolicy;
 use fido_applet::profile::Profile;
+use fido_host::u2f;
 use host::*;
 
 const CHALLENGE: [u8; 32] = [0xC4; 32];
@@ -34,23 +35,13 @@ fn app(rp: &str) -> [u8; 32] {
     sha256(rp.as_bytes())
 }
 
-/// An extended-length U2F APDU, as python-fido2's Ctap1 builds it.
-fn u2f_apdu(ins: u8, p1: u8, data: &[u8]) -> Vec<u8> {
-    let mut apdu = vec![0x00, ins, p1, 0x00, 0x00];
-    apdu.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    apdu.extend_from_slice(data);
-    apdu.extend_from_slice(&[0x00, 0x00]);
-    apdu
-}
-
 struct Registration {
     public_key: PublicKey,
     key_handle: Vec<u8>,
 }
 
 fn register(t: &mut Tester, application: &[u8; 32]) -> Registration {
-    let data = [CHALLENGE.as_slice(), application].concat();
-    let (resp, sw) = t.transmit(&u2f_apdu(0x01, 0x03, &data));
+    let (resp, sw) = t.transmit(&u2f::register_apdu(&CHALLENGE, application));
     assert_eq!(sw, 0x9000);
     assert_eq!(resp[0], 0x05, "legacy reserved byte");
     let public = &resp[1..66];
@@ -86,10 +77,8 @@ fn authenticate(
     key_handle: &[u8],
     public_key: Option<&PublicKey>,
 ) -> Result<(u8, u32), u16> {
-    let mut data = [CHALLENGE.as_slice(), application].concat();
-    data.push(key_handle.len() as u8);
-    data.extend_from_slice(key_handle);
-    let (resp, sw) = t.transmit(&u2f_apdu(0x02, p1, &data));
+    let apdu = u2f::authenticate_apdu(p1, &CHALLENGE, application, key_handle);
+    let (resp, sw) = t.transmit(&apdu);
     if sw != 0x9000 {
         assert!(resp.is_empty());
         return Err(sw);
@@ -114,7 +103,7 @@ fn select_and_get_info_on_a_u2f_card() {
     );
     let (v, sw) = t.transmit(&hex("0003000000"));
     assert_eq!((v.as_slice(), sw), (&b"U2F_V2"[..], 0x9000));
-    let (_, sw) = t.transmit(&u2f_apdu(0x03, 0, &[1]));
+    let (_, sw) = t.transmit(&u2f::apdu(0x03, 0, &[1]));
     assert_eq!(sw, 0x6700, "VERSION takes no data");
 }
 
@@ -123,7 +112,7 @@ fn a_card_without_u2f_answers_6d00() {
     let mut t = Tester::with_profile(ctap2_only_profile());
     assert_eq!(t.select(), b"FIDO_2_0");
     for ins in [0x01, 0x02, 0x03] {
-        let (_, sw) = t.transmit(&u2f_apdu(ins, 0, &[0; 64]));
+        let (_, sw) = t.transmit(&u2f::apdu(ins, 0, &[0; 64]));
         assert_eq!(sw, 0x6D00, "INS {ins:02X}");
     }
 }
@@ -181,15 +170,15 @@ fn malformed_requests() {
     let a = app("https://u2f.example");
     let reg = register(&mut t, &a);
     for len in [0, 63, 65] {
-        let (_, sw) = t.transmit(&u2f_apdu(0x01, 0, &vec![0; len]));
+        let (_, sw) = t.transmit(&u2f::apdu(0x01, 0, &vec![0; len]));
         assert_eq!(sw, 0x6700, "REGISTER with {len} bytes");
     }
     let mut data = [CHALLENGE.as_slice(), &a].concat();
-    let (_, sw) = t.transmit(&u2f_apdu(0x02, 0x03, &data));
+    let (_, sw) = t.transmit(&u2f::apdu(0x02, 0x03, &data));
     assert_eq!(sw, 0x6700, "no key handle length");
     data.push(reg.key_handle.len() as u8 + 1);
     data.extend_from_slice(&reg.key_handle);
-    let (_, sw) = t.transmit(&u2f_apdu(0x02, 0x03, &data));
+    let (_, sw) = t.transmit(&u2f::apdu(0x02, 0x03, &data));
     assert_eq!(sw, 0x6700, "length byte disagrees");
     assert_eq!(
         authenticate(&mut t, 0x05, &a, &reg.key_handle, None),
@@ -209,8 +198,8 @@ fn presence_refused() {
     // The same card memory with presence refused: REGISTER and enforce → 6985; check-only is
     // unchanged; don't-enforce signs without the UP flag.
     let mut deny = t.reload_with_presence(PresencePolicy::Deny);
-    let data = [CHALLENGE.as_slice(), &a].concat();
-    assert_eq!(deny.transmit(&u2f_apdu(0x01, 0x03, &data)).1, 0x6985);
+    let register = u2f::register_apdu(&CHALLENGE, &a);
+    assert_eq!(deny.transmit(&register).1, 0x6985);
     assert_eq!(
         authenticate(&mut deny, 0x03, &a, &reg.key_handle, None),
         Err(0x6985)
@@ -258,23 +247,11 @@ fn ctap2_credentials_work_with_u2f_authenticate() {
     let a = app("example.com");
     // Non-discoverable, and discoverable.
     for rk in [false, true] {
-        let (id, v) = t
-            .make_credential(mc("example.com", b"u", rk))
-            .unwrap()
-            .parts();
-        let auth_data = IntMap::new(&v)
-            .unwrap()
-            .required(2)
-            .unwrap()
-            .as_bytes()
-            .unwrap()
-            .to_vec();
-        let cose = &auth_data[55 + id.len()..55 + id.len() + 77];
-        let key = PublicKey::from_coordinates(
-            cose[10..42].try_into().unwrap(),
-            cose[45..77].try_into().unwrap(),
-        )
-        .unwrap();
+        let reg = t.make_credential(mc("example.com", b"u", rk)).unwrap();
+        let CredentialPublicKey::Es256(key) = reg.public_key else {
+            panic!("an ES256 credential");
+        };
+        let id = reg.credential_id;
         assert_eq!(
             authenticate(&mut t, 0x07, &a, &id, None),
             Err(0x6985),

@@ -345,6 +345,14 @@ pub fn large_blob_message(offset: u32, set: &[u8]) -> Vec<u8> {
     fido_host::management::large_blob_auth_message(offset, set)
 }
 
+/// A serialized large-blob array (§6.10.2): the CBOR array of `entries`, then the first 16
+/// bytes of its SHA-256.
+pub fn large_blob_array(entries: Vec<Value>) -> Vec<u8> {
+    let mut data = Value::Array(entries).to_vec();
+    data.extend_from_slice(&sha256(&data)[..16]);
+    data
+}
+
 /// `{1: subCommand, 2: subCommandParams, 3: pinUvAuthProtocol, 4: pinUvAuthParam}`, the shape of
 /// authenticatorCredentialManagement (§6.8) and authenticatorConfig (§6.11) requests. With
 /// `auth = Some((token, prefix))` the pinUvAuthParam is the token's MAC over

@@ -573,6 +573,30 @@ impl Tester {
         Ok(Token { protocol, bytes })
     }
 
+    /// One authenticatorLargeBlobs set request (§6.10.2): `fragment` at `offset`, with the
+    /// total `length` on the first one; `token` authorizes it with the §6.10.2 message.
+    pub fn large_blob_set(
+        &mut self,
+        token: Option<&Token>,
+        offset: u64,
+        fragment: &[u8],
+        length: Option<u64>,
+    ) -> Result<(), u8> {
+        let mut req = vec![
+            (int(2), Value::bytes(fragment)),
+            (int(3), Value::Unsigned(offset)),
+        ];
+        if let Some(l) = length {
+            req.push((int(4), Value::Unsigned(l)));
+        }
+        if let Some(token) = token {
+            let message = large_blob_message(offset as u32, fragment);
+            req.push((int(5), Value::bytes(token.param(&message))));
+            req.push((int(6), int(token.protocol.into())));
+        }
+        self.ctap_map(0x0C, req).map(|_| ())
+    }
+
     pub fn make_credential(&mut self, req: impl IntoRequest) -> Result<Registration, u8> {
         self.ctap(0x01, Some(&req.into_request()))
             .map(|v| Registration::parse(&v))
