@@ -27,6 +27,23 @@ fn config(
     t.ctap_map(CONFIG, req).map(|_| ())
 }
 
+/// setMinPINLength (§6.11.4) with [`min_pin_params`].
+fn set_min_pin_length(
+    t: &mut Tester,
+    token: Option<&Token>,
+    len: Option<i64>,
+    rp_ids: Option<&[&str]>,
+    force: Option<bool>,
+) -> Result<(), u8> {
+    let params = min_pin_params(len, rp_ids, force);
+    config(t, token, SET_MIN_PIN_LENGTH, Some(params))
+}
+
+/// `n` RP IDs: rp0.example, rp1.example, ...
+fn rp_ids(n: usize) -> Vec<&'static str> {
+    (0..n).map(|i| &*format!("rp{i}.example").leak()).collect()
+}
+
 fn min_pin_params(len: Option<i64>, rp_ids: Option<&[&str]>, force: Option<bool>) -> Value {
     let mut m = Vec::new();
     if let Some(len) = len {
@@ -47,13 +64,6 @@ fn min_pin_params(len: Option<i64>, rp_ids: Option<&[&str]>, force: Option<bool>
 /// makeCredential for `rp` with enterpriseAttestation `mode` (member 0x0A, §6.1.2 step 9).
 fn mc_ep(t: &mut Tester, rp: &str, mode: i64) -> Result<Registration, u8> {
     t.make_credential(set(mc(rp, b"u", false), 0x0A, int(mode)))
-}
-
-/// A card that cannot do enterprise attestation: no "ep" option, and the makeCredential
-/// parameter is refused (§6.1.2 step 9.1).
-fn assert_no_enterprise_attestation(t: &mut Tester) {
-    assert_eq!(t.option("ep"), None, "not enterprise-attestation capable");
-    assert_eq!(mc_ep(t, "corp.example", 2).err(), Some(INVALID_PARAMETER));
 }
 
 fn with_pin() -> (Tester, Token) {
@@ -109,13 +119,7 @@ fn without_a_pin_no_token_is_needed() {
     // Without a PIN and without alwaysUv, no token is needed.
     t.ctap(0x07, None).unwrap();
     assert_eq!(t.option("makeCredUvNotRqd"), Some(true));
-    config(
-        &mut t,
-        None,
-        SET_MIN_PIN_LENGTH,
-        Some(min_pin_params(Some(6), None, None)),
-    )
-    .unwrap();
+    set_min_pin_length(&mut t, None, Some(6), None, None).unwrap();
     assert_eq!(t.info(0x0D), Some(int(6)));
     // A PIN shorter than the new minimum is refused.
     assert_eq!(t.set_pin(2, "12345"), Err(PIN_POLICY_VIOLATION));
@@ -224,13 +228,7 @@ fn request_errors() {
 #[test]
 fn set_min_pin_length_rises_and_forces_a_pin_change() {
     let (mut t, token) = with_pin();
-    config(
-        &mut t,
-        Some(&token),
-        SET_MIN_PIN_LENGTH,
-        Some(min_pin_params(Some(6), Some(&["example.com"]), None)),
-    )
-    .unwrap();
+    set_min_pin_length(&mut t, Some(&token), Some(6), Some(&["example.com"]), None).unwrap();
     assert_eq!(t.info(0x0D), Some(int(6)));
     assert_eq!(
         t.info(0x0C),
@@ -249,12 +247,7 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
     // Never lower, never above 63.
     for len in [5, 64] {
         assert_eq!(
-            config(
-                &mut t,
-                Some(&token),
-                SET_MIN_PIN_LENGTH,
-                Some(min_pin_params(Some(len), None, None))
-            ),
+            set_min_pin_length(&mut t, Some(&token), Some(len), None, None),
             Err(PIN_POLICY_VIOLATION),
             "{len}"
         );
@@ -262,15 +255,9 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
     assert_eq!(t.info(0x0D), Some(int(6)));
     // Too many RP IDs.
     let max = t.profile.max_rp_ids_for_set_min_pin_length;
-    let ids: Vec<String> = (0..=max).map(|i| format!("rp{i}.example")).collect();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let ids = rp_ids(max + 1);
     assert_eq!(
-        config(
-            &mut t,
-            Some(&token),
-            SET_MIN_PIN_LENGTH,
-            Some(min_pin_params(None, Some(&ids), None))
-        ),
+        set_min_pin_length(&mut t, Some(&token), None, Some(&ids), None),
         Err(KEY_STORE_FULL),
         "§6.11.4: more RP IDs than maxRPIDsForSetMinPINLength"
     );
@@ -291,24 +278,13 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
 fn force_change_pin() {
     let mut t = Tester::new();
     assert_eq!(
-        config(
-            &mut t,
-            None,
-            SET_MIN_PIN_LENGTH,
-            Some(min_pin_params(None, None, Some(true)))
-        ),
+        set_min_pin_length(&mut t, None, None, None, Some(true)),
         Err(PIN_NOT_SET)
     );
     assert_eq!(t.info(0x0C), Some(Value::Bool(false)), "nothing written");
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, ACFG, None).unwrap();
-    config(
-        &mut t,
-        Some(&token),
-        SET_MIN_PIN_LENGTH,
-        Some(min_pin_params(None, None, Some(true))),
-    )
-    .unwrap();
+    set_min_pin_length(&mut t, Some(&token), None, None, Some(true)).unwrap();
     assert_eq!(t.info(0x0C), Some(Value::Bool(true)));
     assert_eq!(t.info(0x0D), Some(int(4)), "minimum unchanged");
     // The same PIN again is not a change.
@@ -384,11 +360,12 @@ fn enterprise_attestation() {
 #[test]
 fn reset_restores_every_setting() {
     let (mut t, token) = with_pin();
-    config(
+    set_min_pin_length(
         &mut t,
         Some(&token),
-        SET_MIN_PIN_LENGTH,
-        Some(min_pin_params(Some(8), Some(&["example.com"]), Some(true))),
+        Some(8),
+        Some(&["example.com"]),
+        Some(true),
     )
     .unwrap();
     let token = t.token(2, PIN, ACFG, None);
@@ -403,15 +380,44 @@ fn reset_restores_every_setting() {
     assert!(t.state().pin.min_pin_length_rp_ids.is_empty());
 }
 
+/// Cards that cannot do enterprise attestation: no "ep" option, the makeCredential parameter
+/// refused (§6.1.2 step 9.1), and authenticatorConfig answering as the card allows.
 #[test]
-fn a_ctap20_card_has_no_config() {
-    let mut t = Tester::with_profile(Profile::generic().restricted_to_ctap20());
-    assert_eq!(t.option("authnrCfg"), None);
-    assert_no_enterprise_attestation(&mut t);
-    assert_eq!(
-        config(&mut t, None, TOGGLE_ALWAYS_UV, None),
-        Err(INVALID_COMMAND)
-    );
+fn cards_without_enterprise_attestation() {
+    let mut no_ep = Profile::generic();
+    no_ep.options.ep = false;
+    // (card, its profile, authnrCfg, a subcommand and its answer).
+    let cards = [
+        (
+            "a CTAP 2.0 card has no config",
+            Profile::generic().restricted_to_ctap20(),
+            None,
+            TOGGLE_ALWAYS_UV,
+            INVALID_COMMAND,
+        ),
+        (
+            "a card without ep refuses enableEnterpriseAttestation",
+            no_ep,
+            Some(true),
+            ENABLE_EP,
+            INVALID_PARAMETER,
+        ),
+    ];
+    for (card, profile, authnr_cfg, sub, answer) in cards {
+        let mut t = Tester::with_profile(profile);
+        assert_eq!(t.option("authnrCfg"), authnr_cfg, "{card}");
+        assert_eq!(
+            t.option("ep"),
+            None,
+            "{card}: not enterprise-attestation capable"
+        );
+        assert_eq!(
+            mc_ep(&mut t, "corp.example", 2).err(),
+            Some(INVALID_PARAMETER),
+            "{card}"
+        );
+        assert_eq!(config(&mut t, None, sub, None), Err(answer), "{card}");
+    }
 }
 
 #[test]
@@ -422,27 +428,10 @@ fn set_min_pin_length_needs_the_option() {
     profile.max_rp_ids_for_set_min_pin_length = 0;
     let mut t = Tester::with_profile(profile);
     assert_eq!(
-        config(
-            &mut t,
-            None,
-            SET_MIN_PIN_LENGTH,
-            Some(min_pin_params(Some(6), None, None))
-        ),
+        set_min_pin_length(&mut t, None, Some(6), None, None),
         Err(INVALID_SUBCOMMAND)
     );
     config(&mut t, None, TOGGLE_ALWAYS_UV, None).unwrap();
-}
-
-#[test]
-fn a_card_without_ep_refuses_enterprise_attestation() {
-    let mut profile = Profile::generic();
-    profile.options.ep = false;
-    let mut t = Tester::with_profile(profile);
-    assert_no_enterprise_attestation(&mut t);
-    assert_eq!(
-        config(&mut t, None, ENABLE_EP, None),
-        Err(INVALID_PARAMETER)
-    );
 }
 
 #[test]
@@ -515,26 +504,14 @@ fn always_uv_without_a_pin_requires_a_token_for_toggle_always_uv() {
 fn set_min_pin_length_with_too_many_rp_ids_is_key_store_full() {
     let mut t = Tester::new();
     let max = t.profile.max_rp_ids_for_set_min_pin_length;
-    let ids: Vec<String> = (0..=max).map(|i| format!("rp{i}.example")).collect();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let ids = rp_ids(max + 1);
     assert_eq!(
-        config(
-            &mut t,
-            None,
-            SET_MIN_PIN_LENGTH,
-            Some(min_pin_params(Some(8), Some(&ids), None))
-        ),
+        set_min_pin_length(&mut t, None, Some(8), Some(&ids), None),
         Err(KEY_STORE_FULL)
     );
     assert_eq!(t.info(0x0D), Some(int(4)), "nothing written");
     assert!(t.state().pin.min_pin_length_rp_ids.is_empty());
-    config(
-        &mut t,
-        None,
-        SET_MIN_PIN_LENGTH,
-        Some(min_pin_params(None, Some(&ids[..max]), None)),
-    )
-    .unwrap();
+    set_min_pin_length(&mut t, None, None, Some(&ids[..max]), None).unwrap();
     assert_eq!(t.state().pin.min_pin_length_rp_ids.len(), max);
 }
 

@@ -309,71 +309,52 @@ fn exclude_list_with_a_credential_of_this_rp_is_credential_excluded() {
 #[test]
 fn pub_key_cred_params_pick_the_first_supported_or_fail_exactly() {
     let mut t = tester();
-    let params =
-        |entries: Vec<Value>| with(mc("example.com", b"u", false), 4, Value::Array(entries));
     let alg = |a: i64, ty: &str| map(vec![(text("alg"), int(a)), (text("type"), text(ty))]);
-    let chosen = |reg: Registration| match reg.public_key {
-        CredentialPublicKey::Es256(_) => -7,
-        CredentialPublicKey::EdDsa(_) => -8,
-    };
-    // CTAP 2.1 §6.1.2 step 3: the first supported entry in the platform's order.
-    let reg = t
-        .make_credential(params(vec![
-            alg(-257, "public-key"),
-            alg(-8, "public-key"),
-            alg(-7, "public-key"),
-        ]))
-        .unwrap();
-    assert_eq!(chosen(reg), -8);
-    let reg = t
-        .make_credential(params(vec![alg(-7, "public-key"), alg(-8, "public-key")]))
-        .unwrap();
-    assert_eq!(chosen(reg), -7);
-    // RS256 and ES384 only: unsupported.
-    assert_eq!(
-        t.make_credential(params(vec![
-            alg(-35, "public-key"),
-            alg(-257, "public-key")
-        ]))
-        .err(),
-        Some(UNSUPPORTED_ALGORITHM)
-    );
-    assert_eq!(
-        t.make_credential(params(vec![])).err(),
-        Some(UNSUPPORTED_ALGORITHM)
-    );
-    // ES256 with an unknown type does not count.
-    assert_eq!(
-        t.make_credential(params(vec![alg(-7, "future-key")])).err(),
-        Some(UNSUPPORTED_ALGORITHM)
-    );
-    // ES256 after unsupported ones is chosen.
-    let reg = t
-        .make_credential(params(vec![
-            alg(-257, "public-key"),
-            alg(-8, "other"),
-            alg(-7, "public-key"),
-        ]))
-        .unwrap();
-    assert_eq!(chosen(reg), -7);
-    // Malformed entries.
+    // A "public-key" entry.
+    let key = |a: i64| alg(a, "public-key");
     let no_type = map(vec![(text("alg"), int(-7))]);
-    assert_eq!(
-        t.make_credential(params(vec![no_type])).err(),
-        Some(MISSING_PARAMETER)
-    );
     let text_alg = map(vec![
         (text("alg"), text("ES256")),
         (text("type"), text("public-key")),
     ]);
-    assert_eq!(
-        t.make_credential(params(vec![text_alg])).err(),
-        Some(CBOR_UNEXPECTED_TYPE)
-    );
-    assert_eq!(
-        t.make_credential(params(vec![int(-7)])).err(),
-        Some(CBOR_UNEXPECTED_TYPE)
-    );
+    // (case, pubKeyCredParams, the algorithm chosen or the error).
+    let cases: Vec<(&str, Vec<Value>, Result<i64, u8>)> = vec![
+        // CTAP 2.1 §6.1.2 step 3: the first supported entry in the platform's order.
+        (
+            "first supported: EdDSA",
+            vec![key(-257), key(-8), key(-7)],
+            Ok(-8),
+        ),
+        ("first supported: ES256", vec![key(-7), key(-8)], Ok(-7)),
+        (
+            "RS256 and ES384 only: unsupported",
+            vec![key(-35), key(-257)],
+            Err(UNSUPPORTED_ALGORITHM),
+        ),
+        ("empty", vec![], Err(UNSUPPORTED_ALGORITHM)),
+        (
+            "ES256 with an unknown type does not count",
+            vec![alg(-7, "future-key")],
+            Err(UNSUPPORTED_ALGORITHM),
+        ),
+        (
+            "ES256 after unsupported ones is chosen",
+            vec![key(-257), alg(-8, "other"), key(-7)],
+            Ok(-7),
+        ),
+        // Malformed entries.
+        ("no type", vec![no_type], Err(MISSING_PARAMETER)),
+        ("a text alg", vec![text_alg], Err(CBOR_UNEXPECTED_TYPE)),
+        ("not a map", vec![int(-7)], Err(CBOR_UNEXPECTED_TYPE)),
+    ];
+    for (case, entries, expected) in cases {
+        let req = with(mc("example.com", b"u", false), 4, Value::Array(entries));
+        let chosen = t.make_credential(req).map(|reg| match reg.public_key {
+            CredentialPublicKey::Es256(_) => -7,
+            CredentialPublicKey::EdDsa(_) => -8,
+        });
+        assert_eq!(chosen, expected, "{case}");
+    }
 }
 
 #[test]
@@ -562,50 +543,41 @@ fn malformed_requests_get_the_exact_cbor_errors() {
 #[test]
 fn options_up_uv_rk_are_checked() {
     let mut t = tester();
-    let opts = |o: Vec<(Value, Value)>| with(mc("example.com", b"u", false), 7, map(o));
-    assert_eq!(
-        t.make_credential(opts(vec![(text("up"), Value::Bool(false))]))
-            .err(),
-        Some(INVALID_OPTION)
-    );
-    assert_eq!(
-        t.make_credential(opts(vec![(text("uv"), Value::Bool(true))]))
-            .err(),
-        Some(INVALID_OPTION)
-    );
-    assert!(
-        t.make_credential(opts(vec![
-            (text("uv"), Value::Bool(false)),
-            (text("up"), Value::Bool(true))
-        ]))
-        .is_ok()
-    );
+    // An options map of booleans.
+    let options =
+        |o: &[(&str, bool)]| map(o.iter().map(|&(k, v)| (text(k), Value::Bool(v))).collect());
+    let mc_options = |o: &[(&str, bool)]| with(mc("example.com", b"u", false), 7, options(o));
+    for (o, expected) in [
+        (&[("up", false)][..], Err(INVALID_OPTION)),
+        (&[("uv", true)], Err(INVALID_OPTION)),
+        (&[("uv", false), ("up", true)], Ok(())),
+    ] {
+        assert_eq!(
+            t.make_credential(mc_options(o)).map(drop),
+            expected,
+            "makeCredential {o:?}"
+        );
+    }
     let reg = t.make_credential(mc("example.com", b"u", false)).unwrap();
-    let ga = |o: Vec<(Value, Value)>| with(ga("example.com", &[&reg.credential_id]), 5, map(o));
-    assert_eq!(
-        t.get_assertion(ga(vec![(text("rk"), Value::Bool(true))]))
-            .err(),
-        Some(UNSUPPORTED_OPTION)
-    );
-    assert_eq!(
-        t.get_assertion(ga(vec![(text("uv"), Value::Bool(true))]))
-            .err(),
-        Some(INVALID_OPTION)
-    );
+    let ga = |o: &[(&str, bool)]| with(ga("example.com", &[&reg.credential_id]), 5, options(o));
+    for (o, expected) in [
+        (("rk", true), UNSUPPORTED_OPTION),
+        (("uv", true), INVALID_OPTION),
+    ] {
+        assert_eq!(
+            t.get_assertion(ga(&[o])).err(),
+            Some(expected),
+            "getAssertion {o:?}"
+        );
+    }
     // up = false: a silent probe without the UP flag.
-    let silent = t
-        .get_assertion(ga(vec![(text("up"), Value::Bool(false))]))
-        .unwrap();
+    let silent = t.get_assertion(ga(&[("up", false)])).unwrap();
     assert_eq!(silent.flags() & 0x01, 0);
     assert!(silent.verifies(&reg.public_key, &cdh("login")));
     // A CTAP 2.0-only profile answers uv = true with UNSUPPORTED_OPTION.
     let profile = Profile::generic().restricted_to_ctap20();
     let mut t20 = tester_with(profile, PresencePolicy::Auto);
-    let req = with(
-        mc("example.com", b"u", false),
-        7,
-        map(vec![(text("uv"), Value::Bool(true))]),
-    );
+    let req = mc_options(&[("uv", true)]);
     assert_eq!(t20.make_credential(&req).err(), Some(UNSUPPORTED_OPTION));
 }
 

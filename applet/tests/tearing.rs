@@ -369,35 +369,88 @@ fn check_after_cut(
     }
 }
 
-#[test]
-fn every_write_point_of_every_command_over_memory() {
+/// Where the card's log lives while its writes are cut.
+trait Place {
+    type Medium: LogMedium + 'static;
+    /// Puts a fresh copy of `log` in place.
+    fn put(&mut self, log: &[u8]);
+    /// Opens the log where it is (the card's power-up).
+    fn open(&self) -> Self::Medium;
+    /// The log as it is now.
+    fn read(&self) -> Vec<u8>;
+}
+
+/// A log in memory: `MemoryStorage`.
+struct InMemory(MemoryStorage);
+
+impl Place for InMemory {
+    type Medium = MemoryStorage;
+    fn put(&mut self, log: &[u8]) {
+        self.0 = MemoryStorage::with_image(log.to_vec());
+    }
+    fn open(&self) -> MemoryStorage {
+        self.0.clone()
+    }
+    fn read(&self) -> Vec<u8> {
+        self.0.image().unwrap()
+    }
+}
+
+/// A log in a real state file: `FileLog`.
+struct InFile(PathBuf);
+
+impl Place for InFile {
+    type Medium = FileLog;
+    fn put(&mut self, log: &[u8]) {
+        let _ = std::fs::remove_file(self.0.with_extension("bin.tmp"));
+        std::fs::write(&self.0, log).unwrap();
+    }
+    fn open(&self) -> FileLog {
+        FileLog::new(&self.0)
+    }
+    fn read(&self) -> Vec<u8> {
+        std::fs::read(&self.0).unwrap()
+    }
+}
+
+/// Runs every scenario from both starts with the power cut at every write point, the log in
+/// `place`, and checks each cut ([`check_after_cut`]) and the uncut run; returns the number of
+/// cuts.
+fn cut_every_write(place: &mut impl Place, label: &str) -> usize {
     let mut points = 0;
     for start in [Start::AsIs, Start::Padded] {
         for s in scenarios() {
             let clean = prepare(&s, start);
             for (k, &len) in clean.write_sizes.iter().enumerate() {
                 for cut in cuts(k + 1, len) {
-                    let mem = MemoryStorage::with_image(clean.before.clone());
-                    let storage = FaultyLog::new(mem.clone(), Some(cut));
+                    place.put(&clean.before);
+                    let storage = FaultyLog::new(place.open(), Some(cut));
                     let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
                     let answer = (s.run)(&mut h);
                     drop(h); // the card leaves the field
-                    let image = mem.image().unwrap();
-                    let point = format!("{start:?} write {} byte {}", cut.at, cut.kept);
-                    check_after_cut(&s, &clean, &point, answer, &image, || Box::new(mem.clone()));
+                    let image = place.read();
+                    let point = format!("{start:?} {label}write {} byte {}", cut.at, cut.kept);
+                    check_after_cut(&s, &clean, &point, answer, &image, || {
+                        Box::new(place.open())
+                    });
                     points += 1;
                 }
             }
             // No cut at all: the answer is OK and the state is the final one.
-            let mem = MemoryStorage::with_image(clean.before.clone());
-            let mut h = Tester::boot(Box::new(FaultyLog::new(mem.clone(), None)), SEED).unwrap();
+            place.put(&clean.before);
+            let storage = FaultyLog::new(place.open(), None);
+            let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
             assert_eq!((s.run)(&mut h), s.expect);
-            assert_eq!(
-                Some(&records_of(&mem.image().unwrap())),
-                clean.boundaries.last()
-            );
+            drop(h);
+            assert_eq!(Some(&records_of(&place.read())), clean.boundaries.last());
         }
     }
+    points
+}
+
+#[test]
+fn every_write_point_of_every_command_over_memory() {
+    let points = cut_every_write(&mut InMemory(MemoryStorage::new()), "");
     println!("tearing over memory: {points} cuts");
     assert!(points >= 100);
 }
@@ -416,29 +469,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 #[test]
 fn every_write_point_of_every_command_over_a_state_file() {
     let dir = scratch_dir("file");
-    let path = dir.join("state.bin");
-    let mut points = 0;
-    for start in [Start::AsIs, Start::Padded] {
-        for s in scenarios() {
-            let clean = prepare(&s, start);
-            for (k, &len) in clean.write_sizes.iter().enumerate() {
-                for cut in cuts(k + 1, len) {
-                    let _ = std::fs::remove_file(dir.join("state.bin.tmp"));
-                    std::fs::write(&path, &clean.before).unwrap();
-                    let storage = FaultyLog::new(FileLog::new(&path), Some(cut));
-                    let mut h = Tester::boot(Box::new(storage), SEED).unwrap();
-                    let answer = (s.run)(&mut h);
-                    drop(h);
-                    let image = std::fs::read(&path).unwrap();
-                    let point = format!("{start:?} file write {} byte {}", cut.at, cut.kept);
-                    check_after_cut(&s, &clean, &point, answer, &image, || {
-                        Box::new(FileLog::new(&path))
-                    });
-                    points += 1;
-                }
-            }
-        }
-    }
+    let points = cut_every_write(&mut InFile(dir.join("state.bin")), "file ");
     std::fs::remove_dir_all(&dir).unwrap();
     println!("tearing over a state file: {points} cuts");
     assert!(points >= 100);
