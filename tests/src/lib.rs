@@ -435,6 +435,31 @@ pub fn run_tool(program: &str, args: &[&str], env: &[(&str, &str)], timeout: Dur
     }
 }
 
+/// The attestation root (PEM) of the card in the state file `state`, from `reader-bridge
+/// export-attestation` (which opens the card there, making a fresh one when there is no file);
+/// `extra` options (e.g. `--profile`) go before `--state`. Panics with the bridge's error output
+/// when it fails or prints no certificate.
+pub fn export_attestation(state: &Path, extra: &[&str]) -> String {
+    let bin = bridge_binary();
+    let mut args = vec!["export-attestation"];
+    args.extend_from_slice(extra);
+    args.extend(["--state", state.to_str().expect("utf-8 path")]);
+    let out = run_tool(
+        bin.to_str().expect("utf-8 path"),
+        &args,
+        &[],
+        Duration::from_secs(60),
+    );
+    let pem = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && pem.contains("BEGIN CERTIFICATE"),
+        "export-attestation {}: {}\n{pem}",
+        state.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pem
+}
+
 /// A connected card with a transmit helper that returns (data, SW).
 pub struct Client {
     pub card: pcsc::Card,

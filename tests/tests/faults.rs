@@ -6,8 +6,8 @@ use std::ffi::CStr;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, hex_decode, run_tool, split, stack_slot,
-    temp_file, wait_for_card, workspace_binary,
+    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, export_attestation, hex_decode, run_tool,
+    split, stack_slot, temp_file, wait_for_card, workspace_binary,
 };
 
 /// NFCCTAP_MSG authenticatorGetInfo (CTAP 2.1 §11.3), short, Le 00.
@@ -49,27 +49,23 @@ fn after_removal(ctx: &pcsc::Context, reader: &CStr, bridge: &BridgeProcess) -> 
     client
 }
 
-/// The state file loads: `reader-bridge export-attestation` opens the card in it.
-fn assert_state_loads(state: &std::path::Path) {
-    let bin = integration_tests::bridge_binary();
-    let out = run_tool(
-        bin.to_str().expect("utf-8"),
-        &[
-            "export-attestation",
-            "--state",
-            state.to_str().expect("utf-8"),
-        ],
-        &[],
-        Duration::from_secs(60),
+/// Stops the bridge (SIGTERM), checks that its state file still loads after the faults, that its
+/// trace records `fired` faults, and that `apdu-replay` with `extra` options reproduces the
+/// trace exactly; returns the trace.
+fn stop_and_replay(
+    bridge: &mut BridgeProcess,
+    trace: &str,
+    fired: usize,
+    extra: &[&str],
+) -> String {
+    bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
+    export_attestation(&bridge.state, &[]);
+    let recorded = std::fs::read_to_string(trace).expect("trace");
+    assert_eq!(
+        recorded.matches(r#""event":"fault""#).count(),
+        fired,
+        "{recorded}"
     );
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE"),
-        "the state file after the faults: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn replay(trace: &str, extra: &[&str]) -> String {
     let bin = workspace_binary("apdu-replay");
     let mut args = vec![trace, "--seed", "7"];
     args.extend_from_slice(extra);
@@ -81,11 +77,11 @@ fn replay(trace: &str, extra: &[&str]) -> String {
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        out.status.success(),
+        out.status.success() && stdout.trim_end().ends_with("all identical"),
         "the replay differs:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
+    recorded
 }
 
 #[test]
@@ -146,21 +142,11 @@ action = { status = "6F00" }
     let (data, _) = client.send(GET_INFO);
     assert_eq!(data[0], 0x00, "every fault fired once");
     drop(client);
-    bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
-    assert_state_loads(&bridge.state);
-
-    let recorded = std::fs::read_to_string(&trace).expect("trace");
-    assert_eq!(
-        recorded.matches(r#""event":"fault""#).count(),
-        4,
-        "{recorded}"
-    );
+    let recorded = stop_and_replay(&mut bridge, trace_arg, 4, &[]);
     assert!(
         recorded.contains(r#""action":{"status":"6A80"}"#),
         "{recorded}"
     );
-    let stdout = replay(trace_arg, &[]);
-    assert!(stdout.trim_end().ends_with("all identical"), "{stdout}");
 }
 
 #[test]
@@ -232,22 +218,12 @@ action = { remove = { at = "get_response", away_ms = 1200 } }
     let (data, sw) = client.send(GET_INFO);
     assert_eq!((data[0], sw >> 8), (0x00, 0x61), "every fault fired once");
     drop(client);
-    bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
-    assert_state_loads(&bridge.state);
-
-    let recorded = std::fs::read_to_string(&trace).expect("trace");
-    assert_eq!(
-        recorded.matches(r#""event":"fault""#).count(),
-        4,
-        "{recorded}"
-    );
+    let recorded = stop_and_replay(&mut bridge, trace_arg, 4, &["--quirk", "chunk=64"]);
     assert_eq!(
         recorded.matches(r#""r":"""#).count(),
         4,
         "four unanswered commands"
     );
-    let stdout = replay(trace_arg, &["--quirk", "chunk=64"]);
-    assert!(stdout.trim_end().ends_with("all identical"), "{stdout}");
 }
 
 /// Refused at start, before any card is served (no stack needed): a fault for a slot the

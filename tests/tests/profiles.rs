@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use fido_applet::profile::Profile;
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, Slot, context, hex_encode, run_tool,
-    skip_e2e, stack_slot, temp_file, wait_for_card,
+    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, Slot, context, export_attestation,
+    hex_encode, skip_e2e, stack_slot, temp_file, wait_for_card,
 };
 use rustix::process::Signal;
 
@@ -285,26 +285,7 @@ fn two_cards_in_one_process_are_independent() {
     wait_for_card(&ctx, &second.reader, false, CARD_TIMEOUT).expect("card 1 removed");
 
     // Each card has its own state file, with its own attestation root.
-    let root = |profile: &str, state: &std::path::Path| {
-        let out = run_tool(
-            &integration_tests::bridge_binary().to_string_lossy(),
-            &[
-                "export-attestation",
-                "--profile",
-                profile,
-                "--state",
-                &state.to_string_lossy(),
-            ],
-            &[],
-            Duration::from_secs(30),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("PEM")
-    };
+    let root = |profile: &str, state| export_attestation(state, &["--profile", profile]);
     assert_ne!(root(&a.id, &state_a), root(&b.id, &state_b));
 
     // One trace, both slots.

@@ -4,6 +4,7 @@
 //! `fido-host` library.
 
 use std::ffi::{CStr, CString};
+use std::process::ExitCode;
 
 use apdu::hex_decode;
 
@@ -23,6 +24,19 @@ pub const PCSC_SERVICE: &str = "the Smart Card service (SCardSvr)";
 /// or Windows' Smart Card service (winscard).
 #[cfg(not(windows))]
 pub const PCSC_SERVICE: &str = "pcscd";
+
+/// A tool's exit status: 0 when the run passed, 1 when it ran and something failed, 2 when it
+/// could not run (then the error goes to standard error after `prefix`).
+pub fn exit_status(outcome: Result<bool, impl std::fmt::Display>, prefix: &str) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("{prefix}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
 
 /// Errors choosing a reader or parsing input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -59,14 +59,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("apdu-replay: {e}");
-            ExitCode::from(2)
-        }
-    }
+    vcard_tools::exit_status(run(&args), "apdu-replay")
 }
 
 fn load_profile(spec: &str) -> Result<Profile, String> {

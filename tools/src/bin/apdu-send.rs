@@ -54,14 +54,7 @@ fn parse_cla(s: &str) -> Result<u8, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("apdu-send: error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    vcard_tools::exit_status(run(args), "apdu-send: error")
 }
 
 fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {

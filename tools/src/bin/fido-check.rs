@@ -81,14 +81,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("fido-check: {e}");
-            ExitCode::from(2)
-        }
-    }
+    vcard_tools::exit_status(run(args), "fido-check")
 }
 
 fn choose_reader(ctx: &pcsc::Context, wanted: Option<&str>) -> Result<std::ffi::CString, String> {

@@ -418,15 +418,7 @@ pub(super) fn check_eddsa(ctx: &mut Ctx) -> Verdict {
         Err(e) => return fail(e),
     }
     let id = attested.credential_id.clone();
-    let token = ctx.token(permission::GET_ASSERTION, Some(RP_ID))?;
-    let req = GetAssertion {
-        rp_id: RP_ID.into(),
-        client_data_hash: random32(),
-        allow_list: vec![id],
-        extensions: None,
-        up: None,
-    };
-    let assertion = ctx.client.get_assertion(&req, token.as_ref())?;
+    let (req, assertion) = ctx.get_assertion_of(id)?;
     verify_assertion(&att.auth_data, &assertion, &req.client_data_hash)?;
     Ok("EdDSA credential: OKP Ed25519 key; its assertion signature verifies".into())
 }

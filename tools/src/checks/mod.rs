@@ -237,6 +237,21 @@ impl Ctx<'_> {
         }
     }
 
+    /// A getAssertion of the credential `id` on [`RP_ID`] (with a pinUvAuthToken when the card
+    /// has a PIN); the request comes back too, for its clientDataHash.
+    fn get_assertion_of(&mut self, id: Vec<u8>) -> Result<(GetAssertion, Assertion), Stop> {
+        let token = self.token(permission::GET_ASSERTION, Some(RP_ID))?;
+        let req = GetAssertion {
+            rp_id: RP_ID.into(),
+            client_data_hash: random32(),
+            allow_list: vec![id],
+            extensions: None,
+            up: None,
+        };
+        let assertion = self.client.get_assertion(&req, token.as_ref())?;
+        Ok((req, assertion))
+    }
+
     fn make_credential(
         &mut self,
         rk: bool,
@@ -282,6 +297,145 @@ impl Ctx<'_> {
     }
 }
 
+/// One check: what it is called in the report, where its requirement comes from, and the code
+/// that decides it.
+struct Check {
+    id: &'static str,
+    title: &'static str,
+    source: &'static str,
+    required: bool,
+    run: fn(&mut Ctx) -> Verdict,
+}
+
+/// Every check, in the order [`run`] runs them: later checks use what earlier ones learned
+/// (getInfo, the PIN, the credentials made), and `canonical-cbor` judges every answer before it.
+const CHECKS: &[Check] = &[
+    Check {
+        id: "select",
+        title: "FIDO applet selectable",
+        source: "001 (FIDO2 certified authenticator); CTAP 2.1 §11.3.1",
+        required: true,
+        run: check_select,
+    },
+    Check {
+        id: "versions",
+        title: "FIDO_2_0 or FIDO_2_1 in getInfo versions",
+        source: "001 (FIDO 2.0 or FIDO 2.1; no U2F-only); CTAP 2.1 §6.4",
+        required: true,
+        run: check_versions,
+    },
+    Check {
+        id: "aaguid",
+        title: "AAGUID present in getInfo",
+        source: "004 (key restrictions by AAGUID); 001 (partner list by AAGUID); CTAP 2.1 §6.4",
+        required: true,
+        run: check_aaguid,
+    },
+    Check {
+        id: "nfc-chaining",
+        title: "Command chaining with short APDUs",
+        source: "CTAP 2.1 §11.3.4 (fragmentation); ISO 7816-4 §5.3.3",
+        required: true,
+        run: check_chaining,
+    },
+    Check {
+        id: "nfc-get-response",
+        title: "GET RESPONSE with CLA 00 and 80 on 61xx",
+        source: "CTAP 2.1 §11.3.4; Windows webauthn.dll sends CLA 80, python-fido2 and libfido2 CLA 00",
+        required: true,
+        run: check_get_response,
+    },
+    Check {
+        id: "nfc-extended-length",
+        title: "Extended-length APDUs where declared",
+        source: "CTAP 2.1 §11.3.4; ISO 7816-4 §8.1.1.2.7 (card capabilities)",
+        required: true,
+        run: check_extended,
+    },
+    Check {
+        id: "reset",
+        title: "authenticatorReset within 10 s of power-up",
+        source: "000, 002, 003 (reset from Windows Settings); CTAP 2.1 §6.6",
+        required: false,
+        run: check_reset,
+    },
+    Check {
+        id: "client-pin",
+        title: "clientPIN: set or verify the PIN",
+        source: "000 #2 (client PIN); 001 (ClientPIN); 002 (PIN creation); CTAP 2.1 §6.5",
+        required: true,
+        run: check_client_pin,
+    },
+    Check {
+        id: "user-verification",
+        title: "User verification: PIN token gives UV=1",
+        source: "001 (user verification for all sign-ins); CTAP 2.1 §6.1.2, §6.2.2, §6.5.5.7",
+        required: true,
+        run: check_user_verification,
+    },
+    Check {
+        id: "resident-keys",
+        title: "Resident (discoverable) credentials",
+        source: "000 #1 (resident key); 001 (resident keys); CTAP 2.1 §6.1, §6.2",
+        required: true,
+        run: check_resident_keys,
+    },
+    Check {
+        id: "multiple-accounts",
+        title: "Several accounts per relying party",
+        source: "000 #4 (multiple accounts per RP); CTAP 2.1 §6.2.2, §6.3",
+        required: true,
+        run: check_multiple_accounts,
+    },
+    Check {
+        id: "hmac-secret",
+        title: "hmac-secret: two salts, stable, UV/non-UV split",
+        source: "000 #3 and 003 (offline Windows unlock); 001 (HMAC secret); CTAP 2.1 §12.5",
+        required: true,
+        run: check_hmac_secret,
+    },
+    Check {
+        id: "attestation",
+        title: "Packed attestation with a valid certificate chain",
+        source: "001 (attestation requirements); 004 (enforce attestation, AAGUID); WebAuthn §8.2, §8.2.1",
+        required: true,
+        run: check_attestation,
+    },
+    Check {
+        id: "eddsa",
+        title: "EdDSA (Ed25519) credentials where getInfo lists them",
+        source: "CTAP 2.1 §6.1.2 step 3, §6.4 algorithms; WebAuthn §5.8.5 (COSE -8); RFC 9053 §7.2 (OKP)",
+        required: false,
+        run: check_eddsa,
+    },
+    Check {
+        id: "pin-change",
+        title: "PIN change (to a temporary PIN and back)",
+        source: "002, 003 (change PIN from Windows Settings); CTAP 2.1 §6.5.5.6",
+        required: true,
+        run: check_pin_change,
+    },
+    Check {
+        id: "credential-management",
+        title: "Credential management: enumerate and delete",
+        source: "CTAP 2.1 §6.8 (Windows Settings manages credentials with it)",
+        required: false,
+        run: check_cred_mgmt,
+    },
+    Check {
+        id: "canonical-cbor",
+        title: "Answers in CTAP2 canonical CBOR",
+        source: "CTAP 2.1 §8 (python-fido2 and Windows reject other encodings)",
+        required: true,
+        run: check_canonical,
+    },
+];
+
+/// The ids of every check fido-check runs, in order (the report's `checks[].id`).
+pub fn check_ids() -> impl Iterator<Item = &'static str> {
+    CHECKS.iter().map(|c| c.id)
+}
+
 /// Runs every check against the card behind `client`.
 pub fn run(client: &mut Client, opts: &Options) -> Run {
     let atr = client.atr().unwrap_or_default();
@@ -296,25 +450,20 @@ pub fn run(client: &mut Client, opts: &Options) -> Run {
         leftovers: Vec::new(),
     };
     let mut results = Vec::new();
-    let mut step = |ctx: &mut Ctx,
-                    id: &'static str,
-                    title: &'static str,
-                    source: &'static str,
-                    required: bool,
-                    f: &dyn Fn(&mut Ctx) -> Verdict| {
+    let mut step = |ctx: &mut Ctx, check: &Check| {
         let mark = ctx.client.mark();
         ctx.notes.clear();
-        let verdict = f(ctx);
+        let verdict = (check.run)(ctx);
         let (status, summary, required) = match verdict {
-            Ok(s) => (Status::Pass, s, required),
-            Err(Stop::Fail(s)) => (Status::Fail, s, required),
-            Err(Stop::Skip(s)) => (Status::Skip, s, required),
+            Ok(s) => (Status::Pass, s, check.required),
+            Err(Stop::Fail(s)) => (Status::Fail, s, check.required),
+            Err(Stop::Skip(s)) => (Status::Skip, s, check.required),
             Err(Stop::NotApplicable(s)) => (Status::Skip, s, false),
         };
         results.push(CheckResult {
-            id,
-            title,
-            source,
+            id: check.id,
+            title: check.title,
+            source: check.source,
             required,
             status,
             summary,
@@ -324,143 +473,13 @@ pub fn run(client: &mut Client, opts: &Options) -> Run {
         status
     };
 
-    let selected = step(
-        &mut ctx,
-        "select",
-        "FIDO applet selectable",
-        "001 (FIDO2 certified authenticator); CTAP 2.1 §11.3.1",
-        true,
-        &check_select,
-    );
-    if selected != Status::Pass {
-        return Run {
-            atr,
-            aaguid: None,
-            versions: Vec::new(),
-            results,
-            leftovers: Vec::new(),
-        };
+    for check in CHECKS {
+        let status = step(&mut ctx, check);
+        // Nothing else can be asked of a card whose FIDO applet cannot be selected.
+        if check.id == "select" && status != Status::Pass {
+            break;
+        }
     }
-    step(
-        &mut ctx,
-        "versions",
-        "FIDO_2_0 or FIDO_2_1 in getInfo versions",
-        "001 (FIDO 2.0 or FIDO 2.1; no U2F-only); CTAP 2.1 §6.4",
-        true,
-        &check_versions,
-    );
-    step(
-        &mut ctx,
-        "aaguid",
-        "AAGUID present in getInfo",
-        "004 (key restrictions by AAGUID); 001 (partner list by AAGUID); CTAP 2.1 §6.4",
-        true,
-        &check_aaguid,
-    );
-    step(
-        &mut ctx,
-        "nfc-chaining",
-        "Command chaining with short APDUs",
-        "CTAP 2.1 §11.3.4 (fragmentation); ISO 7816-4 §5.3.3",
-        true,
-        &check_chaining,
-    );
-    step(
-        &mut ctx,
-        "nfc-get-response",
-        "GET RESPONSE with CLA 00 and 80 on 61xx",
-        "CTAP 2.1 §11.3.4; Windows webauthn.dll sends CLA 80, python-fido2 and libfido2 CLA 00",
-        true,
-        &check_get_response,
-    );
-    step(
-        &mut ctx,
-        "nfc-extended-length",
-        "Extended-length APDUs where declared",
-        "CTAP 2.1 §11.3.4; ISO 7816-4 §8.1.1.2.7 (card capabilities)",
-        true,
-        &check_extended,
-    );
-    step(
-        &mut ctx,
-        "reset",
-        "authenticatorReset within 10 s of power-up",
-        "000, 002, 003 (reset from Windows Settings); CTAP 2.1 §6.6",
-        false,
-        &check_reset,
-    );
-    step(
-        &mut ctx,
-        "client-pin",
-        "clientPIN: set or verify the PIN",
-        "000 #2 (client PIN); 001 (ClientPIN); 002 (PIN creation); CTAP 2.1 §6.5",
-        true,
-        &check_client_pin,
-    );
-    step(
-        &mut ctx,
-        "user-verification",
-        "User verification: PIN token gives UV=1",
-        "001 (user verification for all sign-ins); CTAP 2.1 §6.1.2, §6.2.2, §6.5.5.7",
-        true,
-        &check_user_verification,
-    );
-    step(
-        &mut ctx,
-        "resident-keys",
-        "Resident (discoverable) credentials",
-        "000 #1 (resident key); 001 (resident keys); CTAP 2.1 §6.1, §6.2",
-        true,
-        &check_resident_keys,
-    );
-    step(
-        &mut ctx,
-        "multiple-accounts",
-        "Several accounts per relying party",
-        "000 #4 (multiple accounts per RP); CTAP 2.1 §6.2.2, §6.3",
-        true,
-        &check_multiple_accounts,
-    );
-    step(
-        &mut ctx,
-        "hmac-secret",
-        "hmac-secret: two salts, stable, UV/non-UV split",
-        "000 #3 and 003 (offline Windows unlock); 001 (HMAC secret); CTAP 2.1 §12.5",
-        true,
-        &check_hmac_secret,
-    );
-    step(
-        &mut ctx,
-        "attestation",
-        "Packed attestation with a valid certificate chain",
-        "001 (attestation requirements); 004 (enforce attestation, AAGUID); WebAuthn §8.2, §8.2.1",
-        true,
-        &check_attestation,
-    );
-    step(
-        &mut ctx,
-        "eddsa",
-        "EdDSA (Ed25519) credentials where getInfo lists them",
-        "CTAP 2.1 §6.1.2 step 3, §6.4 algorithms; WebAuthn §5.8.5 (COSE -8); RFC 9053 §7.2 (OKP)",
-        false,
-        &check_eddsa,
-    );
-    step(
-        &mut ctx,
-        "pin-change",
-        "PIN change (to a temporary PIN and back)",
-        "002, 003 (change PIN from Windows Settings); CTAP 2.1 §6.5.5.6",
-        true,
-        &check_pin_change,
-    );
-    step(
-        &mut ctx,
-        "credential-management",
-        "Credential management: enumerate and delete",
-        "CTAP 2.1 §6.8 (Windows Settings manages credentials with it)",
-        false,
-        &check_cred_mgmt,
-    );
     if !ctx.resident.is_empty() {
         ctx.leftovers.push(format!(
             "{} discoverable credential(s) created by fido-check remain on the card under \
@@ -468,14 +487,6 @@ pub fn run(client: &mut Client, opts: &Options) -> Run {
             ctx.resident.len()
         ));
     }
-    step(
-        &mut ctx,
-        "canonical-cbor",
-        "Answers in CTAP2 canonical CBOR",
-        "CTAP 2.1 §8 (python-fido2 and Windows reject other encodings)",
-        true,
-        &check_canonical,
-    );
 
     let aaguid = ctx
         .info

@@ -113,15 +113,7 @@ pub(super) fn check_user_verification(ctx: &mut Ctx) -> Verdict {
         ));
     }
     let id = att.credential_id().unwrap_or_default().to_vec();
-    let token = ctx.token(permission::GET_ASSERTION, Some(RP_ID))?;
-    let req = GetAssertion {
-        rp_id: RP_ID.into(),
-        client_data_hash: random32(),
-        allow_list: vec![id],
-        extensions: None,
-        up: None,
-    };
-    let assertion = ctx.client.get_assertion(&req, token.as_ref())?;
+    let (req, assertion) = ctx.get_assertion_of(id)?;
     if !assertion.auth_data.uv() || !assertion.auth_data.up() {
         return fail(format!(
             "getAssertion with pinUvAuthParam: authData {} lacks UV or UP",
