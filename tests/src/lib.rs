@@ -397,6 +397,12 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// Runs the workspace's binary `name` ([`workspace_binary`]) as [`run_tool`] does.
+pub fn run_workspace_tool(name: &str, args: &[&str], timeout: Duration) -> Output {
+    let bin = workspace_binary(name);
+    run_tool(bin.to_str().expect("utf-8 path"), args, &[], timeout)
+}
+
 /// Runs a client program with a bounded time; panics (with its output) if it does not finish.
 pub fn run_tool(program: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Output {
     let mut child = Command::new(program)

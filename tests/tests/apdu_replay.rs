@@ -6,13 +6,12 @@
 use std::process::Output;
 use std::time::Duration;
 
-use integration_tests::{BridgeProcess, run_tool, stack_slot, temp_file, workspace_binary};
+use integration_tests::{BridgeProcess, run_workspace_tool, stack_slot, temp_file};
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn run(name: &str, args: &[&str]) -> Output {
-    let bin = workspace_binary(name);
-    run_tool(bin.to_str().expect("utf-8 path"), args, &[], TOOL_TIMEOUT)
+    run_workspace_tool(name, args, TOOL_TIMEOUT)
 }
 
 fn text(bytes: &[u8]) -> String {

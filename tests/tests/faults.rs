@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{
     BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, export_attestation, hex_decode, run_tool,
-    split, stack_slot, temp_file, wait_for_card, workspace_binary,
+    run_workspace_tool, split, stack_slot, temp_file, wait_for_card,
 };
 
 /// NFCCTAP_MSG authenticatorGetInfo (CTAP 2.1 §11.3), short, Le 00.
@@ -66,15 +66,9 @@ fn stop_and_replay(
         fired,
         "{recorded}"
     );
-    let bin = workspace_binary("apdu-replay");
     let mut args = vec![trace, "--seed", "7"];
     args.extend_from_slice(extra);
-    let out = run_tool(
-        bin.to_str().expect("utf-8"),
-        &args,
-        &[],
-        Duration::from_secs(60),
-    );
+    let out = run_workspace_tool("apdu-replay", &args, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && stdout.trim_end().ends_with("all identical"),

@@ -10,14 +10,13 @@ use std::time::Duration;
 use vcard_tools::checks;
 
 use integration_tests::{
-    BridgeProcess, Slot, context, export_attestation, run_tool, skip_e2e, workspace_binary,
+    BridgeProcess, Slot, context, export_attestation, run_workspace_tool, skip_e2e,
 };
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn fido_check(args: &[&str]) -> Output {
-    let bin = workspace_binary("fido-check");
-    run_tool(bin.to_str().expect("utf-8 path"), args, &[], TOOL_TIMEOUT)
+    run_workspace_tool("fido-check", args, TOOL_TIMEOUT)
 }
 
 fn text(bytes: &[u8]) -> String {
