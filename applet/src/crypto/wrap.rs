@@ -177,28 +177,46 @@ pub fn wrap_credential(
     rp_id_hash: &[u8; 32],
     cred: &WrappedCredential,
 ) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill_bytes(&mut nonce);
-
     let mut buffer = Zeroizing::new([0u8; PLAINTEXT_LEN]);
     buffer[0] = cred.flags;
     buffer[1] = algorithm_byte(cred.private_key.algorithm());
     buffer[2..].copy_from_slice(&*cred.private_key.to_bytes());
+    seal(
+        key,
+        rng,
+        CREDENTIAL_ID_VERSION,
+        rp_id_hash,
+        buffer.as_mut_slice(),
+    )
+}
 
+/// `version || nonce(12) || AES-256-GCM(plaintext, aad = version || rpIdHash) || tag(16)` under a
+/// fresh random nonce: the one sealing both credential id versions share. Encrypts `plaintext`
+/// in place.
+fn seal(
+    key: &WrappingKey,
+    rng: &mut dyn Rng,
+    version: u8,
+    rp_id_hash: &[u8; 32],
+    plaintext: &mut [u8],
+) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
     let tag = key
         .aead()
         .encrypt_inout_detached(
             &Nonce::from(nonce),
-            &credential_aad(CREDENTIAL_ID_VERSION, rp_id_hash),
-            buffer.as_mut_slice().into(),
+            &credential_aad(version, rp_id_hash),
+            plaintext.into(),
         )
-        // AES-GCM only fails for plaintexts over 2^36 bytes or AAD over 2^61; ours are 34 bytes.
-        .expect("AES-GCM accepts a 34-byte plaintext");
+        // AES-GCM only fails for plaintexts over 2^36 bytes or AAD over 2^61; ours are 33 or 34
+        // bytes.
+        .expect("AES-GCM accepts a credential's plaintext");
 
-    let mut id = Vec::with_capacity(CREDENTIAL_ID_LEN);
-    id.push(CREDENTIAL_ID_VERSION);
+    let mut id = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+    id.push(version);
     id.extend_from_slice(&nonce);
-    id.extend_from_slice(&*buffer);
+    id.extend_from_slice(plaintext);
     id.extend_from_slice(&tag);
     id
 }
@@ -271,20 +289,16 @@ pub(crate) fn wrap_credential_v1(
     rp_id_hash: &[u8; 32],
     cred: &WrappedCredential,
 ) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill_bytes(&mut nonce);
     let mut buffer = Zeroizing::new([0u8; PLAINTEXT_V1_LEN]);
     buffer[0] = cred.flags;
     buffer[1..].copy_from_slice(&*cred.private_key.to_bytes());
-    let tag = key
-        .aead()
-        .encrypt_inout_detached(
-            &Nonce::from(nonce),
-            &credential_aad(CREDENTIAL_ID_VERSION_1, rp_id_hash),
-            buffer.as_mut_slice().into(),
-        )
-        .expect("AES-GCM accepts a 33-byte plaintext");
-    [&[CREDENTIAL_ID_VERSION_1][..], &nonce, &*buffer, &tag].concat()
+    seal(
+        key,
+        rng,
+        CREDENTIAL_ID_VERSION_1,
+        rp_id_hash,
+        buffer.as_mut_slice(),
+    )
 }
 
 #[cfg(test)]
