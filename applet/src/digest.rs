@@ -47,13 +47,15 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// The bytes of a test vector written in hex (the unit tests' known answers).
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    apdu::hex_decode(s).expect("valid hex in test vector")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        apdu::hex_decode(s).expect("valid hex in test vector")
-    }
 
     #[test]
     fn sha256_and_hmac_known_answers() {

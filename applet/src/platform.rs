@@ -282,10 +282,7 @@ impl fmt::Debug for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        apdu::hex_decode(s).expect("valid hex in test vector")
-    }
+    use crate::digest::hex;
 
     /// NIST CAVP DRBGVS `HMAC_DRBG.rsp` (no reseed), [SHA-256] [PredictionResistance = False]
     /// [EntropyInputLen = 256] [NonceLen = 128] [PersonalizationStringLen = 0]
@@ -295,25 +292,24 @@ mod tests {
     fn hmac_drbg_matches_cavp_vector() {
         let entropy = hex("ca851911349384bffe89de1cbdc46e6831e44d34a4fb935ee285dd14b71a7488");
         let nonce = hex("659ba96c601dc69fc902940805ec0ca8");
+        // The (V, Key) working state the file lists after each step (SP 800-90A §10.1.2.1).
+        let assert_state = |drbg: &HmacDrbg, v: &str, key: &str| {
+            assert_eq!(drbg.v.to_vec(), hex(v));
+            assert_eq!(drbg.key.to_vec(), hex(key));
+        };
         let mut drbg = HmacDrbg::instantiate(&entropy, &nonce, &[]);
-        assert_eq!(
-            drbg.v.to_vec(),
-            hex("e75855f93b971ac468d200992e211960202d53cf08852ef86772d6490bfb53f9")
-        );
-        assert_eq!(
-            drbg.key.to_vec(),
-            hex("302a4aba78412ab36940f4be7b940a0c728542b8b81d95b801a57b3797f9dd6e")
+        assert_state(
+            &drbg,
+            "e75855f93b971ac468d200992e211960202d53cf08852ef86772d6490bfb53f9",
+            "302a4aba78412ab36940f4be7b940a0c728542b8b81d95b801a57b3797f9dd6e",
         );
 
         let mut out = [0u8; 128];
         drbg.generate(&mut out);
-        assert_eq!(
-            drbg.v.to_vec(),
-            hex("bfbdcf455d5c82acafc59f339ce57126ff70b67aef910fa25db7617818faeafe")
-        );
-        assert_eq!(
-            drbg.key.to_vec(),
-            hex("911bf7cbda4387a172a1a3daf6c9fa8e17c4bfef69cc7eff1341e7eef88d2811")
+        assert_state(
+            &drbg,
+            "bfbdcf455d5c82acafc59f339ce57126ff70b67aef910fa25db7617818faeafe",
+            "911bf7cbda4387a172a1a3daf6c9fa8e17c4bfef69cc7eff1341e7eef88d2811",
         );
 
         drbg.generate(&mut out);

@@ -2,14 +2,11 @@
 
 use super::*;
 use crate::crypto::CREDENTIAL_ID_LEN;
+use crate::digest::hex;
 use builtin::BUILTIN_SOURCES;
 use schema::{aaguid_serde, hex_serde};
 use serde::de::IntoDeserializer;
 use serde::de::value::{Error as ValueError, StrDeserializer};
-
-fn hex(s: &str) -> Vec<u8> {
-    apdu::hex_decode(s).expect("hex")
-}
 
 #[test]
 fn contactless_atr_matches_cards_in_the_field() {
