@@ -123,18 +123,23 @@ mod tests {
 
     #[test]
     fn codes_match_the_specification_table() {
-        assert_eq!(CtapError::InvalidCommand.code(), 0x01);
-        assert_eq!(CtapError::CborUnexpectedType.code(), 0x11);
-        assert_eq!(CtapError::InvalidCbor.code(), 0x12);
-        assert_eq!(CtapError::MissingParameter.code(), 0x14);
-        assert_eq!(CtapError::CredentialExcluded.code(), 0x19);
-        assert_eq!(CtapError::UnsupportedAlgorithm.code(), 0x26);
-        assert_eq!(CtapError::OperationDenied.code(), 0x27);
-        assert_eq!(CtapError::KeyStoreFull.code(), 0x28);
-        assert_eq!(CtapError::NoCredentials.code(), 0x2E);
-        assert_eq!(CtapError::NotAllowed.code(), 0x30);
-        assert_eq!(CtapError::RequestTooLarge.code(), 0x39);
-        assert_eq!(CtapError::Other.code(), 0x7F);
+        use CtapError::*;
+        for (error, code) in [
+            (InvalidCommand, 0x01),
+            (CborUnexpectedType, 0x11),
+            (InvalidCbor, 0x12),
+            (MissingParameter, 0x14),
+            (CredentialExcluded, 0x19),
+            (UnsupportedAlgorithm, 0x26),
+            (OperationDenied, 0x27),
+            (KeyStoreFull, 0x28),
+            (NoCredentials, 0x2E),
+            (NotAllowed, 0x30),
+            (RequestTooLarge, 0x39),
+            (Other, 0x7F),
+        ] {
+            assert_eq!(error.code(), code, "{error:?}");
+        }
     }
 
     #[test]
