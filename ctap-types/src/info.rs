@@ -275,83 +275,36 @@ impl AuthenticatorInfo {
                 .find(|(key, _)| *key == Value::Unsigned(u64::from(k)))
                 .map(|(_, v)| v)
         };
-        let versions = texts_of(
-            get(key::VERSIONS).ok_or(InfoError::Missing("versions"))?,
-            "versions",
-        )?;
+        let uint = |k: u8, name: &'static str| member(get(k), name, unsigned);
+        let uint_list = |k: u8, name: &'static str| member(get(k), name, |v| list(v, unsigned));
+        let text_list = |k: u8, name: &'static str| member(get(k), name, |v| list(v, text));
+        let versions =
+            text_list(key::VERSIONS, "versions")?.ok_or(InfoError::Missing("versions"))?;
         let aaguid = get(key::AAGUID)
             .ok_or(InfoError::Missing("aaguid"))?
             .as_bytes()
             .ok()
             .and_then(|b| <[u8; 16]>::try_from(b).ok())
             .ok_or(InfoError::Invalid("aaguid"))?;
-        let uint = |k: u8, name: &'static str| {
-            get(k)
-                .map(|v| v.as_unsigned().map_err(|_| InfoError::Invalid(name)))
-                .transpose()
-        };
-        let uint_list = |k: u8, name: &'static str| {
-            get(k)
-                .map(|v| {
-                    v.as_array()
-                        .map_err(|_| InfoError::Invalid(name))?
-                        .iter()
-                        .map(|i| i.as_unsigned().map_err(|_| InfoError::Invalid(name)))
-                        .collect::<Result<Vec<_>, _>>()
+        let options = member(get(key::OPTIONS), "options", |v| {
+            text_keyed(v, |b| b.as_bool().ok())
+        })?;
+        let algorithms = member(get(key::ALGORITHMS), "algorithms", |v| {
+            list(v, |entry| {
+                let alg = entry.get_text("alg")?.as_int().ok()?;
+                let type_ = entry.get_text("type")?.as_text().ok()?;
+                Some(Algorithm {
+                    type_: type_.to_owned(),
+                    alg: i64::try_from(alg).ok()?,
                 })
-                .transpose()
-        };
-        let options = get(key::OPTIONS)
-            .map(|v| {
-                let entries = v.as_map().map_err(|_| InfoError::Invalid("options"))?;
-                entries
-                    .iter()
-                    .map(|(k, v)| match (k, v) {
-                        (Value::Text(k), Value::Bool(b)) => Ok((k.clone(), *b)),
-                        _ => Err(InfoError::Invalid("options")),
-                    })
-                    .collect::<Result<BTreeMap<_, _>, _>>()
             })
-            .transpose()?;
-        let algorithms = get(key::ALGORITHMS)
-            .map(|v| {
-                v.as_array()
-                    .map_err(|_| InfoError::Invalid("algorithms"))?
-                    .iter()
-                    .map(|entry| {
-                        let alg = entry
-                            .get_text("alg")
-                            .and_then(|a| a.as_int().ok())
-                            .and_then(|a| i64::try_from(a).ok());
-                        let type_ = entry.get_text("type").and_then(|t| t.as_text().ok());
-                        match (alg, type_) {
-                            (Some(alg), Some(t)) => Ok(Algorithm {
-                                type_: t.to_owned(),
-                                alg,
-                            }),
-                            _ => Err(InfoError::Invalid("algorithms")),
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        let certifications = get(key::CERTIFICATIONS)
-            .map(|v| {
-                v.as_map()
-                    .map_err(|_| InfoError::Invalid("certifications"))?
-                    .iter()
-                    .map(|(k, v)| match (k, v) {
-                        (Value::Text(k), Value::Unsigned(n)) => Ok((k.clone(), *n)),
-                        _ => Err(InfoError::Invalid("certifications")),
-                    })
-                    .collect::<Result<BTreeMap<_, _>, _>>()
-            })
-            .transpose()?;
+        })?;
+        let certifications = member(get(key::CERTIFICATIONS), "certifications", |v| {
+            text_keyed(v, unsigned)
+        })?;
         Ok(Self {
             versions,
-            extensions: get(key::EXTENSIONS)
-                .map(|v| texts_of(v, "extensions"))
-                .transpose()?,
+            extensions: text_list(key::EXTENSIONS, "extensions")?,
             aaguid,
             options,
             max_msg_size: uint(key::MAX_MSG_SIZE, "maxMsgSize")?,
@@ -361,20 +314,15 @@ impl AuthenticatorInfo {
                 "maxCredentialCountInList",
             )?,
             max_credential_id_length: uint(key::MAX_CREDENTIAL_ID_LENGTH, "maxCredentialIdLength")?,
-            transports: get(key::TRANSPORTS)
-                .map(|v| texts_of(v, "transports"))
-                .transpose()?,
+            transports: text_list(key::TRANSPORTS, "transports")?,
             algorithms,
             max_serialized_large_blob_array: uint(
                 key::MAX_SERIALIZED_LARGE_BLOB_ARRAY,
                 "maxSerializedLargeBlobArray",
             )?,
-            force_pin_change: get(key::FORCE_PIN_CHANGE)
-                .map(|v| {
-                    v.as_bool()
-                        .map_err(|_| InfoError::Invalid("forcePINChange"))
-                })
-                .transpose()?,
+            force_pin_change: member(get(key::FORCE_PIN_CHANGE), "forcePINChange", |v| {
+                v.as_bool().ok()
+            })?,
             min_pin_length: uint(key::MIN_PIN_LENGTH, "minPINLength")?,
             firmware_version: uint(key::FIRMWARE_VERSION, "firmwareVersion")?,
             max_cred_blob_length: uint(key::MAX_CRED_BLOB_LENGTH, "maxCredBlobLength")?,
@@ -400,17 +348,41 @@ impl AuthenticatorInfo {
     }
 }
 
-fn texts_of(value: &Value, name: &'static str) -> Result<Vec<String>, InfoError> {
+// The readers of `from_value`: each answers `None` for a value of another shape, which
+// `member` reports as `InfoError::Invalid` naming the member.
+
+/// An optional member read by `read`.
+fn member<T>(
+    value: Option<&Value>,
+    name: &'static str,
+    read: impl Fn(&Value) -> Option<T>,
+) -> Result<Option<T>, InfoError> {
     value
-        .as_array()
-        .map_err(|_| InfoError::Invalid(name))?
+        .map(|v| read(v).ok_or(InfoError::Invalid(name)))
+        .transpose()
+}
+
+/// An array, every item read by `item`.
+fn list<T>(value: &Value, item: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+    value.as_array().ok()?.iter().map(item).collect()
+}
+
+/// A map with text keys, every value read by `item` (options, certifications).
+fn text_keyed<T>(value: &Value, item: impl Fn(&Value) -> Option<T>) -> Option<BTreeMap<String, T>> {
+    value
+        .as_map()
+        .ok()?
         .iter()
-        .map(|v| {
-            v.as_text()
-                .map(str::to_owned)
-                .map_err(|_| InfoError::Invalid(name))
-        })
+        .map(|(k, v)| Some((k.as_text().ok()?.to_owned(), item(v)?)))
         .collect()
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_text().ok().map(str::to_owned)
+}
+
+fn unsigned(value: &Value) -> Option<u64> {
+    value.as_unsigned().ok()
 }
 
 #[cfg(test)]
