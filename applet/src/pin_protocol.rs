@@ -33,13 +33,9 @@ impl PlatformKey {
     /// key that decapsulate() refuses). The alg value is not checked: platforms send -25 for
     /// both protocols, and it does not change what is computed.
     pub fn decode(value: &Value) -> CtapResult<Self> {
-        let entries = value.as_map()?;
-        let get = |k: i64| {
-            entries
-                .iter()
-                .find(|(key, _)| *key == Value::int(k))
-                .map(|(_, v)| v)
-        };
+        // Anything but a map has the wrong type; absent members are checked one by one below.
+        value.as_map()?;
+        let get = |k: i64| value.get_int(k.into());
         let kty = get(key::KTY).ok_or(CtapError::InvalidParameter)?.as_int()?;
         let crv = get(key::CRV).ok_or(CtapError::InvalidParameter)?.as_int()?;
         let x = get(key::X).ok_or(CtapError::InvalidParameter)?.as_bytes()?;

@@ -106,35 +106,18 @@ impl ClientPinRequest {
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
         let value = cbor::parse(params)?;
         let map = IntMap::new(&value)?;
-        let bytes = |k| {
-            map.get(k)
-                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                .transpose()
-        };
         Ok(Self {
-            pin_uv_auth_protocol: map
-                .get(key::PIN_UV_AUTH_PROTOCOL)
-                .map(Value::as_unsigned)
-                .transpose()?,
-            subcommand: map
-                .get(key::SUBCOMMAND)
-                .map(Value::as_unsigned)
-                .transpose()?,
+            pin_uv_auth_protocol: map.opt_unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
+            subcommand: map.opt_unsigned(key::SUBCOMMAND)?,
             key_agreement: map
                 .get(key::KEY_AGREEMENT)
                 .map(PlatformKey::decode)
                 .transpose()?,
-            pin_uv_auth_param: bytes(key::PIN_UV_AUTH_PARAM)?,
-            new_pin_enc: bytes(key::NEW_PIN_ENC)?,
-            pin_hash_enc: bytes(key::PIN_HASH_ENC)?,
-            permissions: map
-                .get(key::PERMISSIONS)
-                .map(Value::as_unsigned)
-                .transpose()?,
-            rp_id: map
-                .get(key::RP_ID)
-                .map(|v| v.as_text().map(str::to_owned))
-                .transpose()?,
+            pin_uv_auth_param: map.opt_bytes(key::PIN_UV_AUTH_PARAM)?,
+            new_pin_enc: map.opt_bytes(key::NEW_PIN_ENC)?,
+            pin_hash_enc: map.opt_bytes(key::PIN_HASH_ENC)?,
+            permissions: map.opt_unsigned(key::PERMISSIONS)?,
+            rp_id: map.opt_text(key::RP_ID)?,
         })
     }
 }

@@ -24,7 +24,7 @@ use super::types::SubcommandRequest;
 use super::{Authenticator, to_usize};
 use crate::state::State;
 use crate::state::pin::MIN_PIN_LENGTH;
-use ctap_types::cbor::{IntMap, Value};
+use ctap_types::cbor::IntMap;
 use ctap_types::command;
 use ctap_types::permission;
 use ctap_types::{CtapError, CtapResult};
@@ -66,23 +66,9 @@ impl SetMinPinLength {
             return Ok(Self::default());
         };
         Ok(Self {
-            new_min_pin_length: p
-                .get(param::NEW_MIN_PIN_LENGTH)
-                .map(Value::as_unsigned)
-                .transpose()?,
-            rp_ids: p
-                .get(param::MIN_PIN_LENGTH_RP_IDS)
-                .map(|v| {
-                    v.as_array()?
-                        .iter()
-                        .map(|id| id.as_text().map(str::to_owned))
-                        .collect::<CtapResult<Vec<_>>>()
-                })
-                .transpose()?,
-            force_change_pin: p
-                .get(param::FORCE_CHANGE_PIN)
-                .map(Value::as_bool)
-                .transpose()?,
+            new_min_pin_length: p.opt_unsigned(param::NEW_MIN_PIN_LENGTH)?,
+            rp_ids: p.opt_text_list(param::MIN_PIN_LENGTH_RP_IDS)?,
+            force_change_pin: p.opt_bool(param::FORCE_CHANGE_PIN)?,
         })
     }
 }

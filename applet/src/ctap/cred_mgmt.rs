@@ -35,7 +35,7 @@ use super::types::{
 };
 use super::{Authenticator, to_usize, uint};
 use crate::crypto::{self, CredentialKey, CryptoBackend};
-use crate::extensions::cred_protect;
+use crate::extensions::{cred_protect, large_blob_key};
 use crate::state::{ResidentCredential, State};
 use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::permission;
@@ -72,10 +72,7 @@ impl SubCommandParams {
             return Ok(Self::default());
         };
         Ok(Self {
-            rp_id_hash: p
-                .get(param::RP_ID_HASH)
-                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                .transpose()?,
+            rp_id_hash: p.opt_bytes(param::RP_ID_HASH)?,
             credential_id: p
                 .get(param::CREDENTIAL_ID)
                 .map(CredentialDescriptor::decode)
@@ -303,23 +300,18 @@ fn credential_entries(
     crypto: &dyn CryptoBackend,
     cred: &ResidentCredential,
 ) -> CtapResult<Vec<(Value, Value)>> {
-    let mut user = vec![(Value::text("id"), Value::bytes(cred.user_id.clone()))];
-    if let Some(name) = &cred.user_name {
-        user.push((Value::text("name"), Value::text(name.as_str())));
-    }
-    if let Some(display_name) = &cred.user_display_name {
-        user.push((
-            Value::text("displayName"),
-            Value::text(display_name.as_str()),
-        ));
-    }
+    let user = UserEntity::encode(
+        &cred.user_id,
+        cred.user_name.as_deref(),
+        cred.user_display_name.as_deref(),
+    );
     // A stored key that is not valid for its algorithm means a corrupted image. §6.8.4
     // publicKey: the credential's COSE_Key (EC2 for ES256, OKP for EdDSA).
     let key =
         CredentialKey::from_bytes(cred.algorithm, &cred.private_key).ok_or(CtapError::Other)?;
     let public_key = cbor::parse(&crypto.signer(&key).public_key().cose_key())?;
     let mut entries = vec![
-        (Value::Unsigned(response::USER), Value::Map(user)),
+        (Value::Unsigned(response::USER), user),
         (
             Value::Unsigned(response::CREDENTIAL_ID),
             CredentialDescriptor::encode_public_key(&cred.credential_id),
@@ -332,12 +324,11 @@ fn credential_entries(
         Value::Unsigned(response::CRED_PROTECT),
         Value::Unsigned(u64::from(cred_protect::level_of(cred.flags))),
     ));
-    if let Some(key) = cred.large_blob_key {
-        entries.push((
-            Value::Unsigned(response::LARGE_BLOB_KEY),
-            Value::bytes(key.to_vec()),
-        ));
-    }
+    large_blob_key::push_member(
+        &mut entries,
+        response::LARGE_BLOB_KEY,
+        cred.large_blob_key.as_ref(),
+    );
     Ok(entries)
 }
 

@@ -8,10 +8,12 @@
 
 use super::auth_data::{self, FLAG_UP, FLAG_UV};
 use super::pin_uv_auth;
-use super::types::{CredentialDescriptor, Options, decode_extensions, opt_bytes, opt_unsigned};
+use super::types::{CredentialDescriptor, Options, UserEntity, decode_extensions};
 use super::{Authenticator, FoundCredential};
 use crate::crypto::{self, WrappedCredential};
-use crate::extensions::{GetAssertionExtensions, Outputs, cred_blob, cred_protect, hmac_secret};
+use crate::extensions::{
+    GetAssertionExtensions, Outputs, cred_blob, cred_protect, hmac_secret, large_blob_key,
+};
 use ctap_types::ExtensionId;
 use ctap_types::cbor::{self, IntMap, Value};
 use ctap_types::params::get_assertion::request as param;
@@ -53,8 +55,8 @@ impl GetAssertionRequest {
             .transpose()?;
         let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
         let options = Options::decode_param(map.get(param::OPTIONS))?;
-        let pin_uv_auth_param = opt_bytes(map.get(param::PIN_UV_AUTH_PARAM))?;
-        let pin_uv_auth_protocol = opt_unsigned(map.get(param::PIN_UV_AUTH_PROTOCOL))?;
+        let pin_uv_auth_param = map.opt_bytes(param::PIN_UV_AUTH_PARAM)?;
+        let pin_uv_auth_protocol = map.opt_unsigned(param::PIN_UV_AUTH_PROTOCOL)?;
         Ok(Self {
             rp_id,
             client_data_hash,
@@ -342,28 +344,17 @@ fn assertion_response(
     // Non-discoverable credentials return no user: the RP already knows it.
     if let Some(user) = &credential.user {
         let uv_performed = flags & auth_data::FLAG_UV != 0;
-        let mut entity = vec![(Value::text("id"), Value::bytes(user.id.clone()))];
-        if uv_performed {
-            if let Some(name) = &user.name {
-                entity.push((Value::text("name"), Value::text(name.as_str())));
-            }
-            if let Some(display_name) = &user.display_name {
-                entity.push((
-                    Value::text("displayName"),
-                    Value::text(display_name.as_str()),
-                ));
-            }
-        }
-        map.push((Value::Unsigned(key::USER), Value::Map(entity)));
+        let (name, display_name) = if uv_performed {
+            (user.name.as_deref(), user.display_name.as_deref())
+        } else {
+            (None, None)
+        };
+        let entity = UserEntity::encode(&user.id, name, display_name);
+        map.push((Value::Unsigned(key::USER), entity));
     }
     if let Some(n) = number_of_credentials {
         map.push((Value::Unsigned(key::NUMBER_OF_CREDENTIALS), super::uint(n)));
     }
-    if let Some(key) = large_blob_key {
-        map.push((
-            Value::Unsigned(key::LARGE_BLOB_KEY),
-            Value::bytes(key.to_vec()),
-        ));
-    }
+    large_blob_key::push_member(&mut map, key::LARGE_BLOB_KEY, large_blob_key.as_ref());
     Ok(Value::Map(map))
 }

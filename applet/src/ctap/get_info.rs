@@ -115,23 +115,17 @@ pub fn authenticator_info(profile: &Profile, state: &CardState) -> Authenticator
             .filter(|&&v| u2f || v != Version::U2fV2)
             .map(|v| v.as_str().to_owned())
             .collect(),
-        extensions: declared(key::EXTENSIONS).then(|| {
-            profile
-                .extensions
-                .iter()
-                .map(|e| e.as_str().to_owned())
-                .collect()
+        extensions: listed(declared(key::EXTENSIONS), &profile.extensions, |e| {
+            e.as_str().to_owned()
         }),
         aaguid: *profile.aaguid.as_bytes(),
         options: declared(key::OPTIONS).then_some(options),
         max_msg_size: when(key::MAX_MSG_SIZE, as_u64(profile.max_msg_size)),
-        pin_uv_auth_protocols: declared(key::PIN_UV_AUTH_PROTOCOLS).then(|| {
-            profile
-                .pin_uv_auth_protocols
-                .iter()
-                .map(|p| u64::from(p.number()))
-                .collect()
-        }),
+        pin_uv_auth_protocols: listed(
+            declared(key::PIN_UV_AUTH_PROTOCOLS),
+            &profile.pin_uv_auth_protocols,
+            |p| u64::from(p.number()),
+        ),
         max_credential_count_in_list: when(
             key::MAX_CREDENTIAL_COUNT_IN_LIST,
             as_u64(profile.max_credential_count_in_list),
@@ -140,19 +134,11 @@ pub fn authenticator_info(profile: &Profile, state: &CardState) -> Authenticator
             key::MAX_CREDENTIAL_ID_LENGTH,
             as_u64(profile.max_credential_id_length),
         ),
-        transports: declared(key::TRANSPORTS).then(|| {
-            profile
-                .transports
-                .iter()
-                .map(|t| t.as_str().to_owned())
-                .collect()
+        transports: listed(declared(key::TRANSPORTS), &profile.transports, |t| {
+            t.as_str().to_owned()
         }),
-        algorithms: declared(key::ALGORITHMS).then(|| {
-            profile
-                .algorithms
-                .iter()
-                .map(|a| InfoAlgorithm::public_key(a.cose_id()))
-                .collect()
+        algorithms: listed(declared(key::ALGORITHMS), &profile.algorithms, |a| {
+            InfoAlgorithm::public_key(a.cose_id())
         }),
         max_serialized_large_blob_array: when(
             key::MAX_SERIALIZED_LARGE_BLOB_ARRAY,
@@ -179,6 +165,11 @@ pub fn authenticator_info(profile: &Profile, state: &CardState) -> Authenticator
         ),
         vendor_prototype_config_commands: None,
     }
+}
+
+/// A list member of getInfo: when `declared`, each of the profile's `items` in its getInfo form.
+fn listed<T, U>(declared: bool, items: &[T], form: impl Fn(&T) -> U) -> Option<Vec<U>> {
+    declared.then(|| items.iter().map(form).collect())
 }
 
 /// Builds the getInfo response.

@@ -69,19 +69,13 @@ impl LargeBlobsRequest {
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
         let value = cbor::parse(params)?;
         let map = IntMap::new(&value)?;
-        let unsigned = |k| map.get(k).map(Value::as_unsigned).transpose();
-        let bytes = |k| {
-            map.get(k)
-                .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-                .transpose()
-        };
         Ok(Self {
-            get: unsigned(key::GET)?,
-            set: bytes(key::SET)?,
+            get: map.opt_unsigned(key::GET)?,
+            set: map.opt_bytes(key::SET)?,
             offset: map.required(key::OFFSET)?.as_unsigned()?,
-            length: unsigned(key::LENGTH)?,
-            pin_uv_auth_param: bytes(key::PIN_UV_AUTH_PARAM)?,
-            pin_uv_auth_protocol: unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
+            length: map.opt_unsigned(key::LENGTH)?,
+            pin_uv_auth_param: map.opt_bytes(key::PIN_UV_AUTH_PARAM)?,
+            pin_uv_auth_protocol: map.opt_unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
         })
     }
 }

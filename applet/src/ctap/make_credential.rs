@@ -13,7 +13,7 @@ use super::config;
 use super::pin_uv_auth;
 use super::types::{
     CredentialDescriptor, CredentialParameters, MAX_STORED_NAME_LEN, Options, RpEntity, UserEntity,
-    decode_extensions, opt_bytes, opt_unsigned, truncate_utf8,
+    decode_extensions, truncate_utf8,
 };
 use super::{Authenticator, to_usize};
 use crate::attestation::AttestationMaterial;
@@ -77,18 +77,11 @@ impl MakeCredentialRequest {
         };
         let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
         let options = Options::decode_param(map.get(param::OPTIONS))?;
-        let pin_uv_auth_param = opt_bytes(map.get(param::PIN_UV_AUTH_PARAM))?;
-        let pin_uv_auth_protocol = opt_unsigned(map.get(param::PIN_UV_AUTH_PROTOCOL))?;
-        let enterprise_attestation = opt_unsigned(map.get(param::ENTERPRISE_ATTESTATION))?;
-        let attestation_formats_preference = map
-            .get(param::ATTESTATION_FORMATS_PREFERENCE)
-            .map(|v| {
-                v.as_array()?
-                    .iter()
-                    .map(|f| f.as_text().map(str::to_owned))
-                    .collect::<CtapResult<Vec<_>>>()
-            })
-            .transpose()?;
+        let pin_uv_auth_param = map.opt_bytes(param::PIN_UV_AUTH_PARAM)?;
+        let pin_uv_auth_protocol = map.opt_unsigned(param::PIN_UV_AUTH_PROTOCOL)?;
+        let enterprise_attestation = map.opt_unsigned(param::ENTERPRISE_ATTESTATION)?;
+        let attestation_formats_preference =
+            map.opt_text_list(param::ATTESTATION_FORMATS_PREFERENCE)?;
         Ok(Self {
             client_data_hash,
             rp,
@@ -406,12 +399,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     {
         response.push((Value::Unsigned(key::EP_ATT), Value::Bool(true)));
     }
-    if let Some(key) = large_blob_key {
-        response.push((
-            Value::Unsigned(key::LARGE_BLOB_KEY),
-            Value::bytes(key.to_vec()),
-        ));
-    }
+    large_blob_key::push_member(&mut response, key::LARGE_BLOB_KEY, large_blob_key.as_ref());
     Ok(Value::Map(response))
 }
 

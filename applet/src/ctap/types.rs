@@ -49,6 +49,19 @@ impl UserEntity {
             display_name,
         })
     }
+
+    /// Encodes `{"id": .., "name": .., "displayName": ..}` for a response, each name only when
+    /// present (getAssertion §6.2.2 "user", credentialManagement §6.8.4 "user").
+    pub fn encode(id: &[u8], name: Option<&str>, display_name: Option<&str>) -> Value {
+        let mut entity = vec![(Value::text("id"), Value::bytes(id))];
+        if let Some(name) = name {
+            entity.push((Value::text("name"), Value::text(name)));
+        }
+        if let Some(display_name) = display_name {
+            entity.push((Value::text("displayName"), Value::text(display_name)));
+        }
+        Value::Map(entity)
+    }
 }
 
 /// `PublicKeyCredentialDescriptor` (allowList, excludeList entries).
@@ -159,16 +172,6 @@ pub fn truncate_utf8(s: &str, max: usize) -> String {
     s.get(..end).unwrap_or_default().to_owned()
 }
 
-/// Optional unsigned parameter (pinUvAuthProtocol, enterpriseAttestation).
-pub fn opt_unsigned(value: Option<&Value>) -> CtapResult<Option<u64>> {
-    value.map(Value::as_unsigned).transpose()
-}
-
-/// Optional byte-string parameter (pinUvAuthParam).
-pub fn opt_bytes(value: Option<&Value>) -> CtapResult<Option<Vec<u8>>> {
-    value.map(|v| v.as_bytes().map(<[u8]>::to_vec)).transpose()
-}
-
 /// A request of the subcommand-style commands, authenticatorCredentialManagement (CTAP 2.1
 /// §6.8) and authenticatorConfig (§6.11): `{1: subCommand, 2: subCommandParams,
 /// 3: pinUvAuthProtocol, 4: pinUvAuthParam}`, with `subCommandParams` decoded by the command
@@ -203,8 +206,8 @@ impl<P> SubcommandRequest<P> {
             Some(v) => (Some(IntMap::new(v)?), Some(v.to_vec())),
             None => (None, None),
         };
-        let pin_uv_auth_protocol = opt_unsigned(map.get(envelope::PIN_UV_AUTH_PROTOCOL))?;
-        let pin_uv_auth_param = opt_bytes(map.get(envelope::PIN_UV_AUTH_PARAM))?;
+        let pin_uv_auth_protocol = map.opt_unsigned(envelope::PIN_UV_AUTH_PROTOCOL)?;
+        let pin_uv_auth_param = map.opt_bytes(envelope::PIN_UV_AUTH_PARAM)?;
         Ok(Self {
             sub_command,
             params: read(sub_command, sub_params.as_ref())?,

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{WrappingKey, derive_cred_random, hmac_sha256};
 use crate::pin_protocol::{KeyAgreementKey, PinProtocol, PlatformKey, SharedSecret};
 use crate::platform::Rng;
-use ctap_types::cbor::Value;
+use ctap_types::cbor::{IntMap, Value};
 use ctap_types::{CtapError, CtapResult};
 
 /// Length of one salt and of one output.
@@ -46,21 +46,11 @@ pub struct HmacSecretInput {
 impl HmacSecretInput {
     /// Decodes the input map.
     pub fn decode(value: &Value) -> CtapResult<Self> {
-        let entries = value.as_map()?;
-        let get = |k: u64| {
-            entries
-                .iter()
-                .find(|(key, _)| *key == Value::Unsigned(k))
-                .map(|(_, v)| v)
-        };
-        let key_agreement = get(1).map(PlatformKey::decode).transpose()?;
-        let salt_enc = get(2)
-            .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-            .transpose()?;
-        let salt_auth = get(3)
-            .map(|v| v.as_bytes().map(<[u8]>::to_vec))
-            .transpose()?;
-        let pin_uv_auth_protocol = get(4).map(Value::as_unsigned).transpose()?;
+        let map = IntMap::new(value)?;
+        let key_agreement = map.get(1).map(PlatformKey::decode).transpose()?;
+        let salt_enc = map.opt_bytes(2)?;
+        let salt_auth = map.opt_bytes(3)?;
+        let pin_uv_auth_protocol = map.opt_unsigned(4)?;
         match (key_agreement, salt_enc, salt_auth) {
             (Some(key_agreement), Some(salt_enc), Some(salt_auth)) => Ok(Self {
                 key_agreement,

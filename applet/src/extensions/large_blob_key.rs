@@ -13,13 +13,14 @@ use ctap_types::cbor::Value;
 /// Length of a largeBlobKey.
 pub const KEY_LEN: usize = 32;
 
-/// makeCredential response member carrying the key (§6.1 "largeBlobKey (0x05)").
-pub const MAKE_CREDENTIAL_RESPONSE_KEY: u64 =
-    ctap_types::params::make_credential::response::LARGE_BLOB_KEY;
-
-/// getAssertion response member carrying the key (§6.2 "largeBlobKey (0x07)").
-pub const GET_ASSERTION_RESPONSE_KEY: u64 =
-    ctap_types::params::get_assertion::response::LARGE_BLOB_KEY;
+/// Appends `member: key` to a response map when the credential has a key to return: the
+/// makeCredential (§6.1 0x05), getAssertion (§6.2 0x07) and credentialManagement (§6.8.4 0x0B)
+/// responses each carry it as a byte string under their own member number.
+pub fn push_member(map: &mut Vec<(Value, Value)>, member: u64, key: Option<&[u8; KEY_LEN]>) {
+    if let Some(key) = key {
+        map.push((Value::Unsigned(member), Value::bytes(key.as_slice())));
+    }
+}
 
 /// The input must be `true` (§12.3).
 pub fn decode_input(value: &Value) -> CtapResult<bool> {

@@ -349,6 +349,45 @@ impl<'a> IntMap<'a> {
     pub fn required(&self, key: u64) -> CtapResult<&'a Value> {
         self.get(key).ok_or(CtapError::MissingParameter)
     }
+
+    /// An optional unsigned parameter (pinUvAuthProtocol, subCommand, permissions...). Here and
+    /// in the `opt_` readers below a present value of another type is
+    /// CTAP2_ERR_CBOR_UNEXPECTED_TYPE.
+    pub fn opt_unsigned(&self, key: u64) -> CtapResult<Option<u64>> {
+        self.get(key).map(Value::as_unsigned).transpose()
+    }
+
+    /// An optional boolean parameter.
+    pub fn opt_bool(&self, key: u64) -> CtapResult<Option<bool>> {
+        self.get(key).map(Value::as_bool).transpose()
+    }
+
+    /// An optional byte-string parameter (pinUvAuthParam, encrypted PINs, salts...).
+    pub fn opt_bytes(&self, key: u64) -> CtapResult<Option<Vec<u8>>> {
+        self.get(key)
+            .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+            .transpose()
+    }
+
+    /// An optional text parameter (an RP ID).
+    pub fn opt_text(&self, key: u64) -> CtapResult<Option<String>> {
+        self.get(key)
+            .map(|v| v.as_text().map(str::to_owned))
+            .transpose()
+    }
+
+    /// An optional array of text strings (RP IDs, attestation formats); the first item of another
+    /// type fails.
+    pub fn opt_text_list(&self, key: u64) -> CtapResult<Option<Vec<String>>> {
+        self.get(key)
+            .map(|v| {
+                v.as_array()?
+                    .iter()
+                    .map(|item| item.as_text().map(str::to_owned))
+                    .collect()
+            })
+            .transpose()
+    }
 }
 
 /// A map keyed by text strings (the WebAuthn dictionaries: rp, user, options, descriptors).
