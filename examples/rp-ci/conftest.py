@@ -11,11 +11,9 @@ Environment:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,17 +21,14 @@ from pathlib import Path
 
 import pytest
 from smartcard.scard import (
-    SCARD_E_TIMEOUT,
     SCARD_S_SUCCESS,
     SCARD_SCOPE_USER,
-    SCARD_STATE_EMPTY,
-    SCARD_STATE_PRESENT,
-    SCARD_STATE_UNAWARE,
     SCardEstablishContext,
-    SCardGetStatusChange,
     SCardListReaders,
     SCardReleaseContext,
 )
+
+from card_stack import Control, wait_for_card
 
 VPCD_BASE_PORT = 35963
 
@@ -61,28 +56,6 @@ def virtual_readers() -> list[str]:
         SCardReleaseContext(ctx)
 
 
-def wait_for_card(reader: str, present: bool, timeout_s: float = 15) -> None:
-    """Waits (SCardGetStatusChange) for a card in `reader`, or for none."""
-    hresult, ctx = SCardEstablishContext(SCARD_SCOPE_USER)
-    assert hresult == SCARD_S_SUCCESS, f"pcscd: {hresult:#x}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        states = [(reader, SCARD_STATE_UNAWARE)]
-        while True:
-            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            hresult, new_states = SCardGetStatusChange(ctx, left_ms, states)
-            if hresult == SCARD_E_TIMEOUT:
-                raise TimeoutError(f"{reader}: no {'card' if present else 'removal'}")
-            assert hresult == SCARD_S_SUCCESS, f"SCardGetStatusChange: {hresult:#x}"
-            _, event, _ = new_states[0]
-            if (present and event & SCARD_STATE_PRESENT) or (
-                    not present and event & SCARD_STATE_EMPTY):
-                return
-            states = [(reader, event)]
-    finally:
-        SCardReleaseContext(ctx)
-
-
 @pytest.fixture(scope="session")
 def stack():
     """pcscd with vpcd: the running one, or one started here (stopped at the end, by PID)."""
@@ -102,42 +75,6 @@ def stack():
     yield
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=10)
-
-
-class Control:
-    """The bridge's control endpoint: one JSON request per line, one JSON response per line."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __call__(self, cmd: str, **fields) -> dict:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(30)
-            s.connect(str(self.path))
-            s.sendall((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data)
-
-    def ok(self, cmd: str, **fields) -> dict:
-        """Sends a command that must succeed."""
-        response = self(cmd, **fields)
-        assert response.get("ok") is True, response
-        return response
-
-    def wait_for_presence_request(self, timeout_s: float = 10) -> dict:
-        """Waits until the card waits for a touch; returns the pending request."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pending = self.ok("status")["presence"]["pending"]
-            if pending and pending["decided"] is None:
-                return pending
-            assert time.monotonic() < deadline, "the card never asked for presence"
-            time.sleep(0.02)
 
 
 @dataclass

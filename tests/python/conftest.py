@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,20 +23,19 @@ import pytest
 from fido2.client import UserInteraction
 from fido2.webauthn import PublicKeyCredentialRpEntity
 from smartcard.scard import (
-    SCARD_E_TIMEOUT,
     SCARD_S_SUCCESS,
     SCARD_SCOPE_USER,
-    SCARD_STATE_EMPTY,
-    SCARD_STATE_PRESENT,
-    SCARD_STATE_UNAWARE,
     SCardEstablishContext,
-    SCardGetStatusChange,
     SCardListReaders,
     SCardReleaseContext,
 )
+from smartcard.System import readers as pcsc_readers
 
 REPO = Path(__file__).resolve().parents[2]
-CARD_TIMEOUT_S = 15
+# The control endpoint client and the wait for a card are the RP example's, which relying
+# parties copy (examples/rp-ci/card_stack.py): one copy, tested by both suites.
+sys.path.insert(0, str(REPO / "examples" / "rp-ci"))
+from card_stack import Control, wait_for_card  # noqa: E402,F401 - re-exported to the tests
 
 # What the python-fido2 tests register with.
 ORIGIN = "https://login.example.com"
@@ -71,23 +71,18 @@ def pcsc_context():
     SCardReleaseContext(ctx)
 
 
-def wait_for_card(ctx, reader: str, present: bool, timeout_s: float = CARD_TIMEOUT_S) -> bytes:
-    """Waits with SCardGetStatusChange (bounded) for a card in `reader` (or for none)."""
-    deadline = time.monotonic() + timeout_s
-    states = [(reader, SCARD_STATE_UNAWARE)]
-    while True:
-        left_ms = max(0, int((deadline - time.monotonic()) * 1000))
-        hresult, new_states = SCardGetStatusChange(ctx, left_ms, states)
-        if hresult == SCARD_E_TIMEOUT:
-            raise TimeoutError(f"{reader}: no {'card' if present else 'removal'} in {timeout_s} s")
-        if hresult != SCARD_S_SUCCESS:
-            raise RuntimeError(f"SCardGetStatusChange: {hresult:#x}")
-        _name, event, atr = new_states[0]
-        if present and event & SCARD_STATE_PRESENT:
-            return bytes(atr)
-        if not present and event & SCARD_STATE_EMPTY:
-            return b""
-        states = [(reader, event)]
+def connect(reader_name: str):
+    """A raw pyscard connection to the card in `reader_name`."""
+    reader = next(r for r in pcsc_readers() if str(r) == reader_name)
+    conn = reader.createConnection()
+    conn.connect()
+    return conn
+
+
+def transmit(conn, hex_apdu: str) -> tuple[bytes, int]:
+    """Sends an APDU written in hex; returns (data, SW)."""
+    data, sw1, sw2 = conn.transmit(list(bytes.fromhex(hex_apdu)))
+    return bytes(data), (sw1 << 8) | sw2
 
 
 @dataclass
@@ -114,7 +109,7 @@ def slot(pcsc_context):
                 continue
             reader = f"Virtual PCD 00 {index:02d}"
             try:
-                wait_for_card(pcsc_context, reader, present=False, timeout_s=2)
+                wait_for_card(reader, present=False, timeout_s=2)
             except TimeoutError:
                 handle.close()
                 foreign.append(reader)
@@ -163,7 +158,7 @@ def start_bridge(pcsc_context, slot: Slot, state: Path, log: Path, *extra: str) 
              "--state", str(state), "-v", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
     try:
-        atr = wait_for_card(pcsc_context, slot.reader, present=True)
+        atr = wait_for_card(slot.reader, present=True)
     except TimeoutError as e:
         process.kill()
         process.wait()
@@ -182,7 +177,7 @@ def stop_bridge(pcsc_context, bridge: Bridge) -> None:
             process.kill()
             process.wait()
     try:
-        wait_for_card(pcsc_context, bridge.reader, present=False)
+        wait_for_card(bridge.reader, present=False)
     except TimeoutError:
         pass
 

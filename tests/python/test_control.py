@@ -12,46 +12,20 @@ import stat
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
-from smartcard.System import readers as pcsc_readers
 
 from conftest import (
-    ES256, _bridge_binary, cdh, open_device, start_bridge, stop_bridge, user, wait_for_card,
+    ES256, Control, _bridge_binary, cdh, connect, open_device, start_bridge, stop_bridge,
+    transmit, user, wait_for_card,
 )
 
 SELECT_FIDO = "00A4040008A0000006472F000100"
 UP_NEEDED = 0x02
 RP = {"id": "example.com", "name": "Example"}
-
-
-class Control:
-    """A client of the control endpoint: one JSON object per line each way."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __call__(self, cmd: str, **fields) -> dict:
-        import socket
-
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(30)
-            s.connect(str(self.path))
-            s.sendall((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data)
-
-    def ok(self, cmd: str, **fields) -> dict:
-        response = self(cmd, **fields)
-        assert response["ok"] is True, response
-        return response
 
 
 @pytest.fixture
@@ -73,16 +47,16 @@ def presence_lines(trace) -> list[dict]:
     return [line for line in lines if line["event"] == "presence"]
 
 
-def connect(reader_name: str):
-    reader = next(r for r in pcsc_readers() if str(r) == reader_name)
-    conn = reader.createConnection()
-    conn.connect()
-    return conn
-
-
-def transmit(conn, hex_apdu: str) -> tuple[bytes, int]:
-    data, sw1, sw2 = conn.transmit(list(bytes.fromhex(hex_apdu)))
-    return bytes(data), (sw1 << 8) | sw2
+@contextmanager
+def selected(reader: str):
+    """A raw connection to the card in `reader` with the FIDO applet selected; disconnected at
+    the end."""
+    conn = connect(reader)
+    try:
+        assert transmit(conn, SELECT_FIDO)[1] == 0x9000
+        yield conn
+    finally:
+        conn.disconnect()
 
 
 def make_credential(ctap2: Ctap2, name: str = "alice"):
@@ -130,14 +104,10 @@ def test_faults_armed_and_reset_through_the_endpoint(controlled):
     bridge, ctl, trace = controlled
     armed = ctl.ok("fault", fault={"on": {"ins": "10"}, "action": {"status": "6F00"}})
     assert [f["id"] for f in ctl.ok("status")["faults"]["pending"]] == [armed["id"]]
-    conn = connect(bridge.reader)
-    try:
-        assert transmit(conn, SELECT_FIDO)[1] == 0x9000
+    with selected(bridge.reader) as conn:
         assert transmit(conn, "80100000010400")[1] == 0x6F00, "the fault fired on getInfo"
         sw = transmit(conn, "80100000010400")[1]
         assert sw == 0x9000 or sw >> 8 == 0x61, f"once: {sw:04X}"
-    finally:
-        conn.disconnect()
     assert ctl.ok("status")["faults"]["pending"] == []
     ctl.ok("fault", fault={"on": {"apdu": 100}, "action": {"status": "6A80"}})
     assert ctl.ok("reset-faults")["disarmed"] == 1
@@ -153,16 +123,16 @@ def test_remove_insert_and_tap_as_pcscd_sees_them(pcsc_context, controlled):
     before = ctl.ok("status")["counters"]
 
     assert ctl.ok("remove") == {"ok": True, "slot": ctl.ok("status")["slot"], "present": False}
-    wait_for_card(pcsc_context, bridge.reader, present=False, timeout_s=5)
+    wait_for_card(bridge.reader, present=False, timeout_s=5)
     status = ctl.ok("status")
     assert (status["present"], status["connected"], status["powered"]) == (False, False, False)
     time.sleep(1.0)
     with pytest.raises(TimeoutError):
-        wait_for_card(pcsc_context, bridge.reader, present=True, timeout_s=0.5)
+        wait_for_card(bridge.reader, present=True, timeout_s=0.5)
 
     inserted = ctl.ok("insert")
     assert inserted["connected"] is True and inserted["powered"] is True, inserted
-    assert wait_for_card(pcsc_context, bridge.reader, present=True, timeout_s=5) == bridge.atr
+    assert wait_for_card(bridge.reader, present=True, timeout_s=5) == bridge.atr
     after_insert = ctl.ok("status")["counters"]
     assert after_insert["connections"] == before["connections"] + 1
     assert after_insert["power_ups"] > before["power_ups"]
@@ -222,9 +192,7 @@ def test_manual_touch_with_status_updates_python_fido2(controlled):
 def test_getresponse_polling_with_raw_apdus(controlled):
     bridge, ctl, _ = controlled
     ctl.ok("presence", mode="manual")
-    conn = connect(bridge.reader)
-    try:
-        assert transmit(conn, SELECT_FIDO)[1] == 0x9000
+    with selected(bridge.reader) as conn:
         # authenticatorSelection (0x0B) tests presence: NFCCTAP_MSG with P1 = 80.
         assert transmit(conn, "80108000010B00") == (bytes([UP_NEEDED]), 0x9100)
         for _ in range(3):
@@ -238,8 +206,6 @@ def test_getresponse_polling_with_raw_apdus(controlled):
         assert transmit(conn, "80108000010B00")[1] == 0x9100
         assert transmit(conn, "8011110000") == (b"\x2d", 0x9000)
         assert ctl.ok("status")["presence"]["pending"] is None
-    finally:
-        conn.disconnect()
 
 
 def test_manual_touch_held_for_a_client_that_does_not_poll(controlled):
@@ -253,10 +219,7 @@ def test_manual_touch_held_for_a_client_that_does_not_poll(controlled):
         t0 = time.monotonic()
         join = in_thread(lambda: make_credential(ctap2))
         # The request is pending while the host's transmit is still waiting for its answer.
-        deadline = time.monotonic() + 10
-        while ctl.ok("status")["presence"]["pending"] is None:
-            assert time.monotonic() < deadline, "no presence request"
-            time.sleep(0.02)
+        ctl.wait_for_presence_request()
         time.sleep(0.5)
         ctl.ok("touch")
         result, error = join()
@@ -288,9 +251,7 @@ def test_wait_times_out_with_user_action_timeout(controlled, status_updates):
 def test_u2f_answers_6985_until_touched(controlled):
     bridge, ctl, _ = controlled
     ctl.ok("presence", mode="manual")
-    conn = connect(bridge.reader)
-    try:
-        assert transmit(conn, SELECT_FIDO)[1] == 0x9000
+    with selected(bridge.reader) as conn:
         register = "00010300" + "40" + "C4" * 32 + "A5" * 32 + "00"
         assert transmit(conn, register)[1] == 0x6985
         assert transmit(conn, register)[1] == 0x6985, "the retry still waits"
@@ -302,8 +263,6 @@ def test_u2f_answers_6985_until_touched(controlled):
                 more, sw = transmit(conn, f"00C00000{sw & 0xFF:02X}")
                 data += more
         assert sw == 0x9000 and data[0] == 0x05
-    finally:
-        conn.disconnect()
 
 
 def test_removed_while_a_request_waits(pcsc_context, controlled):
@@ -313,14 +272,11 @@ def test_removed_while_a_request_waits(pcsc_context, controlled):
     device.use_nfcctap_getresponse = False
     join = in_thread(lambda: make_credential(Ctap2(device)))
     try:
-        deadline = time.monotonic() + 10
-        while ctl.ok("status")["presence"]["pending"] is None:
-            assert time.monotonic() < deadline, "no presence request"
-            time.sleep(0.02)
+        ctl.wait_for_presence_request()
         ctl.ok("remove")
         _, error = join()
         assert error is not None, "the host saw the card go"
-        wait_for_card(pcsc_context, bridge.reader, present=False, timeout_s=5)
+        wait_for_card(bridge.reader, present=False, timeout_s=5)
     finally:
         try:
             device.close()
@@ -329,7 +285,7 @@ def test_removed_while_a_request_waits(pcsc_context, controlled):
     assert presence_lines(trace)[-1]["outcome"] == "abandoned"
     ctl.ok("presence", mode="auto")
     assert ctl.ok("insert")["powered"] is True
-    wait_for_card(pcsc_context, bridge.reader, present=True, timeout_s=5)
+    wait_for_card(bridge.reader, present=True, timeout_s=5)
     device = open_device(bridge.reader)
     try:
         # Nothing was stored by the abandoned request: the card has no credential for the RP.
@@ -402,7 +358,7 @@ def both_slots(pcsc_context):
     try:
         for index in (0, 1):
             try:
-                wait_for_card(pcsc_context, f"Virtual PCD 00 {index:02d}", present=False,
+                wait_for_card(f"Virtual PCD 00 {index:02d}", present=False,
                               timeout_s=2)
             except TimeoutError:
                 pytest.skip(f"slot {index} holds a card the tests did not put there")
@@ -423,7 +379,7 @@ def test_several_cards_each_command_names_its_slot(pcsc_context, both_slots, tmp
     readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
     try:
         for reader in readers:
-            wait_for_card(pcsc_context, reader, present=True)
+            wait_for_card(reader, present=True)
         ctl = Control(sock)
         deadline = time.monotonic() + 10
         while not sock.exists():
@@ -437,16 +393,16 @@ def test_several_cards_each_command_names_its_slot(pcsc_context, both_slots, tmp
         ctl.ok("presence", mode="manual", slot=0)
         assert ctl.ok("status", slot=1)["presence"]["policy"] == "auto"
         ctl.ok("remove", slot=1)
-        wait_for_card(pcsc_context, readers[1], present=False, timeout_s=5)
-        wait_for_card(pcsc_context, readers[0], present=True, timeout_s=1)
+        wait_for_card(readers[1], present=False, timeout_s=5)
+        wait_for_card(readers[0], present=True, timeout_s=1)
         assert ctl.ok("status", slot=0)["present"] is True
         assert ctl.ok("insert", slot=1)["powered"] is True
-        wait_for_card(pcsc_context, readers[1], present=True, timeout_s=5)
+        wait_for_card(readers[1], present=True, timeout_s=5)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
         for reader in readers:
             try:
-                wait_for_card(pcsc_context, reader, present=False, timeout_s=5)
+                wait_for_card(reader, present=False, timeout_s=5)
             except TimeoutError:
                 pass

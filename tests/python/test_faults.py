@@ -63,8 +63,8 @@ def faulted_make_credential(pcsc_context, slot, tmp_path: Path, action: str, *ex
         finally:
             device.close()
         # The host sees the card leave the field, and come back with a new power-up.
-        wait_for_card(pcsc_context, bridge.reader, present=False)
-        wait_for_card(pcsc_context, bridge.reader, present=True)
+        wait_for_card(bridge.reader, present=False)
+        wait_for_card(bridge.reader, present=True)
         after = remaining(bridge.reader)
     finally:
         stop_bridge(pcsc_context, bridge)

@@ -292,7 +292,7 @@ def _lease_both_slots(pcsc_context):
         if len(handles) == 2:
             for index in (0, 1):
                 try:
-                    wait_for_card(pcsc_context, f"Virtual PCD 00 {index:02d}", present=False,
+                    wait_for_card(f"Virtual PCD 00 {index:02d}", present=False,
                                   timeout_s=2)
                 except TimeoutError:
                     for h in handles.values():
@@ -331,7 +331,7 @@ def test_two_cards_at_once_are_independent(pcsc_context, both_slots, tmp_path):
     try:
         for reader, profile_id in zip(readers, profiles):
             try:
-                atr = wait_for_card(pcsc_context, reader, present=True)
+                atr = wait_for_card(reader, present=True)
             except TimeoutError as e:
                 pytest.fail(f"{e}; bridge log:\n{log.read_text(errors='replace')}")
             assert atr == expected_atr(profile_toml(profile_id)), reader
@@ -364,7 +364,7 @@ def test_two_cards_at_once_are_independent(pcsc_context, both_slots, tmp_path):
         assert process.wait(timeout=10) == 0, log.read_text(errors="replace")
         for reader in readers:
             try:
-                wait_for_card(pcsc_context, reader, present=False)
+                wait_for_card(reader, present=False)
             except TimeoutError:
                 pass
     assert sorted(p.name for p in states.iterdir()) == ["state-0.bin", "state-1.bin"]

@@ -8,22 +8,11 @@ import stat
 import pytest
 from fido2.ctap2 import Ctap2
 from fido2.pcsc import CtapPcscDevice
-from smartcard.System import readers as pcsc_readers
+
+from conftest import connect, transmit
 
 SELECT_FIDO = bytes.fromhex("00A4040008A0000006472F000100")
 VERSIONS = (b"U2F_V2", b"FIDO_2_0")
-
-
-def connect(reader_name: str):
-    reader = next(r for r in pcsc_readers() if str(r) == reader_name)
-    conn = reader.createConnection()
-    conn.connect()
-    return conn
-
-
-def transmit(conn, hex_apdu: str) -> tuple[bytes, int]:
-    data, sw1, sw2 = conn.transmit(list(bytes.fromhex(hex_apdu)))
-    return bytes(data), (sw1 << 8) | sw2
 
 
 def test_python_fido2_finds_the_card(bridge):
