@@ -88,23 +88,7 @@ impl Client {
     }
 
     pub fn set_pin(&mut self, protocol: Protocol, pin: &str) -> Result<(), ClientError> {
-        let shared = self.shared_secret(protocol)?;
-        let new_pin_enc = shared.encrypt(&pin_protocol::padded_pin(pin))?;
-        let auth = shared.authenticate(&new_pin_enc);
-        self.client_pin(
-            "clientPIN setPIN",
-            vec![
-                (
-                    key::PIN_UV_AUTH_PROTOCOL,
-                    Value::Unsigned(protocol.number()),
-                ),
-                (key::SUBCOMMAND, Value::Unsigned(subcommand::SET_PIN)),
-                (key::KEY_AGREEMENT, shared.platform_key.clone()),
-                (key::PIN_UV_AUTH_PARAM, Value::Bytes(auth)),
-                (key::NEW_PIN_ENC, Value::Bytes(new_pin_enc)),
-            ],
-        )
-        .map(|_| ())
+        self.send_new_pin(protocol, pin, None)
     }
 
     pub fn change_pin(
@@ -113,27 +97,44 @@ impl Client {
         old: &str,
         new: &str,
     ) -> Result<(), ClientError> {
+        self.send_new_pin(protocol, new, Some(old))
+    }
+
+    /// setPIN (CTAP 2.1 §6.5.5.5) or, with the `old` PIN, changePIN (§6.5.5.6): the new PIN
+    /// (and the old PIN's hash) encrypted to a fresh shared secret, pinUvAuthParam over
+    /// newPinEnc (|| pinHashEnc).
+    fn send_new_pin(
+        &mut self,
+        protocol: Protocol,
+        new: &str,
+        old: Option<&str>,
+    ) -> Result<(), ClientError> {
         let shared = self.shared_secret(protocol)?;
         let new_pin_enc = shared.encrypt(&pin_protocol::padded_pin(new))?;
-        let pin_hash_enc = shared.encrypt(&pin_protocol::pin_hash(old))?;
+        let pin_hash_enc = old
+            .map(|old| shared.encrypt(&pin_protocol::pin_hash(old)))
+            .transpose()?;
         let mut signed = new_pin_enc.clone();
-        signed.extend_from_slice(&pin_hash_enc);
+        signed.extend(pin_hash_enc.iter().flatten());
         let auth = shared.authenticate(&signed);
-        self.client_pin(
-            "clientPIN changePIN",
-            vec![
-                (
-                    key::PIN_UV_AUTH_PROTOCOL,
-                    Value::Unsigned(protocol.number()),
-                ),
-                (key::SUBCOMMAND, Value::Unsigned(subcommand::CHANGE_PIN)),
-                (key::KEY_AGREEMENT, shared.platform_key.clone()),
-                (key::PIN_UV_AUTH_PARAM, Value::Bytes(auth)),
-                (key::NEW_PIN_ENC, Value::Bytes(new_pin_enc)),
-                (key::PIN_HASH_ENC, Value::Bytes(pin_hash_enc)),
-            ],
-        )
-        .map(|_| ())
+        let (label, sub) = match pin_hash_enc {
+            Some(_) => ("clientPIN changePIN", subcommand::CHANGE_PIN),
+            None => ("clientPIN setPIN", subcommand::SET_PIN),
+        };
+        let mut params = vec![
+            (
+                key::PIN_UV_AUTH_PROTOCOL,
+                Value::Unsigned(protocol.number()),
+            ),
+            (key::SUBCOMMAND, Value::Unsigned(sub)),
+            (key::KEY_AGREEMENT, shared.platform_key.clone()),
+            (key::PIN_UV_AUTH_PARAM, Value::Bytes(auth)),
+            (key::NEW_PIN_ENC, Value::Bytes(new_pin_enc)),
+        ];
+        if let Some(enc) = pin_hash_enc {
+            params.push((key::PIN_HASH_ENC, Value::Bytes(enc)));
+        }
+        self.client_pin(label, params).map(|_| ())
     }
 
     /// A pinUvAuthToken: with `permissions` (CTAP 2.1 subcommand 0x09, with the rpId when

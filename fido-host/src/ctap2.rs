@@ -180,6 +180,74 @@ pub struct GetAssertion {
     pub up: Option<bool>,
 }
 
+/// The request members makeCredential (CTAP 2.1 §6.1) and getAssertion (§6.2) share after their
+/// own first ones, in the same order in both: the credential list (excludeList / allowList),
+/// extensions, options, pinUvAuthParam and pinUvAuthProtocol. Their keys differ.
+struct SharedKeys {
+    credentials: u64,
+    extensions: u64,
+    options: u64,
+    pin_uv_auth_param: u64,
+    pin_uv_auth_protocol: u64,
+}
+
+const MAKE_CREDENTIAL_KEYS: SharedKeys = SharedKeys {
+    credentials: mc::request::EXCLUDE_LIST,
+    extensions: mc::request::EXTENSIONS,
+    options: mc::request::OPTIONS,
+    pin_uv_auth_param: mc::request::PIN_UV_AUTH_PARAM,
+    pin_uv_auth_protocol: mc::request::PIN_UV_AUTH_PROTOCOL,
+};
+
+const GET_ASSERTION_KEYS: SharedKeys = SharedKeys {
+    credentials: ga::request::ALLOW_LIST,
+    extensions: ga::request::EXTENSIONS,
+    options: ga::request::OPTIONS,
+    pin_uv_auth_param: ga::request::PIN_UV_AUTH_PARAM,
+    pin_uv_auth_protocol: ga::request::PIN_UV_AUTH_PROTOCOL,
+};
+
+impl SharedKeys {
+    /// Appends the shared members that have something to say: the credential descriptors (none
+    /// when empty), the extensions, one option, and with a token its pinUvAuthParam over the
+    /// clientDataHash and its protocol.
+    fn push(
+        &self,
+        params: &mut Vec<(u64, Value)>,
+        credentials: &[Vec<u8>],
+        extensions: Option<&Value>,
+        option: Option<(OptionId, bool)>,
+        token: Option<&Token>,
+        client_data_hash: &[u8],
+    ) {
+        if !credentials.is_empty() {
+            params.push((
+                self.credentials,
+                Value::Array(credentials.iter().map(|id| descriptor(id)).collect()),
+            ));
+        }
+        if let Some(ext) = extensions {
+            params.push((self.extensions, ext.clone()));
+        }
+        if let Some((id, value)) = option {
+            params.push((
+                self.options,
+                Value::text_map(vec![(id.as_str(), Value::Bool(value))]),
+            ));
+        }
+        if let Some(t) = token {
+            params.push((
+                self.pin_uv_auth_param,
+                Value::Bytes(t.auth(client_data_hash)),
+            ));
+            params.push((
+                self.pin_uv_auth_protocol,
+                Value::Unsigned(t.protocol.number()),
+            ));
+        }
+    }
+}
+
 fn descriptor(id: &[u8]) -> Value {
     Value::text_map(vec![
         ("id", Value::bytes(id)),
@@ -235,31 +303,14 @@ impl Client {
                 ),
             ),
         ];
-        if !req.exclude_list.is_empty() {
-            params.push((
-                mc::request::EXCLUDE_LIST,
-                Value::Array(req.exclude_list.iter().map(|id| descriptor(id)).collect()),
-            ));
-        }
-        if let Some(ext) = &req.extensions {
-            params.push((mc::request::EXTENSIONS, ext.clone()));
-        }
-        if req.rk {
-            params.push((
-                mc::request::OPTIONS,
-                Value::text_map(vec![(OptionId::Rk.as_str(), Value::Bool(true))]),
-            ));
-        }
-        if let Some(t) = token {
-            params.push((
-                mc::request::PIN_UV_AUTH_PARAM,
-                Value::Bytes(t.auth(&req.client_data_hash)),
-            ));
-            params.push((
-                mc::request::PIN_UV_AUTH_PROTOCOL,
-                Value::Unsigned(t.protocol.number()),
-            ));
-        }
+        MAKE_CREDENTIAL_KEYS.push(
+            &mut params,
+            &req.exclude_list,
+            req.extensions.as_ref(),
+            req.rk.then_some((OptionId::Rk, true)),
+            token,
+            &req.client_data_hash,
+        );
         Value::int_map(params)
     }
 
@@ -359,31 +410,14 @@ impl Client {
                 Value::bytes(req.client_data_hash),
             ),
         ];
-        if !req.allow_list.is_empty() {
-            params.push((
-                ga::request::ALLOW_LIST,
-                Value::Array(req.allow_list.iter().map(|id| descriptor(id)).collect()),
-            ));
-        }
-        if let Some(ext) = &req.extensions {
-            params.push((ga::request::EXTENSIONS, ext.clone()));
-        }
-        if let Some(up) = req.up {
-            params.push((
-                ga::request::OPTIONS,
-                Value::text_map(vec![(OptionId::Up.as_str(), Value::Bool(up))]),
-            ));
-        }
-        if let Some(t) = token {
-            params.push((
-                ga::request::PIN_UV_AUTH_PARAM,
-                Value::Bytes(t.auth(&req.client_data_hash)),
-            ));
-            params.push((
-                ga::request::PIN_UV_AUTH_PROTOCOL,
-                Value::Unsigned(t.protocol.number()),
-            ));
-        }
+        GET_ASSERTION_KEYS.push(
+            &mut params,
+            &req.allow_list,
+            req.extensions.as_ref(),
+            req.up.map(|up| (OptionId::Up, up)),
+            token,
+            &req.client_data_hash,
+        );
         Value::int_map(params)
     }
 

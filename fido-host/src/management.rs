@@ -21,6 +21,40 @@ pub struct CredsMetadata {
     pub remaining: Option<u64>,
 }
 
+/// A credMgmt enumeration: its begin and get-next subcommands (with their labels in the
+/// recording) and the member of the first answer that gives the total.
+struct Enumeration {
+    begin: (&'static str, u64),
+    next: (&'static str, u64),
+    total: u64,
+}
+
+/// enumerateRPs (CTAP 2.1 §6.8.3).
+const RPS: Enumeration = Enumeration {
+    begin: (
+        "credMgmt enumerateRPsBegin",
+        cred_mgmt::subcommand::ENUMERATE_RPS_BEGIN,
+    ),
+    next: (
+        "credMgmt enumerateRPsGetNextRP",
+        cred_mgmt::subcommand::ENUMERATE_RPS_GET_NEXT_RP,
+    ),
+    total: cred_mgmt::response::TOTAL_RPS,
+};
+
+/// enumerateCredentials (CTAP 2.1 §6.8.4).
+const CREDENTIALS: Enumeration = Enumeration {
+    begin: (
+        "credMgmt enumerateCredentialsBegin",
+        cred_mgmt::subcommand::ENUMERATE_CREDENTIALS_BEGIN,
+    ),
+    next: (
+        "credMgmt enumerateCredentialsGetNextCredential",
+        cred_mgmt::subcommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
+    ),
+    total: cred_mgmt::response::TOTAL_CREDENTIALS,
+};
+
 /// The 32 bytes of 0xFF that begin the pinUvAuthParam message of authenticatorConfig (§6.11)
 /// and authenticatorLargeBlobs (§6.10.2).
 const AUTH_PREFIX: [u8; 32] = [0xFF; 32];
@@ -132,41 +166,11 @@ impl Client {
         command: u8,
         token: &Token,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
-        use cred_mgmt::{response, subcommand};
-        let first = match self.cred_mgmt(
-            command,
-            "credMgmt enumerateRPsBegin",
-            subcommand::ENUMERATE_RPS_BEGIN,
-            None,
-            Some(token),
-        ) {
-            Ok(v) => v,
-            Err(ClientError::Ctap(c)) if c == CtapError::NoCredentials.code() => {
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(e),
-        };
-        let hash_of = |v: &Value| {
-            v.get_int(response::RP_ID_HASH.into())
+        self.enumerate(command, &RPS, None, token, |v| {
+            v.get_int(cred_mgmt::response::RP_ID_HASH.into())
                 .and_then(|v| v.as_bytes().ok())
                 .map(<[u8]>::to_vec)
-        };
-        let total = first
-            .get_int(response::TOTAL_RPS.into())
-            .and_then(|v| v.as_unsigned().ok())
-            .unwrap_or(1);
-        let mut hashes: Vec<Vec<u8>> = hash_of(&first).into_iter().collect();
-        for _ in 1..total.min(256) {
-            let next = self.cred_mgmt(
-                command,
-                "credMgmt enumerateRPsGetNextRP",
-                subcommand::ENUMERATE_RPS_GET_NEXT_RP,
-                None,
-                None,
-            )?;
-            hashes.extend(hash_of(&next));
-        }
-        Ok(hashes)
+        })
     }
 
     /// The credential ids stored under the relying party whose SHA-256 is `rp_id_hash`:
@@ -181,43 +185,48 @@ impl Client {
         rp_id_hash: &[u8],
         token: &Token,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
-        use cred_mgmt::{param, response, subcommand};
+        use cred_mgmt::{param, response};
         let params = Value::int_map(vec![(param::RP_ID_HASH, Value::bytes(rp_id_hash))]);
-        let first = match self.cred_mgmt(
-            command,
-            "credMgmt enumerateCredentialsBegin",
-            subcommand::ENUMERATE_CREDENTIALS_BEGIN,
-            Some(params),
-            Some(token),
-        ) {
+        self.enumerate(command, &CREDENTIALS, Some(params), token, |v| {
+            v.get_int(response::CREDENTIAL_ID.into())
+                .and_then(|d| d.get_text("id"))
+                .and_then(|v| v.as_bytes().ok())
+                .map(<[u8]>::to_vec)
+        })
+    }
+
+    /// One of credMgmt's enumerations: `begin` (with `params`, authorized by `token`), then
+    /// `get next` until the first answer's total is reached. A card with nothing to list answers
+    /// CTAP2_ERR_NO_CREDENTIALS (§6.8.3, §6.8.4 step 2): the empty list here. A missing total
+    /// counts as the one item of the first answer; at most 256 are read whatever the card
+    /// claims. `item` picks an answer's item; an answer without one adds nothing.
+    fn enumerate(
+        &mut self,
+        command: u8,
+        what: &Enumeration,
+        params: Option<Value>,
+        token: &Token,
+        item: impl Fn(&Value) -> Option<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let (begin_label, begin) = what.begin;
+        let first = match self.cred_mgmt(command, begin_label, begin, params, Some(token)) {
             Ok(v) => v,
             Err(ClientError::Ctap(c)) if c == CtapError::NoCredentials.code() => {
                 return Ok(Vec::new());
             }
             Err(e) => return Err(e),
         };
-        let id_of = |v: &Value| {
-            v.get_int(response::CREDENTIAL_ID.into())
-                .and_then(|d| d.get_text("id"))
-                .and_then(|v| v.as_bytes().ok())
-                .map(<[u8]>::to_vec)
-        };
         let total = first
-            .get_int(response::TOTAL_CREDENTIALS.into())
+            .get_int(what.total.into())
             .and_then(|v| v.as_unsigned().ok())
             .unwrap_or(1);
-        let mut ids: Vec<Vec<u8>> = id_of(&first).into_iter().collect();
+        let mut items: Vec<Vec<u8>> = item(&first).into_iter().collect();
+        let (next_label, next) = what.next;
         for _ in 1..total.min(256) {
-            let next = self.cred_mgmt(
-                command,
-                "credMgmt enumerateCredentialsGetNextCredential",
-                subcommand::ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL,
-                None,
-                None,
-            )?;
-            ids.extend(id_of(&next));
+            let answer = self.cred_mgmt(command, next_label, next, None, None)?;
+            items.extend(item(&answer));
         }
-        Ok(ids)
+        Ok(items)
     }
 
     /// authenticatorConfig (§6.11) subcommand `sub`, authorized by `token` (acfg permission)
