@@ -1,4 +1,6 @@
-//! The state image: what a [`crate::Storage`] keeps.
+//! The state image of the builds before the record store: the whole state in one checksummed
+//! image. Read to convert such a state ([`crate::records::RecordStore::open_or_upgrade`]);
+//! written only by tests, to make one.
 //!
 //! Layout (all integers big-endian):
 //!
@@ -14,40 +16,27 @@
 use sha2::{Digest, Sha256};
 
 use crate::StorageError;
-use crate::schema::Schema;
+use crate::schema::{Schema, encode_postcard};
 
-pub(crate) const MAGIC: &[u8; 4] = b"VFCS";
-pub(crate) const CONTAINER_FORMAT: u16 = 1;
-pub(crate) const HEADER_LEN: usize = 12;
-pub(crate) const CHECKSUM_LEN: usize = 32;
+const MAGIC: &[u8; 4] = b"VFCS";
+const CONTAINER_FORMAT: u16 = 1;
+const HEADER_LEN: usize = 12;
+const CHECKSUM_LEN: usize = 32;
 
 /// Encodes `state` as a checksummed image.
 pub fn encode_image<T: Schema>(state: &T) -> Result<Vec<u8>, StorageError> {
     let mut image = Vec::new();
-    encode_unsealed(state, None, &mut image)?;
-    let digest = Sha256::digest(&image);
-    image.extend_from_slice(&digest);
-    Ok(image)
-}
-
-/// Writes header and payload of `state`'s image into `image` (cleared first), without the
-/// checksum. `committed`: the committed image, when a [`crate::Persistent`] commits.
-pub(crate) fn encode_unsealed<T: Schema>(
-    state: &T,
-    committed: Option<&[u8]>,
-    image: &mut Vec<u8>,
-) -> Result<(), StorageError> {
-    image.clear();
     image.extend_from_slice(MAGIC);
     image.extend_from_slice(&CONTAINER_FORMAT.to_be_bytes());
     image.extend_from_slice(&T::VERSION.to_be_bytes());
     image.extend_from_slice(&[0; 4]);
-    let committed = committed.and_then(|c| c.get(HEADER_LEN..c.len().checked_sub(CHECKSUM_LEN)?));
-    state.encode_payload(committed, image)?;
+    encode_postcard(state, &mut image)?;
     let len = u32::try_from(image.len() - HEADER_LEN)
         .map_err(|_| StorageError::Encode("state larger than 4 GiB".into()))?;
     image[8..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-    Ok(())
+    let digest = Sha256::digest(&image);
+    image.extend_from_slice(&digest);
+    Ok(image)
 }
 
 /// Decodes an image, checking magic, container format, length, checksum and schema version.
@@ -95,15 +84,41 @@ pub fn decode_image<T: Schema>(image: &[u8], storage: &str) -> Result<T, Storage
 
 #[cfg(test)]
 mod tests {
+    use serde::{Deserialize, Serialize};
+
     use super::*;
-    use crate::test_schema::{V1, V2};
-    use crate::{MemoryStorage, Persistent};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+    struct V2 {
+        counter: u32,
+        names: Vec<String>,
+    }
+
+    impl Schema for V2 {
+        const VERSION: u16 = 2;
+        fn migrate(version: u16, payload: &[u8]) -> Result<Self, String> {
+            match version {
+                // Version 1 held only the counter.
+                1 => postcard::from_bytes::<u32>(payload)
+                    .map(|counter| V2 {
+                        counter,
+                        names: Vec::new(),
+                    })
+                    .map_err(|e| e.to_string()),
+                v => Err(format!("no upgrade path from version {v}")),
+            }
+        }
+    }
+
+    #[derive(Clone, Serialize, Deserialize)]
+    struct V1(u32);
+    impl Schema for V1 {
+        const VERSION: u16 = 1;
+    }
 
     #[test]
     fn corrupt_truncated_and_foreign_images_are_refused_with_the_storage_named() {
-        let mem = MemoryStorage::new();
-        Persistent::open(Box::new(mem.clone()), V2::default).unwrap();
-        let good = mem.image().unwrap();
+        let good = encode_image(&V2::default()).unwrap();
         let mut flipped = good.clone();
         let last = flipped.len() - 40;
         flipped[last] ^= 1;
@@ -113,10 +128,7 @@ mod tests {
             (b"not a state file at all, clearly, no".to_vec(), "magic"),
             (vec![], "truncated"),
         ] {
-            mem.set_image(Some(image));
-            let err = Persistent::<V2>::open(Box::new(mem.clone()), V2::default)
-                .err()
-                .expect(why);
+            let err = decode_image::<V2>(&image, "memory").expect_err(why);
             let msg = err.to_string();
             assert!(msg.starts_with("memory: "), "{msg}");
             assert!(matches!(err, StorageError::Corrupt { .. }), "{why}: {msg}");

@@ -1,12 +1,10 @@
 //! In-memory storage: the card's memory for tests, benches, fuzzing and trace replay. It keeps
-//! bytes: a whole image ([`Storage`]) or a record log ([`LogMedium`], what the card uses).
+//! bytes: a record log ([`LogMedium`], what the card uses), or a whole image of an earlier build
+//! that a test hands the card to convert.
 
-use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::StorageError;
-use crate::backend::Storage;
-use crate::image::CHECKSUM_LEN;
 use crate::records::LogMedium;
 
 /// In-memory storage. Clones share the image, so a test can drop a card and build a new one
@@ -45,45 +43,6 @@ impl MemoryStorage {
     }
 }
 
-impl Storage for MemoryStorage {
-    fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.image())
-    }
-    fn write(&mut self, image: &[u8]) -> Result<(), StorageError> {
-        self.set_image(Some(image.to_vec()));
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "memory".to_string()
-    }
-    /// Copies only the changed bytes, when the memory still holds `previous` (same length and
-    /// checksum: an image's last 32 bytes are the SHA-256 of the rest); otherwise (a test
-    /// replaced the image meanwhile) writes the whole image.
-    fn update(
-        &mut self,
-        previous: &[u8],
-        image: &[u8],
-        changed: &[Range<usize>],
-    ) -> Result<(), StorageError> {
-        let mut guard = self.image.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_mut() {
-            Some(stored) if same_image(stored, previous) => {
-                stored.resize(image.len(), 0);
-                for range in changed {
-                    if let (Some(dst), Some(src)) =
-                        (stored.get_mut(range.clone()), image.get(range.clone()))
-                    {
-                        dst.copy_from_slice(src);
-                    }
-                }
-                debug_assert!(stored.as_slice() == image, "patched image differs");
-            }
-            _ => *guard = Some(image.to_vec()),
-        }
-        Ok(())
-    }
-}
-
 /// The memory as a record log's medium: appends extend the bytes, a replace swaps them whole.
 impl LogMedium for MemoryStorage {
     fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
@@ -104,11 +63,4 @@ impl LogMedium for MemoryStorage {
     fn describe(&self) -> String {
         "memory".to_string()
     }
-}
-
-/// Whether `stored` is the image `previous`, judged by length and trailing checksum.
-fn same_image(stored: &[u8], previous: &[u8]) -> bool {
-    stored.len() == previous.len()
-        && stored.len() >= CHECKSUM_LEN
-        && stored[stored.len() - CHECKSUM_LEN..] == previous[previous.len() - CHECKSUM_LEN..]
 }

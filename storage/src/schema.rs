@@ -1,12 +1,13 @@
-//! The card's persistent state as one versioned struct, and its postcard encoding.
+//! A state in the whole-image format as one versioned struct, and the postcard encoding
+//! (the applet's records are postcard too).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::StorageError;
 
-/// The card's persistent state: one versioned struct.
-pub trait Schema: Serialize + DeserializeOwned + Clone + Send {
+/// A state in the whole-image format ([`crate::image`]): one versioned struct.
+pub trait Schema: Serialize + DeserializeOwned {
     /// The version this build writes.
     const VERSION: u16;
 
@@ -15,24 +16,9 @@ pub trait Schema: Serialize + DeserializeOwned + Clone + Send {
     fn migrate(version: u16, _payload: &[u8]) -> Result<Self, String> {
         Err(format!("no upgrade path from version {version}"))
     }
-
-    /// Appends the postcard payload of `self` to `out` ([`encode_postcard`] of the whole value
-    /// by default). [`crate::Persistent`]'s commits pass `committed`, the payload of the
-    /// committed image; an implementation may copy from it the bytes of parts it knows unchanged
-    /// since it encoded them in that very commit, provided the result is byte for byte the
-    /// postcard encoding of `self` (the image format does not change).
-    /// [`crate::encode_image`] passes `None`.
-    fn encode_payload(
-        &self,
-        committed: Option<&[u8]>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), StorageError> {
-        let _ = committed;
-        encode_postcard(self, out)
-    }
 }
 
-/// Appends the postcard encoding of `value` to `out`, through the same output as images.
+/// Appends the postcard encoding of `value` to `out`.
 pub fn encode_postcard<V: Serialize + ?Sized>(
     value: &V,
     out: &mut Vec<u8>,

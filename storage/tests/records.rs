@@ -1,16 +1,15 @@
 //! The record store under power cuts at every byte of every write (commits and compactions, in
-//! memory and in a real file), against a model (proptest), and across the upgrade from the
-//! whole-image format.
+//! memory and in a real file), against a model (proptest), and across format versions (the
+//! upgrade from the whole-image format: `whole_image.rs`).
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use card_storage::records::{Change, Cut, FaultyLog, FileLog, LogMedium, RecordStore, Upgraded};
-use card_storage::{MemoryStorage, Schema, StorageError, decode_image, encode_image};
+use card_storage::{MemoryStorage, StorageError};
 use proptest::prelude::*;
-use serde::{Deserialize, Serialize};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -239,19 +238,35 @@ fn a_power_cut_at_every_write_of_a_real_file_leaves_the_old_or_the_new_state() {
             check_after_cut(|| Box::new(FileLog::new(&path)), done, &states, &what);
         }
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
+    assert_owner_only(&path);
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The state file holds the card's secrets: mode 0600 on Unix (Windows: the directory's ACL).
+fn assert_owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 #[test]
-fn a_crash_leftover_temp_file_is_ignored() {
+fn a_crash_leftover_temp_file_is_ignored_and_replaced_privately() {
     let dir = scratch("leftover");
     let path = dir.join("state.bin");
+    let temp = dir.join("state.bin.tmp");
+    // A crash during a rewrite left garbage, world-readable: the first commit (a rewrite) writes
+    // over it owner-only and renames it into place.
+    fs::write(&temp, b"half a compaction").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let mut store = RecordStore::open(Box::new(FileLog::new(&path))).unwrap();
     store
         .commit(&[Change::Put {
@@ -259,7 +274,10 @@ fn a_crash_leftover_temp_file_is_ignored() {
             value: b"v",
         }])
         .unwrap();
-    fs::write(dir.join("state.bin.tmp"), b"half a compaction").unwrap();
+    assert!(!temp.exists(), "the temporary file was renamed into place");
+    assert_owner_only(&path);
+    // Left beside a log: the loader ignores it.
+    fs::write(&temp, b"half a compaction").unwrap();
     let mut again = RecordStore::open(Box::new(FileLog::new(&path))).unwrap();
     assert_eq!(again.get(b"k"), Some(&b"v"[..]));
     again
@@ -272,6 +290,16 @@ fn a_crash_leftover_temp_file_is_ignored() {
     let last = RecordStore::open(Box::new(FileLog::new(&path))).unwrap();
     assert_eq!(last.get(b"k"), Some(&b"w"[..]));
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_directory_is_an_error_naming_the_file() {
+    let path = "/nonexistent-dir/x/state.bin";
+    let mut store = RecordStore::open(Box::new(FileLog::new(path))).expect("never written");
+    let err = store
+        .commit(&[Change::Delete { key: b"k" }])
+        .expect_err("no directory to write in");
+    assert!(err.to_string().contains(path), "{err}");
 }
 
 #[test]
@@ -418,99 +446,6 @@ proptest! {
 
 // --- versions ----------------------------------------------------------------------------------
 
-/// The state of a card in today's whole-image format (`VFCS`, schema version 3), as the
-/// fixture file holds it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Card {
-    counter: u64,
-    names: Vec<String>,
-    secret: Vec<u8>,
-}
-
-impl Schema for Card {
-    const VERSION: u16 = 3;
-}
-
-fn fixture_card() -> Card {
-    Card {
-        counter: 41,
-        names: vec!["alice".into(), "bob".into()],
-        secret: (0..64).collect(),
-    }
-}
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/whole-image-v3.bin"
-);
-
-/// The explicit upgrade: the whole image's fields become records.
-fn upgrade(bytes: &[u8], storage: &str) -> Result<Upgraded, StorageError> {
-    let card: Card = decode_image(bytes, storage)?;
-    let mut records = vec![
-        (b"counter".to_vec(), card.counter.to_be_bytes().to_vec()),
-        (b"secret".to_vec(), card.secret),
-    ];
-    for (i, name) in card.names.into_iter().enumerate() {
-        records.push((format!("name/{i}").into_bytes(), name.into_bytes()));
-    }
-    Ok(records)
-}
-
-#[test]
-#[ignore = "writes the fixture; run once when the whole-image format was current"]
-fn write_fixture() {
-    fs::write(FIXTURE, encode_image(&fixture_card()).unwrap()).unwrap();
-}
-
-#[test]
-fn a_whole_image_state_is_upgraded_explicitly_and_atomically() {
-    let image = fs::read(FIXTURE).expect("fixture");
-    assert!(
-        image.starts_with(b"VFCS"),
-        "the fixture is a whole-image state"
-    );
-    let memory = MemoryStorage::with_image(image.clone());
-
-    // Without an upgrade it is refused, and left alone.
-    let err = RecordStore::open(Box::new(memory.clone()))
-        .err()
-        .expect("refused");
-    assert!(err.to_string().starts_with("memory: "), "{err}");
-    assert_eq!(memory.image(), Some(image.clone()));
-
-    // A power cut during the conversion leaves the old image, which converts next time.
-    let cut = FaultyLog::new(memory.clone(), Some(Cut { at: 1, kept: 10 }));
-    assert!(RecordStore::open_or_upgrade(Box::new(cut), upgrade).is_err());
-    assert_eq!(memory.image(), Some(image.clone()));
-
-    let store = RecordStore::open_or_upgrade(Box::new(memory.clone()), upgrade).expect("upgraded");
-    assert_eq!(store.get(b"counter"), Some(&41u64.to_be_bytes()[..]));
-    assert_eq!(store.get(b"name/1"), Some(&b"bob"[..]));
-    assert_eq!(store.get(b"secret").map(<[u8]>::len), Some(64));
-    drop(store);
-    let converted = memory.image().unwrap();
-    assert!(
-        converted.starts_with(b"VFCR\x00\x01"),
-        "written as a record log"
-    );
-    // From now on it is a record log: it loads without the upgrade.
-    let again = RecordStore::open(Box::new(memory)).expect("loads");
-    assert_eq!(again.len(), 4);
-}
-
-#[test]
-fn a_bad_whole_image_is_refused_by_the_upgrade_and_left_alone() {
-    let mut image = fs::read(FIXTURE).expect("fixture");
-    image[20] ^= 1;
-    let memory = MemoryStorage::with_image(image.clone());
-    let err = RecordStore::open_or_upgrade(Box::new(memory.clone()), upgrade)
-        .err()
-        .expect("refused");
-    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
-    assert_eq!(memory.image(), Some(image));
-}
-
 #[test]
 fn a_log_of_a_newer_format_is_refused_with_both_versions_and_left_alone() {
     let memory = MemoryStorage::new();
@@ -525,7 +460,10 @@ fn a_log_of_a_newer_format_is_refused_with_both_versions_and_left_alone() {
     let mut newer = memory.image().unwrap();
     newer[5] = 2;
     memory.set_image(Some(newer.clone()));
-    let err = RecordStore::open_or_upgrade(Box::new(memory.clone()), upgrade)
+    let not_an_image = |_: &[u8], _: &str| -> Result<Upgraded, StorageError> {
+        panic!("a record log is never handed to the upgrade")
+    };
+    let err = RecordStore::open_or_upgrade(Box::new(memory.clone()), not_an_image)
         .err()
         .expect("refused");
     let msg = err.to_string();

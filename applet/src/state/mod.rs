@@ -201,7 +201,7 @@ pub(crate) mod opt_bytes {
 
 impl State {
     /// A fresh card: a new wrapping key, no credentials, counter zero. Attestation material is
-    /// filled in by the applet right after (its generation can fail, `Persistent::open`'s
+    /// filled in by the applet right after (its generation can fail, `StateStore::open`'s
     /// initializer cannot).
     pub fn fresh(wrapping_key: WrappingKey) -> Self {
         Self {

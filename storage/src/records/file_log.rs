@@ -11,17 +11,17 @@
 //! - **Rewrite** (compaction, the first commit, an upgrade from the whole-image format, the
 //!   first commit after a damaged tail): the new log is written to `NAME.tmp` (created
 //!   owner-only), `fsync`ed, renamed over `NAME`, and the directory is `fsync`ed so the rename
-//!   is durable — the scheme of [`crate::FileStorage`]. A cut before the rename leaves the old
+//!   is durable ([`replace_file`], the scheme the whole-image builds wrote their state with). A cut before the rename leaves the old
 //!   log (and a stray `NAME.tmp`, ignored, truncated by the next rewrite); after it, the new.
 //!
 //! Either way a reader finds the old state or the new one, never a mix.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::StorageError;
-use crate::file::replace_file;
+use crate::private_file::open_private;
 use crate::records::LogMedium;
 
 /// A record log kept in the file `path`.
@@ -53,7 +53,7 @@ impl FileLog {
 
 impl LogMedium for FileLog {
     fn read(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
-        match std::fs::read(&self.path) {
+        match fs::read(&self.path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(e)),
@@ -83,16 +83,34 @@ impl LogMedium for FileLog {
     fn replace(&mut self, contents: &[u8]) -> Result<(), StorageError> {
         // The rename gives the path a new file: an open handle would append to the old one.
         self.file = None;
-        let storage = self.describe();
-        replace_file(&self.path, contents, &mut |_| Ok(()), &|source| {
-            StorageError::Io {
-                storage: storage.clone(),
-                source,
-            }
-        })
+        replace_file(&self.path, contents).map_err(|e| self.io(e))
     }
 
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
     }
+}
+
+/// Replaces the file `path` by `contents` atomically: `NAME.tmp` (owner-only) written and
+/// fsynced, renamed over `path`, the directory fsynced.
+fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    let temp = path.with_file_name(name);
+    let mut file = open_private(&temp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Directory fsync makes the rename durable; some file systems refuse to open a
+        // directory for it, and then the rename is as durable as they make it.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
