@@ -68,3 +68,16 @@ pub enum StorageError {
     #[error("state could not be serialized: {0}")]
     Encode(String),
 }
+
+impl StorageError {
+    /// For a refused version ([`StorageError::Version`]): the version found and the one this
+    /// build reads, in that order; `None` for every other error.
+    pub fn versions(&self) -> Option<(u16, u16)> {
+        match self {
+            Self::Version {
+                found, supported, ..
+            } => Some((*found, *supported)),
+            _ => None,
+        }
+    }
+}

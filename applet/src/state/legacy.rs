@@ -395,17 +395,7 @@ mod tests {
             .err()
             .unwrap();
         let msg = err.to_string();
-        assert!(
-            matches!(
-                err,
-                StorageError::Version {
-                    found: 4,
-                    supported: 3,
-                    ..
-                }
-            ),
-            "{msg}"
-        );
+        assert_eq!(err.versions(), Some((4, 3)), "{msg}");
         assert!(
             msg.contains("version 4") && msg.contains("version 3"),
             "{msg}"

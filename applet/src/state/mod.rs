@@ -272,6 +272,11 @@ mod tests {
         all
     }
 
+    /// The creation orders of `credentials`, in their order.
+    fn orders<'a>(credentials: impl IntoIterator<Item = &'a ResidentCredential>) -> Vec<u64> {
+        credentials.into_iter().map(|c| c.creation_order).collect()
+    }
+
     fn reload(memory: &MemoryStorage) -> StateStore {
         StateStore::open(Box::new(memory.clone()), || {
             unreachable!("a card was stored")
@@ -289,12 +294,7 @@ mod tests {
             credential("a.example", b"4", 1),
         ]
         .into();
-        let order: Vec<u64> = state
-            .resident_for_rp("a.example")
-            .iter()
-            .map(|c| c.creation_order)
-            .collect();
-        assert_eq!(order, vec![7, 5, 1]);
+        assert_eq!(orders(state.resident_for_rp("a.example")), vec![7, 5, 1]);
         assert!(state.resident_for_rp("c.example").is_empty());
     }
 
@@ -320,12 +320,7 @@ mod tests {
         assert_eq!(state.resident_for_rp("c.example").len(), 1);
         // An order handed out by hand, older than the newest: the index is rebuilt.
         state.resident.push(credential("c.example", b"0", 0));
-        let orders: Vec<u64> = state
-            .resident_for_rp("c.example")
-            .iter()
-            .map(|c| c.creation_order)
-            .collect();
-        assert_eq!(orders, vec![3, 0]);
+        assert_eq!(orders(state.resident_for_rp("c.example")), vec![3, 0]);
         state.resident.clear();
         assert!(state.resident_for_rp("c.example").is_empty());
         assert!(state.resident.remove(0).is_none());
@@ -442,12 +437,7 @@ mod tests {
             })
             .unwrap();
         let committed = records_of(store.get());
-        let list: Vec<u64> = store
-            .get()
-            .resident
-            .iter()
-            .map(|c| c.creation_order)
-            .collect();
+        let list = orders(store.get().resident.iter());
         let image = memory.image();
         let r = store.transaction(|s: &mut State| {
             s.resident.remove(1);
@@ -463,14 +453,9 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(records_of(store.get()), committed);
-        let after: Vec<u64> = store
-            .get()
-            .resident
-            .iter()
-            .map(|c| c.creation_order)
-            .collect();
         assert_eq!(
-            after, list,
+            orders(store.get().resident.iter()),
+            list,
             "positions too (credential management enumerates by them)"
         );
         assert_eq!(store.get().resident_for_rp("a.example").len(), 5);
@@ -560,17 +545,7 @@ mod tests {
         let err = StateStore::open(Box::new(memory.clone()), fresh)
             .err()
             .unwrap();
-        assert!(
-            matches!(
-                err,
-                StorageError::Version {
-                    found: 2,
-                    supported: 1,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.versions(), Some((2, 1)), "{err}");
         assert!(err.to_string().contains("record pin"), "{err}");
 
         let mut state = fresh();

@@ -259,6 +259,10 @@ fn take_sized<const N: usize>(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 mod tests {
     use super::*;
 
+    fn put<'a>(key: &'a [u8], value: &'a [u8]) -> Change<'a> {
+        Change::Put { key, value }
+    }
+
     fn log_of(commits: &[&[Change<'_>]]) -> Vec<u8> {
         let mut out = header().to_vec();
         let mut chain = header_digest();
@@ -271,21 +275,9 @@ mod tests {
     #[test]
     fn commits_replay_in_order_and_deletes_remove() {
         let log = log_of(&[
+            &[put(b"a", b"1"), put(b"b", b"2")],
             &[
-                Change::Put {
-                    key: b"a",
-                    value: b"1",
-                },
-                Change::Put {
-                    key: b"b",
-                    value: b"2",
-                },
-            ],
-            &[
-                Change::Put {
-                    key: b"a",
-                    value: b"3",
-                },
+                put(b"a", b"3"),
                 Change::Delete { key: b"b" },
                 Change::Delete { key: b"never" },
             ],
@@ -299,20 +291,8 @@ mod tests {
 
     #[test]
     fn a_cut_last_commit_is_not_written_and_earlier_ones_stand() {
-        let one = log_of(&[&[Change::Put {
-            key: b"k",
-            value: b"v",
-        }]]);
-        let two = log_of(&[
-            &[Change::Put {
-                key: b"k",
-                value: b"v",
-            }],
-            &[Change::Put {
-                key: b"k",
-                value: b"w",
-            }],
-        ]);
+        let one = log_of(&[&[put(b"k", b"v")]]);
+        let two = log_of(&[&[put(b"k", b"v")], &[put(b"k", b"w")]]);
         for len in one.len()..two.len() {
             let loaded = load(&two[..len], "memory").unwrap();
             assert_eq!(loaded.records[&b"k"[..]], b"v", "cut at {len}");
@@ -328,16 +308,7 @@ mod tests {
 
     #[test]
     fn damage_followed_by_more_commits_is_refused_not_cut_short() {
-        let log = log_of(&[
-            &[Change::Put {
-                key: b"k",
-                value: b"v",
-            }],
-            &[Change::Put {
-                key: b"k",
-                value: b"w",
-            }],
-        ]);
+        let log = log_of(&[&[put(b"k", b"v")], &[put(b"k", b"w")]]);
         let mut flipped = log.clone();
         flipped[HEADER_LEN + 6] ^= 1;
         let err = load(&flipped, "file /x").err().expect("refused");
@@ -350,17 +321,7 @@ mod tests {
         let mut log = log_of(&[]);
         log[5] = 2;
         let err = load(&log, "file /x").err().expect("refused");
-        assert!(
-            matches!(
-                err,
-                StorageError::Version {
-                    found: 2,
-                    supported: 1,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.versions(), Some((2, 1)), "{err}");
         for bad in [&log[..3], b"VFCR\0", b"VFCR\0\0\0\0", b"VFCR\0\x01\0\x01"] {
             assert!(matches!(
                 load(bad, "memory"),
@@ -371,26 +332,10 @@ mod tests {
 
     #[test]
     fn a_commit_from_another_log_does_not_chain() {
-        let a = log_of(&[&[Change::Put {
-            key: b"k",
-            value: b"a",
-        }]]);
-        let b = log_of(&[
-            &[Change::Put {
-                key: b"x",
-                value: b"y",
-            }],
-            &[Change::Put {
-                key: b"k",
-                value: b"b",
-            }],
-        ]);
+        let a = log_of(&[&[put(b"k", b"a")]]);
+        let b = log_of(&[&[put(b"x", b"y")], &[put(b"k", b"b")]]);
         // b's second commit appended to a: its digest chains to b's first commit, not a's.
-        let first_b = log_of(&[&[Change::Put {
-            key: b"x",
-            value: b"y",
-        }]])
-        .len();
+        let first_b = log_of(&[&[put(b"x", b"y")]]).len();
         let spliced = [&a[..], &b[first_b..]].concat();
         let loaded = load(&spliced, "memory").unwrap();
         assert_eq!(loaded.records[&b"k"[..]], b"a");
