@@ -240,6 +240,10 @@ mod tests {
             .err()
             .expect("refused");
         assert!(err.to_string().contains("memory"), "{err}");
-        assert_eq!(memory.image(), Some(b"not a state image".to_vec()));
+        assert_eq!(
+            memory.image(),
+            Some(b"not a state image".to_vec()),
+            "never silently wiped"
+        );
     }
 }

@@ -11,6 +11,7 @@ use ctap_types::cbor::{IntMap, TextMap, Value};
 use der::Decode;
 use fido_applet::crypto::{Algorithm, Backend, CredentialPublicKey, PublicKey, sha256};
 use fido_applet::profile::{AttestationType, Profile};
+use fido_host::u2f;
 use host::*;
 
 const EDDSA: i64 = ctap_types::cose::EDDSA;
@@ -43,6 +44,13 @@ fn tester_on(profile: Profile, backend: Backend, storage: MemoryStorage) -> Test
         },
         storage,
     )
+}
+
+/// A card of `profile` (default backend, in memory) and an Ed25519 credential made on it.
+fn eddsa_credential(profile: Profile, rp: &str, user: &[u8], rk: bool) -> (Tester, Registration) {
+    let mut t = tester_on(profile, Backend::default(), MemoryStorage::new());
+    let reg = t.make_credential(mc_for(rp, user, rk, &[EDDSA])).unwrap();
+    (t, reg)
 }
 
 /// The batch attestation key from the statement's x5c[0].
@@ -121,10 +129,7 @@ fn real_card_profiles_pick_es256() {
 fn self_attestation_of_an_eddsa_credential_says_minus_8() {
     let mut profile = Profile::generic();
     profile.attestation_type = AttestationType::SelfAttestation;
-    let mut t = tester_on(profile, Backend::default(), MemoryStorage::new());
-    let reg = t
-        .make_credential(mc_for("example.com", b"u", false, &[EDDSA]))
-        .unwrap();
+    let (_, reg) = eddsa_credential(profile, "example.com", b"u", false);
     let stmt = TextMap::new(&reg.att_stmt).unwrap();
     assert_eq!(stmt.required("alg").unwrap(), &int(EDDSA));
     assert!(stmt.get("x5c").is_none());
@@ -137,17 +142,9 @@ fn self_attestation_of_an_eddsa_credential_says_minus_8() {
 /// Message Formats §5.2 "bad key handle").
 #[test]
 fn an_eddsa_credential_is_not_a_u2f_key_handle() {
-    let mut t = tester_on(Profile::generic(), Backend::default(), MemoryStorage::new());
-    let reg = t
-        .make_credential(mc_for("example.com", b"u", false, &[EDDSA]))
-        .unwrap();
-    let mut data = [[0x11u8; 32], sha256(b"example.com")].concat();
-    data.push(reg.credential_id.len() as u8);
-    data.extend_from_slice(&reg.credential_id);
-    let mut apdu = vec![0x00, 0x02, 0x03, 0x00, 0x00];
-    apdu.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    apdu.extend_from_slice(&data);
-    apdu.extend_from_slice(&[0x00, 0x00]);
+    let (mut t, reg) = eddsa_credential(Profile::generic(), "example.com", b"u", false);
+    let application = sha256(b"example.com");
+    let apdu = u2f::authenticate_apdu(0x03, &[0x11; 32], &application, &reg.credential_id);
     let (_, sw) = t.transmit(&apdu);
     assert_eq!(sw, 0x6A80);
 }
@@ -156,10 +153,7 @@ fn an_eddsa_credential_is_not_a_u2f_key_handle() {
 /// key, {1: 1, 3: -8, -1: 6, -2: x} (CTAP 2.1 §6.8.4 publicKey).
 #[test]
 fn credential_management_returns_the_okp_key() {
-    let mut t = tester_on(Profile::generic(), Backend::default(), MemoryStorage::new());
-    let reg = t
-        .make_credential(mc_for("a.example", b"alice", true, &[EDDSA]))
-        .unwrap();
+    let (mut t, reg) = eddsa_credential(Profile::generic(), "a.example", b"alice", true);
     let CredentialPublicKey::EdDsa(x) = reg.public_key else {
         panic!("an Ed25519 key")
     };

@@ -650,7 +650,7 @@ fn run(cases: Vec<Case>) -> usize {
         }
     }
     // After all of that, the card works.
-    h.make_credential(mc("example.com", b"u1", false)).unwrap();
+    h.credential("example.com", b"u1", false);
     assert!(
         wrong.is_empty(),
         "{} of {total} bad inputs got the wrong status:\n{}",
@@ -822,23 +822,14 @@ struct Ids {
 }
 
 fn ids(h: &mut Tester, rk: bool) -> Ids {
-    let good = h
-        .make_credential(mc("example.com", b"u1", rk))
-        .unwrap()
-        .credential_id;
-    let other_rp = h
-        .make_credential(mc("other.org", b"u1", rk))
-        .unwrap()
-        .credential_id;
+    let good = h.credential("example.com", b"u1", rk).credential_id;
+    let other_rp = h.credential("other.org", b"u1", rk).credential_id;
     let mut other = {
         let mem = MemoryStorage::new();
         mem.set_image(Some(fresh_image(99)));
         Tester::boot(Box::new(mem), 99).unwrap()
     };
-    let other_card = other
-        .make_credential(mc("example.com", b"u1", rk))
-        .unwrap()
-        .credential_id;
+    let other_card = other.credential("example.com", b"u1", rk).credential_id;
     let mut flipped = good.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
@@ -983,7 +974,7 @@ fn write_fuzz_corpus() {
         &[&[0u8][..], &mem.image().unwrap()].concat(),
     );
     h.get_info();
-    h.make_credential(mc("example.com", b"u0", false)).unwrap();
+    h.credential("example.com", b"u0", false);
     h.set_pin(2, PIN.as_bytes()).unwrap();
     let t = h.token(2, PIN, MC | GA, None).unwrap();
     h.make_credential(with_token(mc("example.com", b"u1", true), &t, 8))

@@ -183,13 +183,7 @@ fn new_pin_enc_that_does_not_decrypt_is_pin_auth_invalid() {
         let broken = vec![0x5A; 36];
         let param = s.authenticate(&broken);
         assert_eq!(
-            t.client_pin(vec![
-                (int(1), int(protocol.into())),
-                (int(2), int(3)),
-                (int(3), s.cose.clone()),
-                (int(4), Value::bytes(param)),
-                (int(5), Value::bytes(broken.clone())),
-            ]),
+            t.client_pin(s.pin_request(param, broken.clone(), None)),
             Err(PIN_AUTH_INVALID),
             "setPIN, protocol {protocol}"
         );
@@ -200,14 +194,7 @@ fn new_pin_enc_that_does_not_decrypt_is_pin_auth_invalid() {
         let pin_hash_enc = s.pin_hash_enc(PIN);
         let param = s.authenticate(&[broken.as_slice(), &pin_hash_enc].concat());
         assert_eq!(
-            t.client_pin(vec![
-                (int(1), int(protocol.into())),
-                (int(2), int(4)),
-                (int(3), s.cose.clone()),
-                (int(4), Value::bytes(param)),
-                (int(5), Value::bytes(broken)),
-                (int(6), Value::bytes(pin_hash_enc)),
-            ]),
+            t.client_pin(s.pin_request(param, broken, Some(pin_hash_enc))),
             Err(PIN_AUTH_INVALID),
             "changePIN, protocol {protocol}"
         );
@@ -243,57 +230,44 @@ fn change_pin_and_token_parameter_errors() {
     let new_pin_enc = s.padded_pin(b"5678");
     let pin_hash_enc = s.pin_hash_enc(PIN);
     let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
-    let change = vec![
-        (int(1), int(2)),
-        (int(2), int(4)),
-        (int(3), s.cose.clone()),
-        (int(4), Value::bytes(param)),
-        (int(5), Value::bytes(new_pin_enc)),
-        (int(6), Value::bytes(pin_hash_enc.clone())),
-    ];
-    for missing in [1, 3, 4, 5, 6] {
-        let r = unset(change.clone(), missing);
-        assert_eq!(
-            t.client_pin(r),
-            Err(MISSING_PARAMETER),
-            "changePIN without {missing}"
-        );
-    }
-    assert_eq!(
-        t.client_pin(set(change.clone(), 1, int(3))),
-        Err(INVALID_PARAMETER),
-        "changePIN protocol 3"
-    );
-    assert_eq!(
-        t.client_pin(set(change, 3, off_curve(&s.cose))),
-        Err(INVALID_PARAMETER),
-        "changePIN key off the curve"
-    );
-    for (sub, extra) in [(5, vec![]), (9, vec![(int(9), int(GA as i64))])] {
-        let mut token = vec![
+    let change = s.pin_request(param, new_pin_enc, Some(pin_hash_enc.clone()));
+    let token = |sub: i64, extra: Option<(Value, Value)>| {
+        let mut req = vec![
             (int(1), int(2)),
             (int(2), int(sub)),
             (int(3), s.cose.clone()),
             (int(6), Value::bytes(pin_hash_enc.clone())),
         ];
-        token.extend(extra);
-        for missing in [1, 3, 6] {
-            let r = unset(token.clone(), missing);
+        req.extend(extra);
+        req
+    };
+    // (subcommand, a well-formed request, its required members).
+    let requests = [
+        ("changePIN", change, &[1, 3, 4, 5, 6][..]),
+        ("getPinToken", token(5, None), &[1, 3, 6]),
+        (
+            "getPinUvAuthTokenUsingPinWithPermissions",
+            token(9, Some((int(9), int(GA as i64)))),
+            &[1, 3, 6],
+        ),
+    ];
+    for (name, req, required) in requests {
+        for &missing in required {
             assert_eq!(
-                t.client_pin(r),
+                t.client_pin(unset(req.clone(), missing)),
                 Err(MISSING_PARAMETER),
-                "{sub} without {missing}"
+                "{name} without {missing}"
             );
         }
         assert_eq!(
-            t.client_pin(set(token.clone(), 1, int(3))),
+            t.client_pin(set(req.clone(), 1, int(3))),
             Err(INVALID_PARAMETER),
-            "{sub} protocol 3"
+            "{name} protocol 3"
         );
         assert_eq!(
-            t.client_pin(set(token, 3, off_curve(&s.cose))),
+            t.client_pin(set(req, 3, off_curve(&s.cose))),
             Err(INVALID_PARAMETER),
-            "{sub} key off the curve"
+            "{name} key off the curve"
         );
     }
     assert_eq!(t.retries(), (8, false), "no retry spent");
@@ -366,17 +340,8 @@ fn set_pin_policy_and_parameter_errors() {
     let mut s = t.secret(1);
     let short = s.encrypt(&[0x31; 48]);
     let param = s.authenticate(&short);
-    let req = |cose: Value, param: Vec<u8>, enc: Vec<u8>| {
-        vec![
-            (int(1), int(1)),
-            (int(2), int(3)),
-            (int(3), cose),
-            (int(4), Value::bytes(param)),
-            (int(5), Value::bytes(enc)),
-        ]
-    };
     assert_eq!(
-        t.client_pin(req(s.cose.clone(), param, short)),
+        t.client_pin(s.pin_request(param, short, None)),
         Err(INVALID_PARAMETER)
     );
 
@@ -385,7 +350,7 @@ fn set_pin_policy_and_parameter_errors() {
     let mut bad = s.authenticate(&enc);
     bad[0] ^= 1;
     assert_eq!(
-        t.client_pin(req(s.cose.clone(), bad, enc.clone())),
+        t.client_pin(s.pin_request(bad, enc.clone(), None)),
         Err(PIN_AUTH_INVALID)
     );
     // A platform key that is not on the curve.
@@ -400,17 +365,23 @@ fn set_pin_policy_and_parameter_errors() {
         }
     }
     assert_eq!(
-        t.client_pin(req(off_curve, s.authenticate(&enc), enc.clone())),
+        t.client_pin(set(
+            s.pin_request(s.authenticate(&enc), enc.clone(), None),
+            3,
+            off_curve
+        )),
         Err(INVALID_PARAMETER)
     );
     // Each missing parameter.
     for missing in [1, 3, 4, 5] {
-        let mut r = req(s.cose.clone(), s.authenticate(&enc), enc.clone());
-        r.retain(|(k, _)| *k != int(missing));
+        let r = unset(
+            s.pin_request(s.authenticate(&enc), enc.clone(), None),
+            missing,
+        );
         assert_eq!(t.client_pin(r), Err(MISSING_PARAMETER), "without {missing}");
     }
     // Protocol 3 does not exist.
-    let mut r = req(s.cose.clone(), s.authenticate(&enc), enc.clone());
+    let mut r = s.pin_request(s.authenticate(&enc), enc.clone(), None);
     r[0] = (int(1), int(3));
     assert_eq!(t.client_pin(r), Err(INVALID_PARAMETER));
 
@@ -449,7 +420,7 @@ fn change_pin_checks_the_current_pin_and_ends_tokens() {
         );
         t.token(protocol, "5678", GA, None).unwrap();
         // The token obtained before the change no longer works.
-        let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+        let r = t.credential("example.com", b"u", false);
         let req = with_token(ga("example.com", &[&r.credential_id]), &token, 6);
         assert_eq!(t.get_assertion(req).err(), Some(PIN_AUTH_INVALID));
     }
@@ -462,14 +433,7 @@ fn change_pin_with_a_bad_auth_param_costs_nothing() {
     let new_pin_enc = s.padded_pin(b"5678");
     let pin_hash_enc = s.pin_hash_enc(PIN);
     let param = s.authenticate(&new_pin_enc); // must cover newPinEnc || pinHashEnc
-    let r = t.client_pin(vec![
-        (int(1), int(2)),
-        (int(2), int(4)),
-        (int(3), s.cose.clone()),
-        (int(4), Value::bytes(param)),
-        (int(5), Value::bytes(new_pin_enc)),
-        (int(6), Value::bytes(pin_hash_enc)),
-    ]);
+    let r = t.client_pin(s.pin_request(param, new_pin_enc, Some(pin_hash_enc)));
     assert_eq!(r, Err(PIN_AUTH_INVALID));
     assert_eq!(t.retries(), (8, false));
 }
@@ -624,27 +588,9 @@ fn a_power_cut_after_the_decrement_still_costs_the_attempt() {
 #[test]
 fn zero_length_pin_uv_auth_param_probes_the_pin_state() {
     let mut t = Tester::new();
-    let probe =
-        |req: Vec<(Value, Value)>, k: i64| set(set(req, k, Value::bytes(vec![])), k + 1, int(2));
-    assert_eq!(
-        t.make_credential(probe(mc("example.com", b"u", false), 8))
-            .err(),
-        Some(PIN_NOT_SET)
-    );
-    assert_eq!(
-        t.get_assertion(probe(ga("example.com", &[]), 6)).err(),
-        Some(PIN_NOT_SET)
-    );
+    assert_eq!(t.zero_length_probes(), [Some(PIN_NOT_SET); 2]);
     t.set_pin(2, PIN.as_bytes()).unwrap();
-    assert_eq!(
-        t.make_credential(probe(mc("example.com", b"u", false), 8))
-            .err(),
-        Some(PIN_INVALID)
-    );
-    assert_eq!(
-        t.get_assertion(probe(ga("example.com", &[]), 6)).err(),
-        Some(PIN_INVALID)
-    );
+    assert_eq!(t.zero_length_probes(), [Some(PIN_INVALID); 2]);
     assert_eq!(t.retries(), (8, false), "a probe costs no retry");
 }
 
@@ -656,7 +602,7 @@ fn with_a_pin_set_discoverable_credentials_need_a_token() {
         Some(PUAT_REQUIRED)
     );
     // makeCredUvNotRqd: a non-discoverable credential can be made without, and is not UV.
-    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let r = t.credential("example.com", b"u", false);
     assert_eq!(r.flags() & (FLAG_UP | FLAG_UV), FLAG_UP);
     let a = t
         .get_assertion(ga("example.com", &[&r.credential_id]))
@@ -698,7 +644,7 @@ fn with_a_pin_set_discoverable_credentials_need_a_token() {
 #[test]
 fn token_permissions_rp_binding_and_protocol() {
     let mut t = pin_set_tester(2);
-    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let r = t.credential("example.com", b"u", false);
     let allow = [r.credential_id.as_slice()];
 
     // ga-only token for makeCredential.
@@ -739,10 +685,7 @@ fn token_permissions_rp_binding_and_protocol() {
 
     // A protocol-2 token presented as protocol 1.
     let token = t.token(2, PIN, GA, None).unwrap();
-    let v1 = Token {
-        protocol: 1,
-        bytes: token.bytes.clone(),
-    };
+    let v1 = token.as_protocol(1);
     assert_eq!(
         t.get_assertion(with_token(ga("example.com", &allow), &v1, 6))
             .err(),
@@ -766,7 +709,7 @@ fn token_permissions_rp_binding_and_protocol() {
 #[test]
 fn tokens_expire_and_end_at_power_up() {
     let mut t = pin_set_tester(2);
-    let r = t.make_credential(mc("example.com", b"u", false)).unwrap();
+    let r = t.credential("example.com", b"u", false);
     let allow = [r.credential_id.as_slice()];
     let token = t.token(2, PIN, GA, None).unwrap();
     t.clock.advance(30_001);
@@ -857,14 +800,8 @@ fn hmac_secret(
 ) -> Result<(Assertion, Vec<u8>), u8> {
     let mut s = t.secret(protocol);
     let salt_enc = s.encrypt(salts);
-    let salt_auth = s.authenticate(&salt_enc);
-    let input = Value::Map(vec![
-        (int(1), s.cose.clone()),
-        (int(2), Value::bytes(salt_enc)),
-        (int(3), Value::bytes(salt_auth)),
-        (int(4), int(protocol.into())),
-    ]);
-    let mut req = extensions(ga("example.com", allow), 4, vec![("hmac-secret", input)]);
+    let input = s.hmac_secret_input(&salt_enc);
+    let mut req = extension(ga("example.com", allow), 4, "hmac-secret", input);
     if let Some(token) = token {
         req = with_token(req, token, 6);
     }
@@ -883,10 +820,11 @@ fn hmac_secret_known_answers_with_and_without_uv() {
     for protocol in [1u8, 2] {
         let mut t = pin_set_tester(protocol);
         let token = t.token(protocol, PIN, MC, None).unwrap();
-        let req = extensions(
+        let req = extension(
             mc("example.com", b"u", false),
             6,
-            vec![("hmac-secret", Value::Bool(true))],
+            "hmac-secret",
+            Value::Bool(true),
         );
         let r = t.make_credential(with_token(req, &token, 8)).unwrap();
         assert_eq!(r.extension("hmac-secret"), Some(Value::Bool(true)));
@@ -917,37 +855,35 @@ fn hmac_secret_known_answers_with_and_without_uv() {
 #[test]
 fn hmac_secret_errors_and_credentials_without_it() {
     let mut t = Tester::new();
-    let plain = t.make_credential(mc("example.com", b"u", false)).unwrap();
-    let req = extensions(
+    let plain = t.credential("example.com", b"u", false);
+    let req = extension(
         mc("example.com", b"v", false),
         6,
-        vec![("hmac-secret", Value::Bool(true))],
+        "hmac-secret",
+        Value::Bool(true),
     );
     let marked = t.make_credential(req).unwrap();
 
     // A credential made without hmac-secret answers no output.
     let mut s = t.secret(2);
     let salt_enc = s.encrypt(&[1; 32]);
-    let good = Value::Map(vec![
-        (int(1), s.cose.clone()),
-        (int(2), Value::bytes(salt_enc.clone())),
-        (int(3), Value::bytes(s.authenticate(&salt_enc))),
-        (int(4), int(2)),
-    ]);
+    let good = s.hmac_secret_input(&salt_enc);
     let a = t
-        .get_assertion(extensions(
+        .get_assertion(extension(
             ga("example.com", &[&plain.credential_id]),
             4,
-            vec![("hmac-secret", good.clone())],
+            "hmac-secret",
+            good.clone(),
         ))
         .unwrap();
     assert_eq!(a.extension("hmac-secret"), None);
     assert_eq!(a.flags() & FLAG_ED, 0);
     let a = t
-        .get_assertion(extensions(
+        .get_assertion(extension(
             ga("example.com", &[&marked.credential_id]),
             4,
-            vec![("hmac-secret", good)],
+            "hmac-secret",
+            good,
         ))
         .unwrap();
     assert_eq!(
@@ -972,11 +908,7 @@ fn hmac_secret_errors_and_credentials_without_it() {
     let mut bad_auth = s.authenticate(&salt_enc);
     bad_auth[3] ^= 1;
     let ga_with = |t: &mut Tester, v: Value| {
-        t.get_assertion(extensions(
-            ga("example.com", &allow),
-            4,
-            vec![("hmac-secret", v)],
-        ))
+        t.get_assertion(extension(ga("example.com", &allow), 4, "hmac-secret", v))
     };
     assert_eq!(
         ga_with(&mut t, input(bad_auth, salt_enc.clone(), 2)).err(),
@@ -1008,11 +940,7 @@ fn cred_protect_hides_credentials_without_uv() {
     let mut t = pin_set_tester(2);
     let make = |t: &mut Tester, user: &[u8], level: i64| {
         let token = t.token(2, PIN, MC, None).unwrap();
-        let req = extensions(
-            mc("example.com", user, true),
-            6,
-            vec![("credProtect", int(level))],
-        );
+        let req = extension(mc("example.com", user, true), 6, "credProtect", int(level));
         let r = t.make_credential(with_token(req, &token, 8)).unwrap();
         assert_eq!(r.extension("credProtect"), Some(int(level)));
         r
@@ -1067,11 +995,7 @@ fn cred_protect_hides_credentials_without_uv() {
 
     // Non-discoverable credentials carry the level in their id.
     let token = t.token(2, PIN, MC, None).unwrap();
-    let req = extensions(
-        mc("example.com", b"nr", false),
-        6,
-        vec![("credProtect", int(3))],
-    );
+    let req = extension(mc("example.com", b"nr", false), 6, "credProtect", int(3));
     let nr = t.make_credential(with_token(req, &token, 8)).unwrap();
     assert_eq!(
         t.get_assertion(ga("example.com", &[&nr.credential_id]))
@@ -1084,27 +1008,30 @@ fn cred_protect_hides_credentials_without_uv() {
 fn cred_blob_is_stored_with_resident_credentials() {
     let mut t = Tester::new();
     let blob = vec![0xB1; 32];
-    let req = extensions(
+    let req = extension(
         mc("example.com", b"u", true),
         6,
-        vec![("credBlob", Value::bytes(blob.clone()))],
+        "credBlob",
+        Value::bytes(blob.clone()),
     );
     let r = t.make_credential(req).unwrap();
     assert_eq!(r.extension("credBlob"), Some(Value::Bool(true)));
-    let req = extensions(
+    let req = extension(
         mc("example.com", b"v", true),
         6,
-        vec![("credBlob", Value::bytes(vec![0; 33]))],
+        "credBlob",
+        Value::bytes(vec![0; 33]),
     );
     assert_eq!(
         t.make_credential(req).unwrap().extension("credBlob"),
         Some(Value::Bool(false)),
         "too long"
     );
-    let req = extensions(
+    let req = extension(
         mc("example.com", b"w", false),
         6,
-        vec![("credBlob", Value::bytes(vec![1]))],
+        "credBlob",
+        Value::bytes(vec![1]),
     );
     let nr = t.make_credential(req).unwrap();
     assert_eq!(
@@ -1113,13 +1040,8 @@ fn cred_blob_is_stored_with_resident_credentials() {
         "not resident"
     );
 
-    let req = |allow: &[&[u8]]| {
-        extensions(
-            ga("example.com", allow),
-            4,
-            vec![("credBlob", Value::Bool(true))],
-        )
-    };
+    let req =
+        |allow: &[&[u8]]| extension(ga("example.com", allow), 4, "credBlob", Value::Bool(true));
     let a = t.get_assertion(req(&[&r.credential_id])).unwrap();
     assert_eq!(a.extension("credBlob"), Some(Value::bytes(blob)));
     let a = t.get_assertion(req(&[&nr.credential_id])).unwrap();
@@ -1133,20 +1055,17 @@ fn cred_blob_is_stored_with_resident_credentials() {
 #[test]
 fn large_blob_key_for_resident_credentials() {
     let mut t = Tester::new();
-    let req = extensions(
+    let req = extension(
         mc("example.com", b"u", true),
         6,
-        vec![("largeBlobKey", Value::Bool(true))],
+        "largeBlobKey",
+        Value::Bool(true),
     );
     let r = t.make_credential(req).unwrap();
     let key = r.large_blob_key.clone().expect("largeBlobKey (0x05)");
     assert_eq!(key.len(), 32);
     assert_eq!(r.extensions, None, "not an authenticator-data extension");
-    let req = extensions(
-        ga("example.com", &[]),
-        4,
-        vec![("largeBlobKey", Value::Bool(true))],
-    );
+    let req = extension(ga("example.com", &[]), 4, "largeBlobKey", Value::Bool(true));
     let a = t.get_assertion(req).unwrap();
     assert_eq!(a.large_blob_key, Some(key), "getAssertion 0x07");
     assert_eq!(
@@ -1156,26 +1075,12 @@ fn large_blob_key_for_resident_credentials() {
         None
     );
 
-    let req = extensions(
-        mc("example.com", b"v", false),
-        6,
-        vec![("largeBlobKey", Value::Bool(true))],
-    );
-    assert_eq!(
-        t.make_credential(req).err(),
-        Some(INVALID_OPTION),
-        "needs rk"
-    );
-    let req = extensions(
-        mc("example.com", b"v", true),
-        6,
-        vec![("largeBlobKey", Value::Bool(false))],
-    );
-    assert_eq!(
-        t.make_credential(req).err(),
-        Some(INVALID_OPTION),
-        "false is invalid"
-    );
+    // (case, rk, the largeBlobKey input): each INVALID_OPTION.
+    for (case, rk, input) in [("needs rk", false, true), ("false is invalid", true, false)] {
+        let req = mc("example.com", b"v", rk);
+        let req = extension(req, 6, "largeBlobKey", Value::Bool(input));
+        assert_eq!(t.make_credential(req).err(), Some(INVALID_OPTION), "{case}");
+    }
 }
 
 #[test]
@@ -1185,13 +1090,7 @@ fn min_pin_length_only_for_listed_rps() {
         s.pin.min_pin_length = 6;
         s.pin.min_pin_length_rp_ids = vec!["login.example.com".into()];
     });
-    let ask = |rp: &str| {
-        extensions(
-            mc(rp, b"u", false),
-            6,
-            vec![("minPinLength", Value::Bool(true))],
-        )
-    };
+    let ask = |rp: &str| extension(mc(rp, b"u", false), 6, "minPinLength", Value::Bool(true));
     assert_eq!(
         t.make_credential(ask("login.example.com"))
             .unwrap()
@@ -1231,10 +1130,11 @@ fn hmac_secret_follows_get_next_assertion() {
     let mut t = Tester::new();
     let mut ids = Vec::new();
     for user in [b"first".as_slice(), b"second"] {
-        let req = extensions(
+        let req = extension(
             mc("example.com", user, true),
             6,
-            vec![("hmac-secret", Value::Bool(true))],
+            "hmac-secret",
+            Value::Bool(true),
         );
         ids.push(t.make_credential(req).unwrap().credential_id);
     }
@@ -1242,18 +1142,9 @@ fn hmac_secret_follows_get_next_assertion() {
     let salt = [0x33u8; 32];
     let mut s = t.secret(2);
     let salt_enc = s.encrypt(&salt);
-    let input = Value::Map(vec![
-        (int(1), s.cose.clone()),
-        (int(2), Value::bytes(salt_enc.clone())),
-        (int(3), Value::bytes(s.authenticate(&salt_enc))),
-        (int(4), int(2)),
-    ]);
+    let input = s.hmac_secret_input(&salt_enc);
     let first = t
-        .get_assertion(extensions(
-            ga("example.com", &[]),
-            4,
-            vec![("hmac-secret", input)],
-        ))
+        .get_assertion(extension(ga("example.com", &[]), 4, "hmac-secret", input))
         .unwrap();
     assert_eq!(first.number_of_credentials, Some(2));
     let next = Assertion::parse(&t.ctap(0x08, None).unwrap());
@@ -1409,7 +1300,7 @@ fn ctap20_cards_need_the_pin_for_every_make_credential() {
         let mut t = Tester::with_profile(Profile::builtin(id).unwrap());
         assert_eq!(option(&t.get_info(), "makeCredUvNotRqd"), None, "{id}");
         // No PIN yet: nobody to verify.
-        let before = t.make_credential(mc("example.com", b"u0", false)).unwrap();
+        let before = t.credential("example.com", b"u0", false);
         assert_eq!(before.flags() & FLAG_UV, 0);
         t.set_pin(1, PIN.as_bytes()).unwrap();
         // CTAP 2.0 §5.1 step 7: CTAP2_ERR_PIN_REQUIRED (0x36), discoverable or not.
@@ -1433,7 +1324,7 @@ fn ctap20_cards_need_the_pin_for_every_make_credential() {
     }
     // A CTAP 2.1 card with makeCredUvNotRqd makes non-discoverable credentials without a token.
     let mut t = pin_set_tester(2);
-    t.make_credential(mc("example.com", b"u", false)).unwrap();
+    t.credential("example.com", b"u", false);
     assert_eq!(
         t.make_credential(mc("example.com", b"u", true)).err(),
         Some(PUAT_REQUIRED)
@@ -1443,7 +1334,7 @@ fn ctap20_cards_need_the_pin_for_every_make_credential() {
     profile.options.make_cred_uv_not_rqd = false;
     let mut t = Tester::with_profile(profile);
     assert_eq!(option(&t.get_info(), "makeCredUvNotRqd"), None);
-    t.make_credential(mc("example.com", b"u", false)).unwrap();
+    t.credential("example.com", b"u", false);
     t.set_pin(2, PIN.as_bytes()).unwrap();
     assert_eq!(
         t.make_credential(mc("example.com", b"u", false)).err(),
@@ -1460,10 +1351,11 @@ fn cred_blob_length_comes_from_the_profile() {
     let info = t.get_info();
     assert_eq!(IntMap::new(&info).unwrap().get(0x0F), Some(&int(64)));
     let blob = |n: usize, user: &[u8]| {
-        extensions(
+        extension(
             mc("example.com", user, true),
             6,
-            vec![("credBlob", Value::bytes(vec![0xB1; n]))],
+            "credBlob",
+            Value::bytes(vec![0xB1; n]),
         )
     };
     let r = t.make_credential(blob(64, b"u")).unwrap();
@@ -1471,10 +1363,11 @@ fn cred_blob_length_comes_from_the_profile() {
     let r65 = t.make_credential(blob(65, b"v")).unwrap();
     assert_eq!(r65.extension("credBlob"), Some(Value::Bool(false)));
     let a = t
-        .get_assertion(extensions(
+        .get_assertion(extension(
             ga("example.com", &[&r.credential_id]),
             4,
-            vec![("credBlob", Value::Bool(true))],
+            "credBlob",
+            Value::Bool(true),
         ))
         .unwrap();
     assert_eq!(a.extension("credBlob"), Some(Value::bytes(vec![0xB1; 64])));

@@ -134,47 +134,21 @@ fn authorization_with_a_pin() {
         Err(PUAT_REQUIRED)
     );
     // Protocol missing / not offered.
-    let param = Value::bytes(token.param(b"x"));
-    assert_eq!(
-        t.ctap_map(CONFIG, vec![(int(1), int(2)), (int(4), param.clone())]),
-        Err(MISSING_PARAMETER)
-    );
-    assert_eq!(
-        t.ctap_map(
-            CONFIG,
-            vec![(int(1), int(2)), (int(3), int(7)), (int(4), param)]
-        ),
-        Err(INVALID_PARAMETER)
-    );
+    let param = token.param(b"x");
+    let req = raw_auth(2, None, &param);
+    assert_eq!(t.ctap_map(CONFIG, req), Err(MISSING_PARAMETER));
+    let req = raw_auth(2, Some(7), &param);
+    assert_eq!(t.ctap_map(CONFIG, req), Err(INVALID_PARAMETER));
     // A MAC over another subcommand's message.
-    let message = config_prefix(0x01);
-    assert_eq!(
-        t.ctap_map(
-            CONFIG,
-            vec![
-                (int(1), int(2)),
-                (int(3), int(2)),
-                (int(4), Value::bytes(token.param(&message)))
-            ]
-        ),
-        Err(PIN_AUTH_INVALID)
-    );
+    let req = raw_auth(2, Some(2), &token.param(&config_prefix(0x01)));
+    assert_eq!(t.ctap_map(CONFIG, req), Err(PIN_AUTH_INVALID));
     // A MAC that does not cover the parameters it came with.
     let signed = min_pin_params(Some(8), None, None);
     let mut message = config_prefix(0x03);
     message.extend_from_slice(&signed.to_vec());
-    assert_eq!(
-        t.ctap_map(
-            CONFIG,
-            vec![
-                (int(1), int(3)),
-                (int(2), min_pin_params(Some(9), None, None)),
-                (int(3), int(2)),
-                (int(4), Value::bytes(token.param(&message)))
-            ]
-        ),
-        Err(PIN_AUTH_INVALID)
-    );
+    let req = raw_auth(3, Some(2), &token.param(&message));
+    let req = set(req, 2, min_pin_params(Some(9), None, None));
+    assert_eq!(t.ctap_map(CONFIG, req), Err(PIN_AUTH_INVALID));
     // A token without acfg.
     let mc_token = t.token(2, PIN, MC, None).unwrap();
     assert_eq!(
@@ -264,11 +238,7 @@ fn set_min_pin_length_rises_and_forces_a_pin_change() {
     // The minPinLength extension answers the listed RP only.
     for (rp, expected) in [("example.com", Some(int(6))), ("other.example", None)] {
         let mc_token = t.token(2, "123456", MC, None).unwrap();
-        let req = extensions(
-            mc(rp, b"u", false),
-            6,
-            vec![("minPinLength", Value::Bool(true))],
-        );
+        let req = extension(mc(rp, b"u", false), 6, "minPinLength", Value::Bool(true));
         let reg = t.make_credential(with_token(req, &mc_token, 8)).unwrap();
         assert_eq!(reg.extension("minPinLength"), expected, "{rp}");
     }

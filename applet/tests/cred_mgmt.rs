@@ -100,36 +100,17 @@ fn authorization_errors() {
     assert_eq!(cm(&mut t, CRED_MGMT, None, 1, None), Err(PUAT_REQUIRED));
     let token = t.token(2, PIN, CM, None).unwrap();
     // A pinUvAuthParam without its protocol, or with one the card does not offer.
-    let param = Value::bytes(token.param(&[1]));
-    assert_eq!(
-        t.ctap_map(CRED_MGMT, vec![(int(1), int(1)), (int(4), param.clone())]),
-        Err(MISSING_PARAMETER)
-    );
-    assert_eq!(
-        t.ctap_map(
-            CRED_MGMT,
-            vec![(int(1), int(1)), (int(3), int(3)), (int(4), param.clone())]
-        ),
-        Err(INVALID_PARAMETER)
-    );
+    let param = token.param(&[1]);
+    let req = raw_auth(1, None, &param);
+    assert_eq!(t.ctap_map(CRED_MGMT, req), Err(MISSING_PARAMETER));
+    let req = raw_auth(1, Some(3), &param);
+    assert_eq!(t.ctap_map(CRED_MGMT, req), Err(INVALID_PARAMETER));
     // A MAC over the wrong message (another subcommand).
-    assert_eq!(
-        t.ctap_map(
-            CRED_MGMT,
-            vec![
-                (int(1), int(2)),
-                (int(3), int(2)),
-                (int(4), Value::bytes(token.param(&[1])))
-            ]
-        ),
-        Err(PIN_AUTH_INVALID)
-    );
+    let req = raw_auth(2, Some(2), &param);
+    assert_eq!(t.ctap_map(CRED_MGMT, req), Err(PIN_AUTH_INVALID));
     // A token under the other protocol.
     let token1 = t.token(1, PIN, CM, None).unwrap();
-    let wrong = Token {
-        protocol: 2,
-        bytes: token1.bytes.clone(),
-    };
+    let wrong = token1.as_protocol(2);
     assert_eq!(
         cm(&mut t, CRED_MGMT, Some(&wrong), 1, None),
         Err(PIN_AUTH_INVALID)
@@ -254,14 +235,8 @@ fn enumeration_ends_with_any_other_command_or_session_end() {
 #[test]
 fn enumerate_credentials_of_an_rp() {
     let mut t = Tester::new();
-    let (a1, r1) = t
-        .make_credential(mc("a.example", b"alice", true))
-        .unwrap()
-        .parts();
-    let (a2, _) = t
-        .make_credential(mc("a.example", b"bob", true))
-        .unwrap()
-        .parts();
+    let (a1, r1) = t.credential("a.example", b"alice", true).parts();
+    let (a2, _) = t.credential("a.example", b"bob", true).parts();
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, CM, None).unwrap();
     let first = enumerate_begin(&mut t, &token, "a.example").unwrap();
@@ -379,18 +354,14 @@ fn credentials_stored_without_a_level_read_as_level_1() {
 fn rp_bound_tokens_see_only_their_rp() {
     let (mut t, ids) = card_with_credentials();
     let token = t.token(2, PIN, CM, Some("a.example")).unwrap();
-    assert_eq!(
-        cm(&mut t, CRED_MGMT, Some(&token), 1, None),
-        Err(PIN_AUTH_INVALID)
-    );
-    assert_eq!(
-        cm(&mut t, CRED_MGMT, Some(&token), 2, None),
-        Err(PIN_AUTH_INVALID)
-    );
-    assert_eq!(
-        enumerate_begin(&mut t, &token, "c.example"),
-        Err(PIN_AUTH_INVALID)
-    );
+    // getCredsMetadata, enumerateRPsBegin, and another RP's enumerateCredentialsBegin.
+    for (sub, params) in [(1, None), (2, None), (4, Some(rp_hash_params("c.example")))] {
+        assert_eq!(
+            cm(&mut t, CRED_MGMT, Some(&token), sub, params),
+            Err(PIN_AUTH_INVALID),
+            "subcommand {sub}"
+        );
+    }
     let v = enumerate_begin(&mut t, &token, "a.example").unwrap();
     assert_eq!(get(&v, 9), int(2));
     assert_eq!(
@@ -502,17 +473,17 @@ fn update_user_information() {
 fn nothing_to_enumerate_or_update_is_no_credentials() {
     let mut t = Tester::new();
     // A non-discoverable credential is not listed.
-    t.make_credential(mc("a.example", b"alice", false)).unwrap();
+    t.credential("a.example", b"alice", false);
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, CM, None).unwrap();
-    assert_eq!(
-        cm(&mut t, CRED_MGMT, Some(&token), 2, None),
-        Err(NO_CREDENTIALS)
-    );
-    assert_eq!(
-        enumerate_begin(&mut t, &token, "a.example"),
-        Err(NO_CREDENTIALS)
-    );
+    // enumerateRPsBegin, enumerateCredentialsBegin.
+    for (sub, params) in [(2, None), (4, Some(rp_hash_params("a.example")))] {
+        assert_eq!(
+            cm(&mut t, CRED_MGMT, Some(&token), sub, params),
+            Err(NO_CREDENTIALS),
+            "subcommand {sub}"
+        );
+    }
     let params = Value::Map(vec![
         (int(2), descriptor(b"unknown credential")),
         (

@@ -327,10 +327,11 @@ fn lbw_survives_a_make_credential_with_the_same_token() {
     let mut t = Tester::new();
     t.set_pin(2, PIN).unwrap();
     let token = t.token(2, PIN, MC | LBW, None).unwrap();
-    let req = extensions(
+    let req = extension(
         mc("a.example", b"u", true),
         6,
-        vec![("largeBlobKey", Value::Bool(true))],
+        "largeBlobKey",
+        Value::Bool(true),
     );
     let reg = t.make_credential(with_token(req, &token, 8)).unwrap();
     let key = reg.large_blob_key.expect("largeBlobKey");

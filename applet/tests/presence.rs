@@ -46,6 +46,14 @@ fn waiting(t: &Tester) -> bool {
     t.gate.pending(now).is_some_and(|p| p.decided.is_none())
 }
 
+/// Sends `message` in an NFCCTAP_MSG with P1 `p1`: the card answers 91 00 UP_NEEDED (CTAP 2.1
+/// §11.3.2) and waits for the user.
+fn send_and_wait(t: &mut Tester, p1: u8, message: &[u8]) {
+    let (data, sw) = t.nfcctap_msg_p1(p1, message);
+    assert_eq!((data.as_slice(), sw), (&[UP_NEEDED][..], 0x9100));
+    assert!(waiting(t));
+}
+
 fn outcomes(t: &Tester) -> Vec<Option<Outcome>> {
     t.gate.take_events().iter().map(|e| e.outcome).collect()
 }
@@ -54,9 +62,7 @@ fn outcomes(t: &Tester) -> Vec<Option<Outcome>> {
 fn manual_status_updates_until_touched_and_nothing_is_written_meanwhile() {
     let mut t = card(PresencePolicy::Manual);
     let before = image(&t);
-    let (data, sw) = t.nfcctap_msg_p1(0x80, &mc_message("example.com", true));
-    assert_eq!((data.as_slice(), sw), (&[UP_NEEDED][..], 0x9100));
-    assert!(waiting(&t));
+    send_and_wait(&mut t, 0x80, &mc_message("example.com", true));
     for _ in 0..3 {
         t.clock.advance(100);
         let (data, sw) = t.transmit(&hex(POLL));
@@ -103,9 +109,7 @@ fn a_client_without_status_updates_gets_a_driver_held_answer() {
     let mut t = card(PresencePolicy::Manual);
     let before = image(&t);
     // P1 = 00: the 91 00 is for the driver, which must not forward it.
-    let (data, sw) = t.nfcctap_msg_p1(0x00, &mc_message("example.com", false));
-    assert_eq!((data.as_slice(), sw), (&[UP_NEEDED][..], 0x9100));
-    assert!(waiting(&t));
+    send_and_wait(&mut t, 0x00, &mc_message("example.com", false));
     assert_eq!(
         t.gate.remaining_ms(t.clock.now_ms()),
         None,

@@ -266,6 +266,24 @@ impl World {
         }
     }
 
+    /// Sends makeCredential / getAssertion (`cmd`) with `req`, authorized with the current token
+    /// (its pinUvAuthParam at `param_key`, §6.1.1 / §6.2.1) when the op asks for one and there is
+    /// one; returns the answer and whether a token was sent.
+    fn ctap_with_token(
+        &mut self,
+        cmd: u8,
+        mut req: Vec<(Value, Value)>,
+        token: bool,
+        param_key: i64,
+        framing: &Framing,
+    ) -> (Result<Value, u8>, bool) {
+        let token_sent = token && self.token.is_some();
+        if let (true, Some(t)) = (token, &self.token) {
+            req = with_token(req, t, param_key);
+        }
+        (self.ctap(cmd, &Value::Map(req), framing), token_sent)
+    }
+
     fn pick(&self, index: usize) -> Option<Vec<u8>> {
         (!self.issued_order.is_empty())
             .then(|| self.issued_order[index % self.issued_order.len()].clone())
@@ -320,20 +338,10 @@ impl World {
                     );
                 }
                 if let Some(id) = exclude.and_then(|i| self.pick(i)) {
-                    req = set(
-                        req,
-                        5,
-                        Value::Array(vec![Value::Map(vec![
-                            (text("id"), Value::bytes(id)),
-                            (text("type"), text("public-key")),
-                        ])]),
-                    );
+                    req = set(req, 5, Value::Array(vec![descriptor(&id)]));
                 }
-                let token_sent = token && self.token.is_some();
-                if let (true, Some(t)) = (token, &self.token) {
-                    req = with_token(req, t, 8);
-                }
-                match self.ctap(0x01, &Value::Map(req), &framing) {
+                let (answered, token_sent) = self.ctap_with_token(0x01, req, token, 8, &framing);
+                match answered {
                     Ok(v) => {
                         let r = Registration::parse(&v);
                         assert!(
@@ -377,11 +385,8 @@ impl World {
                 if let Some(up) = up {
                     req = set(req, 5, Value::Map(vec![(text("up"), Value::Bool(up))]));
                 }
-                let token_sent = token && self.token.is_some();
-                if let (true, Some(t)) = (token, &self.token) {
-                    req = with_token(req, t, 6);
-                }
-                match self.ctap(0x02, &Value::Map(req), &framing) {
+                let (answered, token_sent) = self.ctap_with_token(0x02, req, token, 6, &framing);
+                match answered {
                     Ok(v) => {
                         let a = Assertion::parse(&v);
                         self.check_assertion(rp, &a, token_sent);

@@ -71,7 +71,7 @@ fn with_pin_and_credentials(h: &mut Tester) {
 
 fn with_credentials(h: &mut Tester) {
     for (rp, user) in [("example.com", &b"u1"[..]), ("other.org", b"u2")] {
-        h.make_credential(mc(rp, user, true)).unwrap();
+        h.credential(rp, user, true);
     }
 }
 

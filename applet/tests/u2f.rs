@@ -92,6 +92,12 @@ fn authenticate(
     Ok((flags, counter))
 }
 
+/// U2F_AUTHENTICATE check-only (P1 07, §5.1): never signs; 6985 for a key handle of this card
+/// and application, 6A80 otherwise.
+fn check_only(t: &mut Tester, application: &[u8; 32], key_handle: &[u8]) -> Result<(u8, u32), u16> {
+    authenticate(t, 0x07, application, key_handle, None)
+}
+
 #[test]
 fn select_and_get_info_on_a_u2f_card() {
     let mut t = Tester::with_profile(u2f_profile());
@@ -124,10 +130,7 @@ fn register_then_authenticate() {
     let reg = register(&mut t, &a);
     assert_eq!(reg.key_handle.len(), fido_applet::crypto::CREDENTIAL_ID_LEN);
     // check-only: ours → 6985, never a signature.
-    assert_eq!(
-        authenticate(&mut t, 0x07, &a, &reg.key_handle, None),
-        Err(0x6985)
-    );
+    assert_eq!(check_only(&mut t, &a, &reg.key_handle), Err(0x6985));
     let (flags, c1) =
         authenticate(&mut t, 0x03, &a, &reg.key_handle, Some(&reg.public_key)).unwrap();
     assert_eq!(flags, 0x01, "user present");
@@ -158,10 +161,7 @@ fn foreign_key_handles_are_wrong_data() {
     assert_eq!(authenticate(&mut t, 0x03, &a, &forged, None), Err(0x6A80));
     // After authenticatorReset every key handle is foreign.
     t.ctap(0x07, None).unwrap();
-    assert_eq!(
-        authenticate(&mut t, 0x07, &a, &reg.key_handle, None),
-        Err(0x6A80)
-    );
+    assert_eq!(check_only(&mut t, &a, &reg.key_handle), Err(0x6A80));
 }
 
 #[test]
@@ -204,10 +204,7 @@ fn presence_refused() {
         authenticate(&mut deny, 0x03, &a, &reg.key_handle, None),
         Err(0x6985)
     );
-    assert_eq!(
-        authenticate(&mut deny, 0x07, &a, &reg.key_handle, None),
-        Err(0x6985)
-    );
+    assert_eq!(check_only(&mut deny, &a, &reg.key_handle), Err(0x6985));
     let (flags, _) =
         authenticate(&mut deny, 0x08, &a, &reg.key_handle, Some(&reg.public_key)).unwrap();
     assert_eq!(flags, 0x00);
@@ -247,31 +244,24 @@ fn ctap2_credentials_work_with_u2f_authenticate() {
     let a = app("example.com");
     // Non-discoverable, and discoverable.
     for rk in [false, true] {
-        let reg = t.make_credential(mc("example.com", b"u", rk)).unwrap();
+        let reg = t.credential("example.com", b"u", rk);
         let CredentialPublicKey::Es256(key) = reg.public_key else {
             panic!("an ES256 credential");
         };
         let id = reg.credential_id;
-        assert_eq!(
-            authenticate(&mut t, 0x07, &a, &id, None),
-            Err(0x6985),
-            "rk {rk}"
-        );
+        assert_eq!(check_only(&mut t, &a, &id), Err(0x6985), "rk {rk}");
         authenticate(&mut t, 0x03, &a, &id, Some(&key)).unwrap();
     }
     // credProtect userVerificationRequired: U2F cannot verify the user, so it is not there.
     let mut req = mc("example.com", b"v", false);
     req.push((int(6), Value::Map(vec![(text("credProtect"), int(3))])));
     let (id, _) = t.make_credential(req).unwrap().parts();
-    assert_eq!(authenticate(&mut t, 0x07, &a, &id, None), Err(0x6A80));
+    assert_eq!(check_only(&mut t, &a, &id), Err(0x6A80));
     assert_eq!(authenticate(&mut t, 0x03, &a, &id, None), Err(0x6A80));
     // A discoverable credential that was overwritten stops working.
-    let (old, _) = t
-        .make_credential(mc("example.com", b"w", true))
-        .unwrap()
-        .parts();
-    t.make_credential(mc("example.com", b"w", true)).unwrap();
-    assert_eq!(authenticate(&mut t, 0x07, &a, &old, None), Err(0x6A80));
+    let (old, _) = t.credential("example.com", b"w", true).parts();
+    t.credential("example.com", b"w", true);
+    assert_eq!(check_only(&mut t, &a, &old), Err(0x6A80));
 }
 
 #[test]
@@ -285,10 +275,7 @@ fn always_uv_turns_u2f_off() {
         t.info(1),
         Some(Value::Array(vec![text("FIDO_2_0"), text("FIDO_2_1")]))
     );
-    assert_eq!(
-        authenticate(&mut t, 0x07, &a, &reg.key_handle, None),
-        Err(0x6986)
-    );
+    assert_eq!(check_only(&mut t, &a, &reg.key_handle), Err(0x6986));
     assert_eq!(t.transmit(&hex("0003000000")).1, 0x6986);
     // alwaysUv on protects the card (CTAP 2.1 §6.11): switching it off takes a PIN and a
     // token with the acfg permission.
@@ -299,10 +286,7 @@ fn always_uv_turns_u2f_off() {
     t.ctap_map(0x0D, subcommand(2, None, Some((&token, &prefix[..]))))
         .unwrap();
     assert_eq!(t.select(), b"U2F_V2");
-    assert_eq!(
-        authenticate(&mut t, 0x07, &a, &reg.key_handle, None),
-        Err(0x6985)
-    );
+    assert_eq!(check_only(&mut t, &a, &reg.key_handle), Err(0x6985));
 }
 
 #[test]

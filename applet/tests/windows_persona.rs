@@ -56,6 +56,16 @@ fn step<'a>(steps: &'a [Step], name: &str) -> &'a Step {
         .unwrap_or_else(|| panic!("no step {name} in\n{}", describe(steps)))
 }
 
+/// Checks that the step `name` ended with `status` and, when `says` is given, says it in its
+/// summary.
+fn ended(steps: &[Step], name: &str, status: StepStatus, says: Option<&str>) {
+    let s = step(steps, name);
+    assert_eq!(s.status, status, "{name}:\n{}", describe(steps));
+    if let Some(text) = says {
+        assert!(s.summary.contains(text), "{name}: {}", s.summary);
+    }
+}
+
 /// The steps a profile may skip, as Windows would: passkey management needs credMgmt or
 /// credentialMgmtPreview in getInfo.
 fn may_skip(profile: &Profile, name: &str) -> bool {
@@ -135,19 +145,19 @@ fn assert_windows_framing(id: &str, steps: &[Step]) {
     }
     assert!(saw_get_response, "{id}: no answer needed GET RESPONSE");
     assert!(saw_chaining, "{id}: no command needed chaining");
-    let first = &steps[0].evidence;
-    assert!(
-        first
+    let detection_sent = |command: &[u8]| {
+        steps[0]
+            .evidence
             .iter()
             .flat_map(|op| &op.exchanges)
-            .any(|ex| ex.command == nfc::SELECT_FIDO),
+            .any(|ex| ex.command == command)
+    };
+    assert!(
+        detection_sent(&nfc::SELECT_FIDO),
         "{id}: detection SELECTs the FIDO AID"
     );
     assert!(
-        first
-            .iter()
-            .flat_map(|op| &op.exchanges)
-            .any(|ex| ex.command == [0x00, 0xCA, 0x7F, 0x68, 0x00]),
+        detection_sent(&[0x00, 0xCA, 0x7F, 0x68, 0x00]),
         "{id}: detection includes the plug-and-play probes"
     );
 }
@@ -160,18 +170,13 @@ fn without_reset_a_card_with_a_pin_is_used_with_that_pin() {
     };
     // First run sets the PIN (no reset allowed: both reset steps are skipped).
     let steps = play(Profile::generic(), &opts);
-    assert_eq!(
-        step(&steps, "settings-reset").status,
-        StepStatus::Skip,
-        "{}",
-        describe(&steps)
-    );
-    assert_eq!(step(&steps, "settings-set-pin").status, StepStatus::Pass);
-    assert_eq!(
-        step(&steps, "webauthn-sign-in-discoverable").status,
+    ended(&steps, "settings-reset", StepStatus::Skip, None);
+    ended(&steps, "settings-set-pin", StepStatus::Pass, None);
+    ended(
+        &steps,
+        "webauthn-sign-in-discoverable",
         StepStatus::Pass,
-        "{}",
-        describe(&steps)
+        None,
     );
 }
 
@@ -185,19 +190,14 @@ fn a_wrong_pin_fails_the_flows_without_using_up_the_retries() {
     let mut client = Client::new(Box::new(card));
     let mut wait = |d: Duration| clock.advance(u64::try_from(d.as_millis()).unwrap_or(0));
     let steps = windows::run(&mut client, &Options::default(), &mut wait);
-    assert_eq!(step(&steps, "settings-set-pin").status, StepStatus::Pass);
+    ended(&steps, "settings-set-pin", StepStatus::Pass, None);
     let wrong = Options {
         pin: "9999".into(),
         ..Options::default()
     };
     let steps = windows::run(&mut client, &wrong, &mut wait);
-    let change = step(&steps, "settings-change-pin");
-    assert_eq!(change.status, StepStatus::Fail, "{}", describe(&steps));
-    assert!(
-        change.summary.contains("The PIN is incorrect"),
-        "{}",
-        change.summary
-    );
+    let wrong_pin = Some("The PIN is incorrect");
+    ended(&steps, "settings-change-pin", StepStatus::Fail, wrong_pin);
     // One wrong attempt only: later steps skip rather than try the PIN again.
     let pin_attempts = steps
         .iter()
@@ -205,11 +205,6 @@ fn a_wrong_pin_fails_the_flows_without_using_up_the_retries() {
         .filter(|op| op.label.starts_with("clientPIN changePIN") || op.label.contains("Token"))
         .count();
     assert_eq!(pin_attempts, 1, "{}", describe(&steps));
-    let later = step(&steps, "webauthn-register");
-    assert_eq!(later.status, StepStatus::Skip, "{}", describe(&steps));
-    assert!(
-        later.summary.contains("refused the PIN"),
-        "{}",
-        later.summary
-    );
+    let refused = Some("refused the PIN");
+    ended(&steps, "webauthn-register", StepStatus::Skip, refused);
 }

@@ -135,17 +135,14 @@ pub fn with_token(req: Vec<(Value, Value)>, token: &Token, param_key: i64) -> Ve
     set(req, param_key + 1, int(token.protocol.into()))
 }
 
-/// Sets the extensions member `key` to a map of `ext`.
-pub fn extensions(
+/// Sets the extensions member `key` (makeCredential 6, getAssertion 4) to `{id: value}`.
+pub fn extension(
     req: Vec<(Value, Value)>,
     key: i64,
-    ext: Vec<(&str, Value)>,
+    id: &str,
+    value: Value,
 ) -> Vec<(Value, Value)> {
-    set(
-        req,
-        key,
-        Value::Map(ext.into_iter().map(|(k, v)| (text(k), v)).collect()),
-    )
+    set(req, key, Value::Map(vec![(text(id), value)]))
 }
 
 /// A parsed makeCredential response.
@@ -351,6 +348,17 @@ pub fn large_blob_array(entries: Vec<Value>) -> Vec<u8> {
     let mut data = Value::Array(entries).to_vec();
     data.extend_from_slice(&sha256(&data)[..16]);
     data
+}
+
+/// `{1: subCommand, 3: pinUvAuthProtocol, 4: pinUvAuthParam}` with the protocol (or none) and
+/// the param as given: the shape of [`subcommand`] for authorizations that are wrong on purpose.
+pub fn raw_auth(sub: i64, protocol: Option<i64>, param: &[u8]) -> Vec<(Value, Value)> {
+    let mut req = vec![(int(1), int(sub))];
+    if let Some(p) = protocol {
+        req.push((int(3), int(p)));
+    }
+    req.push((int(4), Value::bytes(param)));
+    req
 }
 
 /// `{1: subCommand, 2: subCommandParams, 3: pinUvAuthProtocol, 4: pinUvAuthParam}`, the shape of

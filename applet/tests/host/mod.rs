@@ -490,14 +490,8 @@ impl Tester {
         let mut s = self.secret(protocol);
         let new_pin_enc = s.padded_pin(pin.as_ref());
         let param = s.authenticate(&new_pin_enc);
-        self.client_pin(vec![
-            (int(1), int(protocol.into())),
-            (int(2), int(3)),
-            (int(3), s.cose.clone()),
-            (int(4), Value::bytes(param)),
-            (int(5), Value::bytes(new_pin_enc)),
-        ])
-        .map(|_| ())
+        self.client_pin(s.pin_request(param, new_pin_enc, None))
+            .map(|_| ())
     }
 
     pub fn change_pin(
@@ -510,15 +504,8 @@ impl Tester {
         let new_pin_enc = s.padded_pin(new.as_ref());
         let pin_hash_enc = s.pin_hash_enc(current);
         let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
-        self.client_pin(vec![
-            (int(1), int(protocol.into())),
-            (int(2), int(4)),
-            (int(3), s.cose.clone()),
-            (int(4), Value::bytes(param)),
-            (int(5), Value::bytes(new_pin_enc)),
-            (int(6), Value::bytes(pin_hash_enc)),
-        ])
-        .map(|_| ())
+        self.client_pin(s.pin_request(param, new_pin_enc, Some(pin_hash_enc)))
+            .map(|_| ())
     }
 
     /// getPinUvAuthTokenUsingPinWithPermissions.
@@ -602,6 +589,12 @@ impl Tester {
             .map(|v| Registration::parse(&v))
     }
 
+    /// A credential from makeCredential of [`mc`]`(rp, user, rk)`, which must succeed.
+    pub fn credential(&mut self, rp: &str, user: &[u8], rk: bool) -> Registration {
+        self.make_credential(mc(rp, user, rk))
+            .expect("makeCredential")
+    }
+
     pub fn get_assertion(&mut self, req: impl IntoRequest) -> Result<Assertion, u8> {
         self.ctap(0x02, Some(&req.into_request()))
             .map(|v| Assertion::parse(&v))
@@ -609,6 +602,19 @@ impl Tester {
 
     pub fn get_next_assertion(&mut self) -> Result<Assertion, u8> {
         self.ctap(0x08, None).map(|v| Assertion::parse(&v))
+    }
+
+    /// The zero-length pinUvAuthParam probe (protocol 2) in makeCredential (§6.1.2 step 1) and
+    /// in getAssertion (§6.2.2 step 1): their error codes, in that order.
+    pub fn zero_length_probes(&mut self) -> [Option<u8>; 2] {
+        let probe = |req: Vec<(Value, Value)>, k: i64| {
+            set(set(req, k, Value::bytes(vec![])), k + 1, int(2))
+        };
+        [
+            self.make_credential(probe(mc("example.com", b"u", false), 8))
+                .err(),
+            self.get_assertion(probe(ga("example.com", &[]), 6)).err(),
+        ]
     }
 
     pub fn reset(&mut self) -> Result<(), u8> {

@@ -70,6 +70,41 @@ impl HostSecret {
     pub fn pin_hash_enc(&mut self, pin: &str) -> Vec<u8> {
         self.encrypt(&pin_protocol::pin_hash(pin))
     }
+
+    /// The hmac-secret extension input (§12.5) for the encrypted salts `salt_enc`:
+    /// `{1: keyAgreement, 2: saltEnc, 3: saltAuth, 4: pinUvAuthProtocol}`.
+    pub fn hmac_secret_input(&self, salt_enc: &[u8]) -> Value {
+        Value::Map(vec![
+            (Value::int(1), self.cose.clone()),
+            (Value::int(2), Value::bytes(salt_enc)),
+            (Value::int(3), Value::bytes(self.authenticate(salt_enc))),
+            (Value::int(4), Value::int(self.protocol.into())),
+        ])
+    }
+
+    /// A setPIN request (§6.5.5.5), or changePIN (§6.5.5.6) when `pin_hash_enc` is given, with
+    /// this platform key and the pinUvAuthParam `param` as given (tests send wrong ones):
+    /// `{1: protocol, 2: subCommand, 3: keyAgreement, 4: pinUvAuthParam, 5: newPinEnc,
+    /// 6: pinHashEnc}`.
+    pub fn pin_request(
+        &self,
+        param: Vec<u8>,
+        new_pin_enc: Vec<u8>,
+        pin_hash_enc: Option<Vec<u8>>,
+    ) -> Vec<(Value, Value)> {
+        let sub = if pin_hash_enc.is_some() { 4 } else { 3 };
+        let mut req = vec![
+            (Value::int(1), Value::int(self.protocol.into())),
+            (Value::int(2), Value::int(sub)),
+            (Value::int(3), self.cose.clone()),
+            (Value::int(4), Value::bytes(param)),
+            (Value::int(5), Value::bytes(new_pin_enc)),
+        ];
+        if let Some(hash) = pin_hash_enc {
+            req.push((Value::int(6), Value::bytes(hash)));
+        }
+        req
+    }
 }
 
 /// authenticate(key, message) of §6.5.6 / §6.5.7.
@@ -93,5 +128,13 @@ impl Token {
     /// pinUvAuthParam = authenticate(token, message).
     pub fn param(&self, message: &[u8]) -> Vec<u8> {
         authenticate(self.protocol, &self.bytes, message)
+    }
+
+    /// The same token bytes presented under `protocol` (a token the card did not issue so).
+    pub fn as_protocol(&self, protocol: u8) -> Token {
+        Token {
+            protocol,
+            bytes: self.bytes.clone(),
+        }
     }
 }
