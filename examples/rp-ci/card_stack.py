@@ -1,12 +1,14 @@
-"""The card side of the suite, without pytest: the bridge's control endpoint client and waiting
-for a card in a PC/SC reader. Copy it with conftest.py (this project's own tests/python import it
+"""The card side of the suite, without pytest: the bridge's control endpoint client, waiting
+for a card in a PC/SC reader and stopping a bridge. Copy it with conftest.py (this project's own tests/python import it
 from here too, so there is one copy to keep right).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -48,6 +50,22 @@ def wait_for_card(reader: str, present: bool, timeout_s: float = 15) -> bytes:
             states = [(reader, event)]
     finally:
         SCardReleaseContext(ctx)
+
+
+def stop_bridge_process(process: subprocess.Popen, reader: str, timeout_s: float = 15) -> None:
+    """Stops a reader-bridge by its PID (SIGTERM; killed after 10 s) and waits (at most
+    `timeout_s`) until pcscd saw its card leave `reader`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    try:
+        wait_for_card(reader, present=False, timeout_s=timeout_s)
+    except TimeoutError:
+        pass
 
 
 class Control:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from smartcard.scard import (
     SCardReleaseContext,
 )
 
-from card_stack import Control, wait_for_card
+from card_stack import Control, stop_bridge_process, wait_for_card
 
 VPCD_BASE_PORT = 35963
 
@@ -83,6 +84,17 @@ class Card:
     control: Control
     log: Path
 
+    @contextmanager
+    def connected(self):
+        """python-fido2's view of the card for a `with` block, closed at its end: a connection
+        left to the garbage collector would disconnect later and power off whatever card is
+        then in the reader."""
+        device = self.device()
+        try:
+            yield device
+        finally:
+            device.close()
+
     def device(self, timeout_s: float = 5):
         """python-fido2's view of the card (open a new one after a removal or a tap). Right
         after an insertion pcscd may still be settling the reader's state: retried briefly."""
@@ -134,13 +146,4 @@ def card(stack, tmp_path):
             time.sleep(0.05)
         yield Card(reader, Control(sock), log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        try:
-            wait_for_card(reader, present=False, timeout_s=5)
-        except TimeoutError:
-            pass
+        stop_bridge_process(process, reader, timeout_s=5)

@@ -22,50 +22,38 @@ PIN = "246810"
 
 def test_register_then_sign_in(card):
     rp = RelyingParty()
-    device = card.device()
-    try:
+    with card.connected() as device:
         assert rp.register(device, "alice") == OK
         assert rp.sign_in(device, "alice") == OK
-    finally:
-        device.close()
 
 
 def test_register_and_sign_in_waiting_for_the_touch(card):
     card.control.ok("presence", mode="manual")
     rp = RelyingParty()
-    device = card.device()
     outcome = {}
-    try:
+    with card.connected() as device:
         thread = threading.Thread(target=lambda: outcome.update(r=rp.register(device, "alice")))
         thread.start()
         assert card.control.wait_for_presence_request()["request"] == "makeCredential"
         card.control.ok("touch")
         thread.join(30)
         assert outcome["r"] == OK
-    finally:
-        device.close()
 
 
 def test_a_denied_touch(card):
     rp = RelyingParty()
-    device = card.device()
-    try:
+    with card.connected() as device:
         assert rp.register(device, "alice") == OK
         card.control.ok("presence", mode="deny")
         assert rp.sign_in(device, "alice") == DENIED
         assert rp.register(device, "bob") == DENIED
-    finally:
-        device.close()
 
 
 def test_the_user_never_touches(card):
     card.control.ok("presence", mode="wait", ms=500)
     rp = RelyingParty()
-    device = card.device()
-    try:
+    with card.connected() as device:
         assert rp.register(device, "alice") == TIMEOUT
-    finally:
-        device.close()
 
 
 def test_the_card_is_taken_away_mid_ceremony(card):
@@ -87,11 +75,8 @@ def test_the_card_is_taken_away_mid_ceremony(card):
     # Back in the field, the account still works: nothing was lost.
     card.control.ok("presence", mode="auto")
     card.control.ok("insert")
-    device = card.device()
-    try:
+    with card.connected() as device:
         assert rp.sign_in(device, "alice") == OK
-    finally:
-        device.close()
 
 
 def test_a_pin_blocked_card(card):

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The control endpoint client and the wait for a card are the RP example's, which relying
 # parties copy (examples/rp-ci/card_stack.py): one copy, tested by both suites.
 sys.path.insert(0, str(REPO / "examples" / "rp-ci"))
-from card_stack import Control, wait_for_card  # noqa: E402,F401 - re-exported to the tests
+from card_stack import Control, stop_bridge_process, wait_for_card  # noqa: E402,F401 - re-exported to the tests
 
 # What the python-fido2 tests register with.
 ORIGIN = "https://login.example.com"
@@ -168,18 +168,7 @@ def start_bridge(pcsc_context, slot: Slot, state: Path, log: Path, *extra: str) 
 
 def stop_bridge(pcsc_context, bridge: Bridge) -> None:
     """Stops the bridge by its PID and waits until pcscd saw the card go."""
-    process = bridge.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    try:
-        wait_for_card(bridge.reader, present=False)
-    except TimeoutError:
-        pass
+    stop_bridge_process(bridge.process, bridge.reader)
 
 
 @pytest.fixture
