@@ -33,30 +33,34 @@ impl Token {
 }
 
 impl Client {
+    /// clientPIN subcommand `sub` under `protocol`, which every subcommand names (CTAP 2.1
+    /// §6.5.5), with the subcommand's own `params`; an empty answer is Null.
     fn client_pin(
         &mut self,
         label: &str,
+        protocol: Protocol,
+        sub: u64,
         params: Vec<(u64, Value)>,
-    ) -> Result<Option<Value>, ClientError> {
-        self.ctap(label, command::CLIENT_PIN, Some(&Value::int_map(params)))
+    ) -> Result<Value, ClientError> {
+        let mut all = vec![
+            (
+                key::PIN_UV_AUTH_PROTOCOL,
+                Value::Unsigned(protocol.number()),
+            ),
+            (key::SUBCOMMAND, Value::Unsigned(sub)),
+        ];
+        all.extend(params);
+        let body = self.ctap(label, command::CLIENT_PIN, Some(&Value::int_map(all)))?;
+        Ok(body.unwrap_or(Value::Null))
     }
 
     pub fn get_retries(&mut self, protocol: Protocol) -> Result<u64, ClientError> {
-        let body = self
-            .client_pin(
-                "clientPIN getPINRetries",
-                vec![
-                    (
-                        key::PIN_UV_AUTH_PROTOCOL,
-                        Value::Unsigned(protocol.number()),
-                    ),
-                    (
-                        key::SUBCOMMAND,
-                        Value::Unsigned(subcommand::GET_PIN_RETRIES),
-                    ),
-                ],
-            )?
-            .unwrap_or(Value::Null);
+        let body = self.client_pin(
+            "clientPIN getPINRetries",
+            protocol,
+            subcommand::GET_PIN_RETRIES,
+            Vec::new(),
+        )?;
         body.get_int(response::PIN_RETRIES.into())
             .and_then(|v| v.as_unsigned().ok())
             .ok_or_else(|| ClientError::Malformed("getPINRetries: no pinRetries (0x03)".into()))
@@ -64,21 +68,12 @@ impl Client {
 
     /// getKeyAgreement and encapsulate: a fresh shared secret with the card.
     pub fn shared_secret(&mut self, protocol: Protocol) -> Result<SharedSecret, ClientError> {
-        let body = self
-            .client_pin(
-                "clientPIN getKeyAgreement",
-                vec![
-                    (
-                        key::PIN_UV_AUTH_PROTOCOL,
-                        Value::Unsigned(protocol.number()),
-                    ),
-                    (
-                        key::SUBCOMMAND,
-                        Value::Unsigned(subcommand::GET_KEY_AGREEMENT),
-                    ),
-                ],
-            )?
-            .unwrap_or(Value::Null);
+        let body = self.client_pin(
+            "clientPIN getKeyAgreement",
+            protocol,
+            subcommand::GET_KEY_AGREEMENT,
+            Vec::new(),
+        )?;
         let key = body
             .get_int(response::KEY_AGREEMENT.into())
             .ok_or_else(|| {
@@ -122,11 +117,6 @@ impl Client {
             None => ("clientPIN setPIN", subcommand::SET_PIN),
         };
         let mut params = vec![
-            (
-                key::PIN_UV_AUTH_PROTOCOL,
-                Value::Unsigned(protocol.number()),
-            ),
-            (key::SUBCOMMAND, Value::Unsigned(sub)),
             (key::KEY_AGREEMENT, shared.platform_key.clone()),
             (key::PIN_UV_AUTH_PARAM, Value::Bytes(auth)),
             (key::NEW_PIN_ENC, Value::Bytes(new_pin_enc)),
@@ -134,7 +124,7 @@ impl Client {
         if let Some(enc) = pin_hash_enc {
             params.push((key::PIN_HASH_ENC, Value::Bytes(enc)));
         }
-        self.client_pin(label, params).map(|_| ())
+        self.client_pin(label, protocol, sub, params).map(|_| ())
     }
 
     /// A pinUvAuthToken: with `permissions` (CTAP 2.1 subcommand 0x09, with the rpId when
@@ -148,31 +138,23 @@ impl Client {
         let shared = self.shared_secret(protocol)?;
         let pin_hash_enc = shared.encrypt(&pin_protocol::pin_hash(pin))?;
         let mut params = vec![
-            (
-                key::PIN_UV_AUTH_PROTOCOL,
-                Value::Unsigned(protocol.number()),
-            ),
             (key::KEY_AGREEMENT, shared.platform_key.clone()),
             (key::PIN_HASH_ENC, Value::Bytes(pin_hash_enc)),
         ];
-        let label = match permissions {
+        let (label, sub) = match permissions {
             Some((perms, rp_id)) => {
-                params.push((
-                    key::SUBCOMMAND,
-                    Value::Unsigned(subcommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS),
-                ));
                 params.push((key::PERMISSIONS, Value::Unsigned(u64::from(perms))));
                 if let Some(rp) = rp_id {
                     params.push((key::RP_ID, Value::text(rp)));
                 }
-                "clientPIN getPinUvAuthTokenUsingPinWithPermissions"
+                (
+                    "clientPIN getPinUvAuthTokenUsingPinWithPermissions",
+                    subcommand::GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS,
+                )
             }
-            None => {
-                params.push((key::SUBCOMMAND, Value::Unsigned(subcommand::GET_PIN_TOKEN)));
-                "clientPIN getPinToken"
-            }
+            None => ("clientPIN getPinToken", subcommand::GET_PIN_TOKEN),
         };
-        let body = self.client_pin(label, params)?.unwrap_or(Value::Null);
+        let body = self.client_pin(label, protocol, sub, params)?;
         let enc = body
             .get_int(response::PIN_UV_AUTH_TOKEN.into())
             .and_then(|v| v.as_bytes().ok())
