@@ -96,6 +96,15 @@ pub fn stack_slot() -> Option<(pcsc::Context, Slot)> {
     Some((ctx, slot))
 }
 
+/// As [`stack_slot`], with a bridge spawned on the slot with `extra` options and its card in
+/// the reader: `let Some((ctx, slot, bridge)) = stack_bridge(&[]) else { return };`.
+pub fn stack_bridge(extra: &[&str]) -> Option<(pcsc::Context, Slot, BridgeProcess)> {
+    let (ctx, slot) = stack_slot()?;
+    let bridge = BridgeProcess::spawn(&slot, extra);
+    bridge.wait_card(&ctx, &slot.reader);
+    Some((ctx, slot, bridge))
+}
+
 /// One vpcd slot, held exclusively while this value lives.
 pub struct Slot {
     pub index: u8,

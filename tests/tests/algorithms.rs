@@ -10,7 +10,7 @@ use fido_host::attestation::{self, CredentialKey};
 use fido_host::ctap_types::cose;
 use fido_host::ctap2::{GetAssertion, MakeCredential};
 use fido_host::pcsc::PcscCard;
-use integration_tests::{BridgeProcess, stack_slot};
+use integration_tests::stack_bridge;
 
 fn request(user: &[u8], rk: bool, algorithms: Vec<i64>) -> MakeCredential {
     MakeCredential {
@@ -27,11 +27,9 @@ fn request(user: &[u8], rk: bool, algorithms: Vec<i64>) -> MakeCredential {
 
 #[test]
 fn eddsa_credentials_verify_with_fido_host_over_pcsc() {
-    let Some((ctx, slot)) = stack_slot() else {
+    let Some((ctx, slot, bridge)) = stack_bridge(&["--seed", "21"]) else {
         return;
     };
-    let bridge = BridgeProcess::spawn(&slot, &["--seed", "21"]);
-    bridge.wait_card(&ctx, &slot.reader);
     let card = ctx
         .connect(&slot.reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
         .expect("connect");

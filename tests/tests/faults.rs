@@ -2,12 +2,11 @@
 //! each action of a `--faults` file as a PC/SC host sees it, the card coming back after every
 //! removal, and `apdu-replay` reproducing the faulted exchanges from the trace.
 
-use std::ffi::CStr;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, export_attestation, hex_decode, run_tool,
-    run_workspace_tool, split, stack_slot, temp_file, wait_for_card,
+    BridgeProcess, CARD_TIMEOUT, Client, SELECT_FIDO, Slot, export_attestation, hex_decode,
+    run_tool, run_workspace_tool, split, stack_slot, temp_file, wait_for_card,
 };
 
 /// NFCCTAP_MSG authenticatorGetInfo (CTAP 2.1 §11.3), short, Le 00.
@@ -35,57 +34,88 @@ fn try_send(client: &mut Client, hex: &str) -> Result<(Vec<u8>, u16), String> {
     Ok(split(answer))
 }
 
-/// The card left the reader and came back: a fresh connection with the FIDO applet selected.
-fn after_removal(ctx: &pcsc::Context, reader: &CStr, bridge: &BridgeProcess) -> Client {
-    wait_for_card(ctx, reader, false, CARD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the card did not leave: {e}; log:\n{}", bridge.log_text()));
-    bridge.wait_card(ctx, reader);
-    let mut client = Client::connect(ctx, reader);
-    assert_eq!(
-        client.send(SELECT_FIDO).1,
-        0x9000,
-        "a new session after the removal"
-    );
-    client
+/// A bridge serving a card with the faults of a `--faults` file, seeded and traced so that
+/// `apdu-replay` can reproduce the run.
+struct Faulted {
+    ctx: pcsc::Context,
+    slot: Slot,
+    bridge: BridgeProcess,
+    trace: String,
+    /// The bridge's `--quirk` options, which the replay needs too.
+    quirks: Vec<&'static str>,
+    _dir: tempfile::TempDir,
 }
 
-/// Stops the bridge (SIGTERM), checks that its state file still loads after the faults, that its
-/// trace records `fired` faults, and that `apdu-replay` with `extra` options reproduces the
-/// trace exactly; returns the trace.
-fn stop_and_replay(
-    bridge: &mut BridgeProcess,
-    trace: &str,
-    fired: usize,
-    extra: &[&str],
-) -> String {
-    bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
-    export_attestation(&bridge.state, &[]);
-    let recorded = std::fs::read_to_string(trace).expect("trace");
-    assert_eq!(
-        recorded.matches(r#""event":"fault""#).count(),
-        fired,
-        "{recorded}"
-    );
-    let mut args = vec![trace, "--seed", "7"];
-    args.extend_from_slice(extra);
-    let out = run_workspace_tool("apdu-replay", &args, Duration::from_secs(60));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("all identical"),
-        "the replay differs:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    recorded
+impl Faulted {
+    /// Starts the bridge with `faults` (TOML) and `quirks` and waits for its card; `None` when
+    /// the real-stack tests are skipped.
+    fn start(faults: &str, quirks: &[&'static str]) -> Option<Faulted> {
+        let (ctx, slot) = stack_slot()?;
+        let (dir, trace) = temp_file("trace.jsonl");
+        let faults = write_faults(dir.path(), faults);
+        let trace = trace.to_str().expect("utf-8").to_owned();
+        let mut args = vec!["--seed", "7", "--trace", &trace, "--faults", &faults];
+        args.extend_from_slice(quirks);
+        let bridge = BridgeProcess::spawn(&slot, &args);
+        bridge.wait_card(&ctx, &slot.reader);
+        Some(Faulted {
+            ctx,
+            slot,
+            bridge,
+            trace,
+            quirks: quirks.to_vec(),
+            _dir: dir,
+        })
+    }
+
+    /// A connection to the card with the FIDO applet selected.
+    fn session(&self, what: &str) -> Client {
+        let mut client = Client::connect(&self.ctx, &self.slot.reader);
+        assert_eq!(client.send(SELECT_FIDO).1, 0x9000, "{what}");
+        client
+    }
+
+    /// The card left the reader and came back: a fresh session.
+    fn after_removal(&self) -> Client {
+        wait_for_card(&self.ctx, &self.slot.reader, false, CARD_TIMEOUT).unwrap_or_else(|e| {
+            panic!(
+                "the card did not leave: {e}; log:\n{}",
+                self.bridge.log_text()
+            )
+        });
+        self.bridge.wait_card(&self.ctx, &self.slot.reader);
+        self.session("a new session after the removal")
+    }
+
+    /// Stops the bridge (SIGTERM), checks that its state file still loads after the faults,
+    /// that its trace records `fired` faults, and that `apdu-replay` (with the same quirks)
+    /// reproduces the trace exactly; returns the trace.
+    fn stop_and_replay(mut self, fired: usize) -> String {
+        let bridge = &mut self.bridge;
+        bridge.signal_and_wait(rustix::process::Signal::TERM, Duration::from_secs(10));
+        export_attestation(&bridge.state, &[]);
+        let recorded = std::fs::read_to_string(&self.trace).expect("trace");
+        assert_eq!(
+            recorded.matches(r#""event":"fault""#).count(),
+            fired,
+            "{recorded}"
+        );
+        let mut args = vec![self.trace.as_str(), "--seed", "7"];
+        args.extend_from_slice(&self.quirks);
+        let out = run_workspace_tool("apdu-replay", &args, Duration::from_secs(60));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && stdout.trim_end().ends_with("all identical"),
+            "the replay differs:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        recorded
+    }
 }
 
 #[test]
 fn status_word_flip_and_delay_then_the_replay_reproduces_them() {
-    let Some((ctx, slot)) = stack_slot() else {
-        return;
-    };
-    let (dir, trace) = temp_file("trace.jsonl");
-    let faults = write_faults(
-        dir.path(),
+    let Some(run) = Faulted::start(
         r#"
 [[fault]]
 on = { apdu = 2 }
@@ -103,15 +133,11 @@ action = { delay_ms = 600 }
 on = { ins = "10" }
 action = { status = "6F00" }
 "#,
-    );
-    let trace_arg = trace.to_str().expect("utf-8");
-    let mut bridge = BridgeProcess::spawn(
-        &slot,
-        &["--seed", "7", "--trace", trace_arg, "--faults", &faults],
-    );
-    bridge.wait_card(&ctx, &slot.reader);
-    let mut client = Client::connect(&ctx, &slot.reader);
-    assert_eq!(client.send(SELECT_FIDO).1, 0x9000, "APDU 1: no fault");
+        &[],
+    ) else {
+        return;
+    };
+    let mut client = run.session("APDU 1: no fault");
     assert_eq!(
         client.send(GET_INFO),
         (vec![], 0x6A80),
@@ -136,7 +162,7 @@ action = { status = "6F00" }
     let (data, _) = client.send(GET_INFO);
     assert_eq!(data[0], 0x00, "every fault fired once");
     drop(client);
-    let recorded = stop_and_replay(&mut bridge, trace_arg, 4, &[]);
+    let recorded = run.stop_and_replay(4);
     assert!(
         recorded.contains(r#""action":{"status":"6A80"}"#),
         "{recorded}"
@@ -145,12 +171,8 @@ action = { status = "6F00" }
 
 #[test]
 fn removals_and_a_silent_card_come_back_and_replay() {
-    let Some((ctx, slot)) = stack_slot() else {
-        return;
-    };
-    let (dir, trace) = temp_file("trace.jsonl");
-    let faults = write_faults(
-        dir.path(),
+    // Answers in 64-byte pieces, so getInfo's answer needs GET RESPONSE.
+    let Some(run) = Faulted::start(
         r#"
 [[fault]]
 on = { ctap = "getInfo" }
@@ -168,18 +190,11 @@ action = { remove = { at = "chain", away_ms = 1200 } }
 on = { ctap = "getInfo" }
 action = { remove = { at = "get_response", away_ms = 1200 } }
 "#,
-    );
-    let trace_arg = trace.to_str().expect("utf-8");
-    // Answers in 64-byte pieces, so getInfo's answer needs GET RESPONSE.
-    let mut bridge = BridgeProcess::spawn(
-        &slot,
-        &[
-            "--seed", "7", "--trace", trace_arg, "--faults", &faults, "--quirk", "chunk=64",
-        ],
-    );
-    bridge.wait_card(&ctx, &slot.reader);
-    let mut client = Client::connect(&ctx, &slot.reader);
-    assert_eq!(client.send(SELECT_FIDO).1, 0x9000);
+        &["--quirk", "chunk=64"],
+    ) else {
+        return;
+    };
+    let mut client = run.session("SELECT");
 
     // No answer: the host waits; after 1 s the card is pulled.
     let start = Instant::now();
@@ -190,29 +205,29 @@ action = { remove = { at = "get_response", away_ms = 1200 } }
         start.elapsed()
     );
     drop(client);
-    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+    let mut client = run.after_removal();
 
     // Removed before the answer.
     try_send(&mut client, GET_INFO).expect_err("removed before answering");
     drop(client);
-    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+    let mut client = run.after_removal();
 
     // Removed between two links of a chain: the first link is taken, the second never is.
     assert_eq!(client.send("901000000101").1, 0x9000, "first link");
     try_send(&mut client, "8010000001A000").expect_err("removed between the links");
     drop(client);
-    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+    let mut client = run.after_removal();
 
     // Removed between two GET RESPONSE pieces.
     let (data, sw) = client.send(GET_INFO);
     assert_eq!((data.len(), sw >> 8), (64, 0x61), "a first piece");
     try_send(&mut client, "00C0000000").expect_err("removed between the pieces");
     drop(client);
-    let mut client = after_removal(&ctx, &slot.reader, &bridge);
+    let mut client = run.after_removal();
     let (data, sw) = client.send(GET_INFO);
     assert_eq!((data[0], sw >> 8), (0x00, 0x61), "every fault fired once");
     drop(client);
-    let recorded = stop_and_replay(&mut bridge, trace_arg, 4, &["--quirk", "chunk=64"]);
+    let recorded = run.stop_and_replay(4);
     assert_eq!(
         recorded.matches(r#""r":"""#).count(),
         4,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{BridgeProcess, Client, SELECT_FIDO, hex_encode, stack_slot};
+use integration_tests::{BridgeProcess, Client, SELECT_FIDO, hex_encode, stack_bridge, stack_slot};
 
 /// SELECT of the FIDO applet with Le 02: the answer ("U2F_V2") has 6 bytes.
 const SELECT_LE_2: &str = "00A4040008A0000006472F000102";
@@ -102,12 +102,11 @@ fn each_quirk_as_a_host_sees_it() {
 
 #[test]
 fn a_smaller_apdu_buffer_refuses_a_longer_chain() {
-    let Some((ctx, slot)) = stack_slot() else {
+    // The generic profile's buffer is 4096; 2048 is its maxMsgSize, the least allowed.
+    let Some((ctx, slot, _bridge)) = stack_bridge(&["--seed", "3", "--quirk", "buffer=2048"])
+    else {
         return;
     };
-    // The generic profile's buffer is 4096; 2048 is its maxMsgSize, the least allowed.
-    let bridge = BridgeProcess::spawn(&slot, &["--seed", "3", "--quirk", "buffer=2048"]);
-    bridge.wait_card(&ctx, &slot.reader);
     let mut client = Client::connect(&ctx, &slot.reader);
     assert_eq!(client.send(SELECT_FIDO).1, 0x9000);
     let link = format!("90100000F0{}", "00".repeat(240));

@@ -27,8 +27,8 @@ use fido_host::ctap2::{GetAssertion, MakeCredential};
 use fido_host::iso;
 use fido_host::nfc::{self, Framing, Length};
 use integration_tests::{
-    BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, hex_decode, stack_slot,
-    temp_file, wait_for_card,
+    BridgeProcess, CARD_TIMEOUT, SELECT_FIDO, Slot, bridge_binary, hex_decode, stack_bridge,
+    stack_slot, temp_file, wait_for_card,
 };
 use rustix::process::Signal;
 
@@ -449,11 +449,9 @@ fn a_host_vanishing_mid_chain_or_mid_response_leaves_nothing_behind() {
 
 #[test]
 fn a_thousand_connect_disconnect_cycles() {
-    let Some((ctx, slot)) = stack_slot() else {
+    let Some((ctx, slot, mut bridge)) = stack_bridge(&[]) else {
         return;
     };
-    let mut bridge = BridgeProcess::spawn(&slot, &[]);
-    bridge.wait_card(&ctx, &slot.reader);
     let start = Instant::now();
     let dispositions = [
         pcsc::Disposition::ResetCard,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fido_applet::profile::Profile;
 use integration_tests::{
     BridgeProcess, Client, SELECT_FIDO, Slot, opensc_atr, opensc_reader_index, run_tool, skip_e2e,
-    stack_slot, temp_file,
+    stack_bridge, stack_slot, temp_file,
 };
 use rustix::process::Signal;
 
@@ -85,11 +85,9 @@ fn opensc_lists_the_card_with_the_profile_atr() {
 
 #[test]
 fn select_probing_extended_chained_and_get_response() {
-    let Some((ctx, slot)) = stack_slot() else {
+    let Some((ctx, slot, bridge)) = stack_bridge(&["--seed", "7"]) else {
         return;
     };
-    let bridge = BridgeProcess::spawn(&slot, &["--seed", "7"]);
-    bridge.wait_card(&ctx, &slot.reader);
     let mut client = Client::connect(&ctx, &slot.reader);
     let (version, sw) = client.send(SELECT_FIDO);
     assert_fido_version(&version, sw);
@@ -206,12 +204,11 @@ fn corrupt_state_file_is_refused_with_its_name() {
 
 #[test]
 fn trace_file_records_exchanges() {
-    let Some((ctx, slot)) = stack_slot() else {
+    let (_trace_dir, trace) = temp_file("trace.log");
+    let Some((ctx, slot, bridge)) = stack_bridge(&["--trace", trace.to_str().expect("utf-8")])
+    else {
         return;
     };
-    let (_trace_dir, trace) = temp_file("trace.log");
-    let bridge = BridgeProcess::spawn(&slot, &["--trace", trace.to_str().expect("utf-8")]);
-    bridge.wait_card(&ctx, &slot.reader);
     let version = select_fido_version(&ctx, &slot);
     drop(bridge);
     let text = std::fs::read_to_string(&trace).expect("trace written");

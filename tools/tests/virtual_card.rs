@@ -63,6 +63,13 @@ fn assert_all<'a>(run: &Run, ids: impl IntoIterator<Item = &'a str>, status: Sta
     }
 }
 
+/// Check `id` failed, and its summary says `what`.
+fn assert_fails_with(run: &Run, id: &str, what: &str) {
+    assert_status(run, id, Status::Fail);
+    let summary = &result(run, id).summary;
+    assert!(summary.contains(what), "{id}: {summary}");
+}
+
 fn assert_status(run: &Run, id: &str, status: Status) {
     let r = result(run, id);
     assert_eq!(r.status, status, "{id}: {} / {:?}", r.summary, r.notes);
@@ -143,12 +150,7 @@ fn a_second_run_on_the_same_card_needs_and_uses_the_pin() {
         Platform::seeded(5),
     )));
     let run = run_on(&mut c, &options(Some("9999"), false));
-    assert_status(&run, "client-pin", Status::Fail);
-    assert!(
-        result(&run, "client-pin")
-            .summary
-            .contains("not this card's PIN")
-    );
+    assert_fails_with(&run, "client-pin", "not this card's PIN");
     let pin_attempts = c
         .log()
         .iter()
@@ -183,12 +185,7 @@ fn presence_denied_fails_the_presence_checks() {
         "hmac-secret",
         "attestation",
     ] {
-        assert_status(&run, id, Status::Fail);
-        assert!(
-            result(&run, id).summary.contains("OPERATION_DENIED"),
-            "{id}: {}",
-            result(&run, id).summary
-        );
+        assert_fails_with(&run, id, "OPERATION_DENIED");
     }
     // Presence plays no part in selecting, getInfo, transport and PIN.
     assert_all(
@@ -206,12 +203,7 @@ fn profile_without_hmac_secret_fails_only_hmac_secret() {
     profile.extensions.retain(|e| *e != "hmac-secret");
     let mut c = client(&profile, PresencePolicy::Auto);
     let run = run_on(&mut c, &options(Some("123456"), false));
-    assert_status(&run, "hmac-secret", Status::Fail);
-    assert!(
-        result(&run, "hmac-secret")
-            .summary
-            .contains("do not list hmac-secret")
-    );
+    assert_fails_with(&run, "hmac-secret", "do not list hmac-secret");
     assert_all(
         &run,
         [
