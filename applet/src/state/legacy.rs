@@ -14,6 +14,10 @@ use super::{PinState, ResidentCredential, State, initial_large_blob_array};
 use crate::attestation::AttestationMaterial;
 use crate::crypto::{Algorithm, WrappingKey};
 
+// The layouts below nest the fields an older version already had: postcard writes a struct as
+// its fields in order with nothing around them, so `CredentialV3 { v1, algorithm }` is, byte for
+// byte, version 1's fields followed by the algorithm, as if written out.
+
 /// A resident credential as schema versions 1 and 2 lay it out. Frozen: never change it.
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct CredentialV1 {
@@ -33,108 +37,91 @@ pub(crate) struct CredentialV1 {
     large_blob_key: Option<[u8; 32]>,
 }
 
-/// A resident credential as schema version 3 (and credential record version 1) lays it out.
-/// Frozen: never change it.
+/// A resident credential as schema version 3 (and credential record version 1) lays it out:
+/// version 1's fields, then the algorithm. Frozen: never change it.
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct CredentialV3 {
-    rp_id: String,
-    rp_name: Option<String>,
-    #[serde(with = "super::bytes")]
-    user_id: Vec<u8>,
-    user_name: Option<String>,
-    user_display_name: Option<String>,
-    #[serde(with = "super::bytes")]
-    credential_id: Vec<u8>,
-    private_key: [u8; 32],
-    flags: u8,
-    creation_order: u64,
-    #[serde(with = "super::opt_bytes")]
-    cred_blob: Option<Vec<u8>>,
-    large_blob_key: Option<[u8; 32]>,
+    v1: CredentialV1,
     #[zeroize(skip)]
     algorithm: Algorithm,
 }
 
+/// `$ty { $($field: $value,)* }` with the fields a credential has had since schema version 1
+/// copied from `$from` (a [`CredentialV1`] or a [`ResidentCredential`]): the one list of them,
+/// for the conversions both ways.
+macro_rules! with_v1_fields {
+    ($ty:ident, $from:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let from = $from;
+        $ty {
+            rp_id: from.rp_id.clone(),
+            rp_name: from.rp_name.clone(),
+            user_id: from.user_id.clone(),
+            user_name: from.user_name.clone(),
+            user_display_name: from.user_display_name.clone(),
+            credential_id: from.credential_id.clone(),
+            private_key: from.private_key,
+            flags: from.flags,
+            creation_order: from.creation_order,
+            cred_blob: from.cred_blob.clone(),
+            large_blob_key: from.large_blob_key,
+            $($field: $value,)*
+        }
+    }};
+}
+
 impl From<CredentialV3> for ResidentCredential {
     fn from(old: CredentialV3) -> Self {
-        Self {
-            rp_id: old.rp_id.clone(),
-            rp_name: old.rp_name.clone(),
-            user_id: old.user_id.clone(),
-            user_name: old.user_name.clone(),
-            user_display_name: old.user_display_name.clone(),
-            credential_id: old.credential_id.clone(),
-            private_key: old.private_key,
-            flags: old.flags,
-            creation_order: old.creation_order,
-            cred_blob: old.cred_blob.clone(),
-            large_blob_key: old.large_blob_key,
-            algorithm: old.algorithm,
-        }
+        with_v1_fields!(ResidentCredential, &old.v1, { algorithm: old.algorithm })
     }
 }
 
 /// Every credential of schema versions 1 and 2 was ES256, the only algorithm those builds had.
 impl From<CredentialV1> for CredentialV3 {
-    fn from(old: CredentialV1) -> Self {
+    fn from(v1: CredentialV1) -> Self {
         Self {
-            rp_id: old.rp_id.clone(),
-            rp_name: old.rp_name.clone(),
-            user_id: old.user_id.clone(),
-            user_name: old.user_name.clone(),
-            user_display_name: old.user_display_name.clone(),
-            credential_id: old.credential_id.clone(),
-            private_key: old.private_key,
-            flags: old.flags,
-            creation_order: old.creation_order,
-            cred_blob: old.cred_blob.clone(),
-            large_blob_key: old.large_blob_key,
+            v1,
             algorithm: Algorithm::Es256,
         }
     }
 }
 
-/// Schema version 3, the last whole-image layout.
+/// Schema version 1, and the first fields of every later version. Its credentials are
+/// [`CredentialV1`] in versions 1 and 2, [`CredentialV3`] in version 3.
 #[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct StateV3 {
+pub(crate) struct StateV1<C = CredentialV1> {
     wrapping_key: WrappingKey,
     attestation: Option<AttestationMaterial>,
-    resident: Vec<CredentialV3>,
+    resident: Vec<C>,
     sign_count: u32,
     next_creation_order: u64,
     pin: PinState,
+}
+
+/// Schema version 2 (and 3, with [`CredentialV3`]): version 1's fields, then large blobs and
+/// enterprise attestation.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct StateV2<C = CredentialV1> {
+    v1: StateV1<C>,
     #[serde(with = "super::bytes")]
     large_blob_array: Vec<u8>,
     enterprise_attestation: bool,
 }
 
-/// Schema version 2: version 3 without the credentials' algorithm.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct StateV2 {
-    wrapping_key: WrappingKey,
-    attestation: Option<AttestationMaterial>,
-    resident: Vec<CredentialV1>,
-    sign_count: u32,
-    next_creation_order: u64,
-    pin: PinState,
-    #[serde(with = "super::bytes")]
-    large_blob_array: Vec<u8>,
-    enterprise_attestation: bool,
-}
+/// Schema version 3, the last whole-image layout: version 2 with each credential's algorithm.
+pub(crate) type StateV3 = StateV2<CredentialV3>;
 
-/// Schema version 1: version 2 without its last two fields.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct StateV1 {
-    wrapping_key: WrappingKey,
-    attestation: Option<AttestationMaterial>,
-    resident: Vec<CredentialV1>,
-    sign_count: u32,
-    next_creation_order: u64,
-    pin: PinState,
-}
-
-fn upgrade_credentials(old: Vec<CredentialV1>) -> Vec<CredentialV3> {
-    old.into_iter().map(CredentialV3::from).collect()
+impl StateV1 {
+    /// Version 1's fields with the credentials of version 3 (all ES256).
+    fn with_algorithms(self) -> StateV1<CredentialV3> {
+        StateV1 {
+            wrapping_key: self.wrapping_key,
+            attestation: self.attestation,
+            resident: self.resident.into_iter().map(CredentialV3::from).collect(),
+            sign_count: self.sign_count,
+            next_creation_order: self.next_creation_order,
+            pin: self.pin,
+        }
+    }
 }
 
 impl Schema for StateV3 {
@@ -143,31 +130,20 @@ impl Schema for StateV3 {
     /// Version 2 gains ES256 on every credential; version 1 also the initial large-blob array
     /// and enterprise attestation off, as a fresh card has them.
     fn migrate(version: u16, payload: &[u8]) -> Result<Self, String> {
+        let undecodable = |e| format!("schema version {version} payload does not decode: {e}");
         match version {
             1 => {
-                let old: StateV1 = postcard::from_bytes(payload)
-                    .map_err(|e| format!("schema version 1 payload does not decode: {e}"))?;
+                let old: StateV1 = postcard::from_bytes(payload).map_err(undecodable)?;
                 Ok(Self {
-                    wrapping_key: old.wrapping_key,
-                    attestation: old.attestation,
-                    resident: upgrade_credentials(old.resident),
-                    sign_count: old.sign_count,
-                    next_creation_order: old.next_creation_order,
-                    pin: old.pin,
+                    v1: old.with_algorithms(),
                     large_blob_array: initial_large_blob_array(),
                     enterprise_attestation: false,
                 })
             }
             2 => {
-                let old: StateV2 = postcard::from_bytes(payload)
-                    .map_err(|e| format!("schema version 2 payload does not decode: {e}"))?;
+                let old: StateV2 = postcard::from_bytes(payload).map_err(undecodable)?;
                 Ok(Self {
-                    wrapping_key: old.wrapping_key,
-                    attestation: old.attestation,
-                    resident: upgrade_credentials(old.resident),
-                    sign_count: old.sign_count,
-                    next_creation_order: old.next_creation_order,
-                    pin: old.pin,
+                    v1: old.v1.with_algorithms(),
                     large_blob_array: old.large_blob_array,
                     enterprise_attestation: old.enterprise_attestation,
                 })
@@ -182,17 +158,18 @@ impl Schema for StateV3 {
 
 impl From<StateV3> for State {
     fn from(old: StateV3) -> Self {
-        let mut state = State::fresh(old.wrapping_key);
-        state.attestation = old.attestation;
-        state.resident = old
+        let v1 = old.v1;
+        let mut state = State::fresh(v1.wrapping_key);
+        state.attestation = v1.attestation;
+        state.resident = v1
             .resident
             .into_iter()
             .map(ResidentCredential::from)
             .collect::<Vec<_>>()
             .into();
-        state.sign_count = old.sign_count;
-        state.next_creation_order = old.next_creation_order;
-        state.pin = old.pin;
+        state.sign_count = v1.sign_count;
+        state.next_creation_order = v1.next_creation_order;
+        state.pin = v1.pin;
         state.large_blob_array = old.large_blob_array;
         state.enterprise_attestation = old.enterprise_attestation;
         state
@@ -227,29 +204,21 @@ pub fn upgrade(image: &[u8], storage: &str) -> Result<Upgraded, StorageError> {
 /// it: for tests of the upgrade.
 pub fn encode_whole_image(state: &State) -> Result<Vec<u8>, StorageError> {
     let old = StateV3 {
-        wrapping_key: state.wrapping_key.clone(),
-        attestation: state.attestation.clone(),
-        resident: state
-            .resident
-            .iter()
-            .map(|c| CredentialV3 {
-                rp_id: c.rp_id.clone(),
-                rp_name: c.rp_name.clone(),
-                user_id: c.user_id.clone(),
-                user_name: c.user_name.clone(),
-                user_display_name: c.user_display_name.clone(),
-                credential_id: c.credential_id.clone(),
-                private_key: c.private_key,
-                flags: c.flags,
-                creation_order: c.creation_order,
-                cred_blob: c.cred_blob.clone(),
-                large_blob_key: c.large_blob_key,
-                algorithm: c.algorithm,
-            })
-            .collect(),
-        sign_count: state.sign_count,
-        next_creation_order: state.next_creation_order,
-        pin: state.pin.clone(),
+        v1: StateV1 {
+            wrapping_key: state.wrapping_key.clone(),
+            attestation: state.attestation.clone(),
+            resident: state
+                .resident
+                .iter()
+                .map(|c| CredentialV3 {
+                    v1: with_v1_fields!(CredentialV1, c, {}),
+                    algorithm: c.algorithm,
+                })
+                .collect(),
+            sign_count: state.sign_count,
+            next_creation_order: state.next_creation_order,
+            pin: state.pin.clone(),
+        },
         large_blob_array: state.large_blob_array.clone(),
         enterprise_attestation: state.enterprise_attestation,
     };
@@ -298,20 +267,22 @@ mod tests {
         let mut pin = PinState::default();
         pin.retries = 5;
         let old = StateV2 {
-            wrapping_key: WrappingKey::generate(&mut SeededRng::new(4)),
-            attestation: Some(AttestationMaterial {
-                key: [3; 32],
-                cert_der: (0..=255u8).cycle().take(700).collect(),
-                root_cert_der: vec![0x30; 300],
-            }),
-            resident: vec![
-                credential("a.example", b"alice", 1),
-                credential("b.example", &[0xFF; 64], 2),
-                credential("a.example", b"", 3),
-            ],
-            sign_count: 99,
-            next_creation_order: 4,
-            pin,
+            v1: StateV1 {
+                wrapping_key: WrappingKey::generate(&mut SeededRng::new(4)),
+                attestation: Some(AttestationMaterial {
+                    key: [3; 32],
+                    cert_der: (0..=255u8).cycle().take(700).collect(),
+                    root_cert_der: vec![0x30; 300],
+                }),
+                resident: vec![
+                    credential("a.example", b"alice", 1),
+                    credential("b.example", &[0xFF; 64], 2),
+                    credential("a.example", b"", 3),
+                ],
+                sign_count: 99,
+                next_creation_order: 4,
+                pin,
+            },
             large_blob_array: (0..1000u32).map(|i| i as u8).collect(),
             enterprise_attestation: true,
         };
