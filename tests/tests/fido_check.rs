@@ -10,7 +10,8 @@ use std::time::Duration;
 use vcard_tools::checks;
 
 use integration_tests::{
-    BridgeProcess, Slot, context, export_attestation, run_workspace_tool, skip_e2e,
+    BridgeProcess, Slot, context, export_attestation, run_workspace_tool, skip_e2e, stack_bridge,
+    stack_slot,
 };
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -80,11 +81,9 @@ fn implemented() -> impl Iterator<Item = &'static str> {
 
 #[test]
 fn fido_check_passes_against_the_virtual_card() {
-    if skip_e2e() {
+    let Some((ctx, slot)) = stack_slot() else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
+    };
     let (dir, state, root) = fresh_state_with_root();
     let bridge = BridgeProcess::spawn_with_state(&slot.vpcd(), dir, state, &[]);
     bridge.wait_card(&ctx, &slot.reader);
@@ -177,13 +176,9 @@ fn fido_check_passes_against_the_virtual_card() {
 
 #[test]
 fn fido_check_fails_presence_checks_when_presence_is_denied() {
-    if skip_e2e() {
+    let Some((_ctx, slot, bridge)) = stack_bridge(&["--presence", "deny"]) else {
         return;
-    }
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
-    let bridge = BridgeProcess::spawn(&slot, &["--presence", "deny"]);
-    bridge.wait_card(&ctx, &slot.reader);
+    };
     let (out, report) = fido_check_json(&bridge, &slot, &["--pin", "135790"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     for id in [
@@ -226,10 +221,9 @@ fn fido_check_refuses_an_unknown_reader() {
 /// every step passes, or is skipped as Windows would skip it (passkey management on a card
 /// without credentialManagement); the evidence is Windows' framing on the wire.
 fn host_windows_passes(profile: &str, manages_passkeys: bool) {
-    let ctx = context();
-    let slot = Slot::lease(&ctx);
-    let bridge = BridgeProcess::spawn(&slot, &["--profile", profile]);
-    bridge.wait_card(&ctx, &slot.reader);
+    let Some((_ctx, slot, bridge)) = stack_bridge(&["--profile", profile]) else {
+        return;
+    };
     let (out, report) = fido_check_json(
         &bridge,
         &slot,
@@ -306,17 +300,11 @@ fn host_windows_passes(profile: &str, manages_passkeys: bool) {
 
 #[test]
 fn fido_check_host_windows_passes_the_generic_card() {
-    if skip_e2e() {
-        return;
-    }
     host_windows_passes("generic", true);
 }
 
 #[test]
 fn fido_check_host_windows_passes_a_short_apdu_only_card() {
-    if skip_e2e() {
-        return;
-    }
     // HID Crescendo C2300: CTAP 2.0, no extended length, no credential management.
     host_windows_passes("hid-crescendo-c2300", false);
 }

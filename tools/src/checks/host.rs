@@ -10,7 +10,7 @@ use std::time::Duration;
 use fido_host::Client;
 use fido_host::persona::{StepStatus, windows};
 
-use super::{CheckResult, Run, Status};
+use super::{CheckResult, Run};
 
 /// Where the persona's behaviour comes from, for every step's `source`.
 pub const WINDOWS_SOURCE: &str = "Windows persona (fido_host::persona::windows): docs/nfc-binding.md \
@@ -40,11 +40,7 @@ pub fn run_windows(client: &mut Client, opts: &windows::Options) -> Run {
             title: s.title,
             source: WINDOWS_SOURCE,
             required: s.status != StepStatus::Skip,
-            status: match s.status {
-                StepStatus::Pass => Status::Pass,
-                StepStatus::Fail => Status::Fail,
-                StepStatus::Skip => Status::Skip,
-            },
+            status: s.status,
             summary: s.summary,
             notes: Vec::new(),
             evidence: s.evidence,

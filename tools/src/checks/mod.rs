@@ -44,22 +44,9 @@ pub const RP_ID: &str = "fido-check.invalid";
 /// A relying party that never has credentials (for requests that must find none).
 pub const EMPTY_RP_ID: &str = "fido-check-empty.invalid";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-        }
-    }
-}
+/// A check's verdict (PASS, FAIL, SKIP): the same as a host persona's step, so the persona's
+/// steps report as checks unchanged (`--host`, [`host`]).
+pub use fido_host::persona::StepStatus as Status;
 
 /// One check's outcome.
 #[derive(Debug, Clone)]
