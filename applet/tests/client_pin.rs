@@ -231,23 +231,14 @@ fn change_pin_and_token_parameter_errors() {
     let pin_hash_enc = s.pin_hash_enc(PIN);
     let param = s.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
     let change = s.pin_request(param, new_pin_enc, Some(pin_hash_enc.clone()));
-    let token = |sub: i64, extra: Option<(Value, Value)>| {
-        let mut req = vec![
-            (int(1), int(2)),
-            (int(2), int(sub)),
-            (int(3), s.cose.clone()),
-            (int(6), Value::bytes(pin_hash_enc.clone())),
-        ];
-        req.extend(extra);
-        req
-    };
+    let token = |sub: i64| s.token_request(sub, pin_hash_enc.clone());
     // (subcommand, a well-formed request, its required members).
     let requests = [
         ("changePIN", change, &[1, 3, 4, 5, 6][..]),
-        ("getPinToken", token(5, None), &[1, 3, 6]),
+        ("getPinToken", token(5), &[1, 3, 6]),
         (
             "getPinUvAuthTokenUsingPinWithPermissions",
-            token(9, Some((int(9), int(GA as i64)))),
+            set(token(9), 9, int(GA as i64)),
             &[1, 3, 6],
         ),
     ];
@@ -455,13 +446,8 @@ fn get_pin_token_legacy_grants_mc_and_ga() {
 
     // permissions or rpId with getPinToken are refused.
     let mut s = t.secret(1);
-    let r = t.client_pin(vec![
-        (int(1), int(1)),
-        (int(2), int(5)),
-        (int(3), s.cose.clone()),
-        (int(6), Value::bytes(s.pin_hash_enc(PIN))),
-        (int(9), int(1)),
-    ]);
+    let pin_hash_enc = s.pin_hash_enc(PIN);
+    let r = t.client_pin(set(s.token_request(5, pin_hash_enc), 9, int(1)));
     assert_eq!(r, Err(INVALID_PARAMETER));
 }
 
@@ -484,12 +470,8 @@ fn permissions_are_checked() {
     assert_eq!(t.retries(), (8, false), "refused before the PIN is tried");
     // Without permissions the subcommand is incomplete.
     let mut s = t.secret(2);
-    let r = t.client_pin(vec![
-        (int(1), int(2)),
-        (int(2), int(9)),
-        (int(3), s.cose.clone()),
-        (int(6), Value::bytes(s.pin_hash_enc(PIN))),
-    ]);
+    let pin_hash_enc = s.pin_hash_enc(PIN);
+    let r = t.client_pin(s.token_request(9, pin_hash_enc));
     assert_eq!(r, Err(MISSING_PARAMETER));
     t.token(2, PIN, MC | GA, Some("example.com")).unwrap();
 }

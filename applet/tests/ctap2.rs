@@ -780,14 +780,7 @@ fn reset_within_ten_seconds_wipes_everything() {
     let reg = t.credential("example.com", b"a", false);
     assert_eq!(reg.sign_count(), 1, "counter restarted");
     // The attestation material is kept: same batch certificate.
-    let x5c = |r: &Registration| {
-        TextMap::new(&r.att_stmt)
-            .unwrap()
-            .required("x5c")
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(x5c(&reg), x5c(&resident));
+    assert_eq!(reg.x5c(), resident.x5c());
 }
 
 #[test]
@@ -864,16 +857,9 @@ fn state_survives_recreating_the_card_from_the_same_storage() {
     assert_eq!(d.credential_id, resident.credential_id);
     let again = t2.credential("example.com", b"c", false);
     assert_eq!(again.att_stmt.as_map().unwrap().len(), 3);
-    let x5c = |r: &Registration| {
-        TextMap::new(&r.att_stmt)
-            .unwrap()
-            .required("x5c")
-            .unwrap()
-            .clone()
-    };
     assert_eq!(
-        x5c(&again),
-        x5c(&resident),
+        again.x5c(),
+        resident.x5c(),
         "attestation material persisted"
     );
 }

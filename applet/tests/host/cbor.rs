@@ -242,6 +242,12 @@ impl Registration {
         u32::from_be_bytes(self.auth_data[33..37].try_into().unwrap())
     }
 
+    /// The attestation statement's certificate chain, x5c (WebAuthn §8.2).
+    pub fn x5c(&self) -> Value {
+        let stmt = TextMap::new(&self.att_stmt).unwrap();
+        stmt.required("x5c").expect("x5c").clone()
+    }
+
     pub fn extension(&self, id: &str) -> Option<Value> {
         self.extensions
             .as_ref()

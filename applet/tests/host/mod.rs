@@ -534,12 +534,9 @@ impl Tester {
         rp_id: Option<&str>,
     ) -> Result<Token, u8> {
         let mut s = self.secret(protocol);
-        let mut req = vec![
-            (int(1), int(protocol.into())),
-            (int(2), int(if permissions.is_some() { 9 } else { 5 })),
-            (int(3), s.cose.clone()),
-            (int(6), Value::bytes(s.pin_hash_enc(pin))),
-        ];
+        let pin_hash_enc = s.pin_hash_enc(pin);
+        let sub = if permissions.is_some() { 9 } else { 5 };
+        let mut req = s.token_request(sub, pin_hash_enc);
         if let Some(p) = permissions {
             req.push((int(9), Value::Unsigned(p)));
         }

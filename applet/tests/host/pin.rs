@@ -71,6 +71,18 @@ impl HostSecret {
         self.encrypt(&pin_protocol::pin_hash(pin))
     }
 
+    /// A getPinToken (`sub` 5, §6.5.5.7.1) or getPinUvAuthTokenUsingPinWithPermissions (`sub` 9,
+    /// §6.5.5.7.2) request with this platform key, without permissions or rpId:
+    /// `{1: protocol, 2: subCommand, 3: keyAgreement, 6: pinHashEnc}`.
+    pub fn token_request(&self, sub: i64, pin_hash_enc: Vec<u8>) -> Vec<(Value, Value)> {
+        vec![
+            (Value::int(1), Value::int(self.protocol.into())),
+            (Value::int(2), Value::int(sub)),
+            (Value::int(3), self.cose.clone()),
+            (Value::int(6), Value::bytes(pin_hash_enc)),
+        ]
+    }
+
     /// The hmac-secret extension input (§12.5) for the encrypted salts `salt_enc`:
     /// `{1: keyAgreement, 2: saltEnc, 3: saltAuth, 4: pinUvAuthProtocol}`.
     pub fn hmac_secret_input(&self, salt_enc: &[u8]) -> Value {
