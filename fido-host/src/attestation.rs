@@ -391,6 +391,34 @@ pub fn parse_pem_certificate(pem: &str) -> Result<Certificate, String> {
     Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("not a PEM certificate: {e}"))
 }
 
+/// Whether `child` names `parent` (`role` in the problem: "the next certificate", "the
+/// --trust-root") as its issuer and carries its signature. `None` when the issuer is another
+/// certificate (a problem, and nothing more to say of the pair); else whether the signature
+/// verifies with `parent`'s key (a problem when not).
+fn issued_by(
+    child: &Certificate,
+    parent: &Certificate,
+    role: &str,
+    v: &mut Verdict,
+) -> Option<bool> {
+    if child.tbs_certificate().issuer() != parent.tbs_certificate().subject() {
+        v.problem(format!(
+            "'{}' is issued by '{}', not by {role} '{}'",
+            subject(child),
+            child.tbs_certificate().issuer(),
+            subject(parent)
+        ));
+        return None;
+    }
+    match cert_key(parent).and_then(|k| signed_by(child, &k)) {
+        Ok(()) => Some(true),
+        Err(e) => {
+            v.problem(e);
+            Some(false)
+        }
+    }
+}
+
 /// Verifies a `packed` attestation statement (WebAuthn §8.2 verification procedure) with a full
 /// certificate chain: the signature over authData ‖ clientDataHash with x5c[0], the §8.2.1
 /// certificate requirements, the AAGUID extension against `expected_aaguid` (getInfo's), each
@@ -478,22 +506,15 @@ pub fn verify_packed(
     }
     for pair in certs.windows(2) {
         let [child, parent] = pair else { continue };
-        if child.tbs_certificate().issuer() != parent.tbs_certificate().subject() {
-            v.problem(format!(
-                "'{}' is issued by '{}', not by the next certificate '{}'",
-                subject(child),
-                child.tbs_certificate().issuer(),
-                subject(parent)
-            ));
+        let Some(signed) = issued_by(child, parent, "the next certificate", &mut v) else {
             continue;
-        }
-        match cert_key(parent).and_then(|k| signed_by(child, &k)) {
-            Ok(()) => v.note(format!(
+        };
+        if signed {
+            v.note(format!(
                 "'{}' is signed by '{}'",
                 subject(child),
                 subject(parent)
-            )),
-            Err(e) => v.problem(e),
+            ));
         }
         match basic_constraints(parent) {
             Ok(Some((_, bc))) if bc.ca => {}
@@ -530,25 +551,13 @@ pub fn verify_packed(
         }
         (false, Some(root)) => {
             check_validity(root, now, &mut v);
-            if last.tbs_certificate().issuer() != root.tbs_certificate().subject() {
-                v.problem(format!(
-                    "'{}' is issued by '{}', not by the --trust-root '{}'",
+            if issued_by(last, root, "the --trust-root", &mut v) == Some(true) {
+                v.rooted = true;
+                v.note(format!(
+                    "'{}' is signed by the --trust-root '{}': the chain is complete",
                     subject(last),
-                    last.tbs_certificate().issuer(),
                     subject(root)
                 ));
-            } else {
-                match cert_key(root).and_then(|k| signed_by(last, &k)) {
-                    Ok(()) => {
-                        v.rooted = true;
-                        v.note(format!(
-                            "'{}' is signed by the --trust-root '{}': the chain is complete",
-                            subject(last),
-                            subject(root)
-                        ))
-                    }
-                    Err(e) => v.problem(e),
-                }
             }
         }
         (false, None) => v.note(format!(
