@@ -75,8 +75,10 @@ impl Faulted {
         client
     }
 
-    /// The card left the reader and came back: a fresh session.
-    fn after_removal(&self) -> Client {
+    /// The card left the reader and came back: the connection of before (`old`) is closed, and a
+    /// fresh session opened.
+    fn after_removal(&self, old: Client) -> Client {
+        drop(old);
         wait_for_card(&self.ctx, &self.slot.reader, false, CARD_TIMEOUT).unwrap_or_else(|e| {
             panic!(
                 "the card did not leave: {e}; log:\n{}",
@@ -204,26 +206,22 @@ action = { remove = { at = "get_response", away_ms = 1200 } }
         "{err} after {:?}",
         start.elapsed()
     );
-    drop(client);
-    let mut client = run.after_removal();
+    let mut client = run.after_removal(client);
 
     // Removed before the answer.
     try_send(&mut client, GET_INFO).expect_err("removed before answering");
-    drop(client);
-    let mut client = run.after_removal();
+    let mut client = run.after_removal(client);
 
     // Removed between two links of a chain: the first link is taken, the second never is.
     assert_eq!(client.send("901000000101").1, 0x9000, "first link");
     try_send(&mut client, "8010000001A000").expect_err("removed between the links");
-    drop(client);
-    let mut client = run.after_removal();
+    let mut client = run.after_removal(client);
 
     // Removed between two GET RESPONSE pieces.
     let (data, sw) = client.send(GET_INFO);
     assert_eq!((data.len(), sw >> 8), (64, 0x61), "a first piece");
     try_send(&mut client, "00C0000000").expect_err("removed between the pieces");
-    drop(client);
-    let mut client = run.after_removal();
+    let mut client = run.after_removal(client);
     let (data, sw) = client.send(GET_INFO);
     assert_eq!((data[0], sw >> 8), (0x00, 0x61), "every fault fired once");
     drop(client);
