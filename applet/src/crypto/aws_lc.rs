@@ -18,7 +18,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519
 use zeroize::Zeroizing;
 
 use super::backend::{CryptoBackend, KeyAgreement, Signer};
-use super::keys::{Algorithm, CredentialKey, CredentialPublicKey, PrivateKey, PublicKey};
+use super::keys::{CredentialKey, CredentialPublicKey, PrivateKey, PublicKey};
 
 /// The aws-lc-rs backend.
 #[derive(Clone, Copy, Debug, Default)]
@@ -75,10 +75,6 @@ struct EcdsaSigner {
 }
 
 impl Signer for EcdsaSigner {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::Es256
-    }
-
     fn public_key(&self) -> CredentialPublicKey {
         CredentialPublicKey::Es256(self.public)
     }
@@ -103,10 +99,6 @@ struct Ed25519Signer {
 }
 
 impl Signer for Ed25519Signer {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::EdDsa
-    }
-
     fn public_key(&self) -> CredentialPublicKey {
         CredentialPublicKey::EdDsa(self.public)
     }

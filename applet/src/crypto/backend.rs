@@ -36,11 +36,13 @@ use crate::digest;
 
 /// A credential or attestation key, prepared once for signing.
 pub trait Signer: Send + Sync {
-    /// The key's algorithm.
-    fn algorithm(&self) -> Algorithm;
-
     /// The public key.
     fn public_key(&self) -> CredentialPublicKey;
+
+    /// The key's algorithm (its public key's).
+    fn algorithm(&self) -> Algorithm {
+        self.public_key().algorithm()
+    }
 
     /// The signature of the concatenation of `parts` (e.g. `authData || clientDataHash`,
     /// WebAuthn §6.3.3 step 11, §8.2): ES256 is ECDSA over SHA-256 in ASN.1 DER (WebAuthn

@@ -14,7 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use ctap_types::cose::{self, crv, key, kty};
 
-use crate::digest::{ct_eq, sha256};
+use crate::digest::sha256;
 use crate::platform::Rng;
 
 /// A public-key credential algorithm this build implements (COSE, CTAP 2.1 §6.4 `algorithms`;
@@ -278,20 +278,7 @@ impl Ed25519Seed {
     }
 }
 
-impl PartialEq for Ed25519Seed {
-    /// Constant time.
-    fn eq(&self, other: &Self) -> bool {
-        ct_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for Ed25519Seed {}
-
-impl std::fmt::Debug for Ed25519Seed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Ed25519Seed(..)")
-    }
-}
+secret_bytes_impls!(Ed25519Seed);
 
 /// A credential's private key, of one of the [`Algorithm`]s.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -347,6 +334,14 @@ pub enum CredentialPublicKey {
 }
 
 impl CredentialPublicKey {
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Es256(_) => Algorithm::Es256,
+            Self::EdDsa(_) => Algorithm::EdDsa,
+        }
+    }
+
     /// The credential public key as a COSE_Key in CTAP2 canonical CBOR: EC2 for ES256
     /// ([`PublicKey::cose_key`]); for EdDSA the OKP key `{1: 1, 3: -8, -1: 6, -2: x}` (RFC 9053
     /// §7.2; WebAuthn §6.5.1.1), keys in canonical order.

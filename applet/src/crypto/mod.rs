@@ -15,6 +15,27 @@
 //! the card is built ([`crate::CardBuilder::crypto_backend`]). SHA-256 and HMAC-SHA-256 are
 //! re-exported from [`crate::digest`] (the platform's DRBG needs them below this module).
 
+/// The impls every 32-byte secret newtype (`struct T([u8; 32])`: [`WrappingKey`],
+/// [`Ed25519Seed`]) has: constant-time equality, and a `Debug` that hides the bytes.
+macro_rules! secret_bytes_impls {
+    ($ty:ident) => {
+        impl PartialEq for $ty {
+            /// Constant time.
+            fn eq(&self, other: &Self) -> bool {
+                $crate::digest::ct_eq(&self.0, &other.0)
+            }
+        }
+
+        impl Eq for $ty {}
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($ty), "(..)"))
+            }
+        }
+    };
+}
+
 pub mod backend;
 pub mod keys;
 pub mod select;

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::backend::{CryptoBackend, KeyAgreement, Signer};
-use super::keys::{Algorithm, CredentialKey, CredentialPublicKey, PrivateKey, PublicKey};
+use super::keys::{CredentialKey, CredentialPublicKey, PrivateKey, PublicKey};
 
 /// The pure-Rust backend.
 #[derive(Clone, Copy, Debug, Default)]
@@ -51,10 +51,6 @@ struct EcdsaSigner {
 }
 
 impl Signer for EcdsaSigner {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::Es256
-    }
-
     fn public_key(&self) -> CredentialPublicKey {
         CredentialPublicKey::Es256(*self.public.get_or_init(|| public_key(&self.key)))
     }
@@ -78,10 +74,6 @@ impl Signer for EcdsaSigner {
 struct Ed25519Signer(ed25519_dalek::SigningKey);
 
 impl Signer for Ed25519Signer {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::EdDsa
-    }
-
     fn public_key(&self) -> CredentialPublicKey {
         CredentialPublicKey::EdDsa(self.0.verifying_key().to_bytes())
     }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::keys::{Algorithm, CredentialKey};
-use crate::digest::{ct_eq, hmac_sha256};
+use crate::digest::hmac_sha256;
 use crate::platform::Rng;
 
 /// Length of a credential id made by [`wrap_credential`]: version (1) || nonce (12) ||
@@ -89,20 +89,7 @@ impl WrappingKey {
     }
 }
 
-impl PartialEq for WrappingKey {
-    /// Constant time.
-    fn eq(&self, other: &Self) -> bool {
-        ct_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for WrappingKey {}
-
-impl std::fmt::Debug for WrappingKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WrappingKey(..)")
-    }
-}
+secret_bytes_impls!(WrappingKey);
 
 /// What a non-resident credential id carries: the credential's private key and a byte of CTAP
 /// state (see the `FLAG_*` constants).
@@ -177,17 +164,26 @@ pub fn wrap_credential(
     rp_id_hash: &[u8; 32],
     cred: &WrappedCredential,
 ) -> Vec<u8> {
-    let mut buffer = Zeroizing::new([0u8; PLAINTEXT_LEN]);
-    buffer[0] = cred.flags;
-    buffer[1] = algorithm_byte(cred.private_key.algorithm());
-    buffer[2..].copy_from_slice(&*cred.private_key.to_bytes());
-    seal(
-        key,
-        rng,
-        CREDENTIAL_ID_VERSION,
-        rp_id_hash,
-        buffer.as_mut_slice(),
-    )
+    wrap_version(CREDENTIAL_ID_VERSION, key, rng, rp_id_hash, cred)
+}
+
+/// Seals `cred` in the format of `version`: `flags || alg || key` for version 2,
+/// `flags || key` (ES256 only) for version 1, which only the tests still make (as builds
+/// before Ed25519 did) to check that old ids keep working.
+fn wrap_version(
+    version: u8,
+    key: &WrappingKey,
+    rng: &mut dyn Rng,
+    rp_id_hash: &[u8; 32],
+    cred: &WrappedCredential,
+) -> Vec<u8> {
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(PLAINTEXT_LEN));
+    plaintext.push(cred.flags);
+    if version != CREDENTIAL_ID_VERSION_1 {
+        plaintext.push(algorithm_byte(cred.private_key.algorithm()));
+    }
+    plaintext.extend_from_slice(&*cred.private_key.to_bytes());
+    seal(key, rng, version, rp_id_hash, &mut plaintext)
 }
 
 /// `version || nonce(12) || AES-256-GCM(plaintext, aad = version || rpIdHash) || tag(16)` under a
@@ -280,27 +276,6 @@ pub fn derive_cred_random(key: &WrappingKey, credential_id: &[u8], with_uv: bool
     )
 }
 
-/// Seals `cred` in the version-1 format (ES256 only), as builds before Ed25519 did: for the
-/// tests that old ids keep working.
-#[cfg(test)]
-pub(crate) fn wrap_credential_v1(
-    key: &WrappingKey,
-    rng: &mut dyn Rng,
-    rp_id_hash: &[u8; 32],
-    cred: &WrappedCredential,
-) -> Vec<u8> {
-    let mut buffer = Zeroizing::new([0u8; PLAINTEXT_V1_LEN]);
-    buffer[0] = cred.flags;
-    buffer[1..].copy_from_slice(&*cred.private_key.to_bytes());
-    seal(
-        key,
-        rng,
-        CREDENTIAL_ID_VERSION_1,
-        rp_id_hash,
-        buffer.as_mut_slice(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +324,7 @@ mod tests {
     #[test]
     fn version_1_ids_still_open_as_es256() {
         let (key, mut rng, rp, cred) = sample();
-        let old = wrap_credential_v1(&key, &mut rng, &rp, &cred);
+        let old = wrap_version(CREDENTIAL_ID_VERSION_1, &key, &mut rng, &rp, &cred);
         assert_eq!(old.len(), CREDENTIAL_ID_V1_LEN);
         assert_eq!(old.len(), 62);
         let opened = unwrap_credential(&key, &rp, &old).expect("a version-1 id opens");
@@ -365,20 +340,10 @@ mod tests {
     #[test]
     fn an_unknown_algorithm_byte_does_not_open() {
         let (key, mut rng, rp, _) = sample();
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
         let mut buffer = [0u8; PLAINTEXT_LEN];
         buffer[1] = 9;
         buffer[2..].copy_from_slice(&[1; 32]);
-        let tag = key
-            .aead()
-            .encrypt_inout_detached(
-                &Nonce::from(nonce),
-                &credential_aad(CREDENTIAL_ID_VERSION, &rp),
-                buffer.as_mut_slice().into(),
-            )
-            .expect("seals");
-        let id = [&[CREDENTIAL_ID_VERSION][..], &nonce, &buffer, &tag].concat();
+        let id = seal(&key, &mut rng, CREDENTIAL_ID_VERSION, &rp, &mut buffer);
         assert!(unwrap_credential(&key, &rp, &id).is_none());
     }
 
