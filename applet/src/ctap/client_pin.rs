@@ -101,6 +101,14 @@ pub struct ClientPinRequest {
 }
 
 impl ClientPinRequest {
+    /// The platform's keyAgreement, for the subcommands that take one together with
+    /// pinUvAuthProtocol (setPIN, changePIN, the token subcommands): either absent is
+    /// CTAP2_ERR_MISSING_PARAMETER.
+    fn platform_key(&self) -> CtapResult<&PlatformKey> {
+        required(self.pin_uv_auth_protocol)?;
+        required(self.key_agreement.as_ref())
+    }
+
     /// Decodes the CBOR parameters: malformed CBOR and wrong types fail here, missing
     /// parameters later, per subcommand.
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
@@ -200,16 +208,18 @@ fn shared_secret(
         .map_err(|_| CtapError::InvalidParameter)
 }
 
+/// A parameter the subcommand requires: absent is CTAP2_ERR_MISSING_PARAMETER (§6.5.5.5
+/// step 1, §6.5.5.6 step 1, §6.5.5.7.1 step 1). A subcommand checks all it requires before it
+/// checks any value.
+fn required<T>(value: Option<T>) -> CtapResult<T> {
+    value.ok_or(CtapError::MissingParameter)
+}
+
 /// setPIN (§6.5.5.5).
 fn set_pin(auth: &mut Authenticator, req: &ClientPinRequest) -> CtapResult<()> {
-    let (Some(_), Some(key), Some(new_pin_enc), Some(param)) = (
-        req.pin_uv_auth_protocol,
-        req.key_agreement.as_ref(),
-        req.new_pin_enc.as_deref(),
-        req.pin_uv_auth_param.as_deref(),
-    ) else {
-        return Err(CtapError::MissingParameter);
-    };
+    let key = req.platform_key()?;
+    let new_pin_enc = required(req.new_pin_enc.as_deref())?;
+    let param = required(req.pin_uv_auth_param.as_deref())?;
     let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
     // §6.5.5.5 step 3: "If a PIN has already been set, authenticator returns
     // CTAP2_ERR_PIN_AUTH_INVALID error." (CTAP 2.0 §5.5.5 has the same step.)
@@ -231,15 +241,10 @@ fn set_pin(auth: &mut Authenticator, req: &ClientPinRequest) -> CtapResult<()> {
 
 /// changePIN (§6.5.5.6).
 fn change_pin(auth: &mut Authenticator, req: &ClientPinRequest) -> CtapResult<()> {
-    let (Some(_), Some(key), Some(pin_hash_enc), Some(new_pin_enc), Some(param)) = (
-        req.pin_uv_auth_protocol,
-        req.key_agreement.as_ref(),
-        req.pin_hash_enc.as_deref(),
-        req.new_pin_enc.as_deref(),
-        req.pin_uv_auth_param.as_deref(),
-    ) else {
-        return Err(CtapError::MissingParameter);
-    };
+    let key = req.platform_key()?;
+    let pin_hash_enc = required(req.pin_hash_enc.as_deref())?;
+    let new_pin_enc = required(req.new_pin_enc.as_deref())?;
+    let param = required(req.pin_uv_auth_param.as_deref())?;
     let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
     check_pin_usable(auth)?;
     let secret = shared_secret(auth, protocol, key)?;
@@ -275,13 +280,8 @@ fn get_pin_token(
     req: &ClientPinRequest,
     permissions: Option<u64>,
 ) -> CtapResult<Value> {
-    let (Some(_), Some(key), Some(pin_hash_enc)) = (
-        req.pin_uv_auth_protocol,
-        req.key_agreement.as_ref(),
-        req.pin_hash_enc.as_deref(),
-    ) else {
-        return Err(CtapError::MissingParameter);
-    };
+    let key = req.platform_key()?;
+    let pin_hash_enc = required(req.pin_hash_enc.as_deref())?;
     let protocol = protocol(auth, req.pin_uv_auth_protocol)?;
     let (permissions, rp_id) = match permissions {
         // Legacy getPinToken takes neither, and grants mc and ga (§6.5.5.7.1). CTAP 2.0 has
