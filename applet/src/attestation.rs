@@ -160,7 +160,7 @@ impl AttestationMaterial {
     /// The packed attestation signature (WebAuthn §8.2 "Signing procedure" step 2): ECDSA P-256 /
     /// SHA-256 over the concatenation of `parts` (authenticatorData || clientDataHash), ASN.1
     /// DER, computed by `crypto`. The card itself keeps the prepared key
-    /// (`Authenticator::attestation_signer`); this is for one-off uses.
+    /// (`Authenticator::attestation_sign`); this is for one-off uses.
     pub fn sign(
         &self,
         crypto: &dyn CryptoBackend,

@@ -254,13 +254,6 @@ impl U2fBackend for Authenticator {
     }
 
     fn attestation_sign(&self, message: &[u8]) -> Result<Vec<u8>, StatusWord> {
-        match self.attestation_signer() {
-            Some(Ok(signer)) => Ok(signer.sign(&[message])),
-            Some(Err(err)) => {
-                tracing::error!(%err, "U2F: the stored attestation key is unusable");
-                Err(StatusWord::UNKNOWN)
-            }
-            None => Err(StatusWord::UNKNOWN),
-        }
+        self.attestation_sign(message).ok_or(StatusWord::UNKNOWN)
     }
 }

@@ -104,7 +104,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
     // one needs an offered pinUvAuthProtocol.
-    let pin_protocol = pin_uv_auth::check_pin_uv_auth(
+    let pin_uv = pin_uv_auth::check_pin_uv_auth(
         auth,
         req.pin_uv_auth_param.as_deref(),
         req.pin_uv_auth_protocol,
@@ -117,39 +117,24 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     if req.options.rk.is_some() {
         return Err(CtapError::UnsupportedOption);
     }
-    if req.options.uv == Some(true) && pin_protocol.is_none() {
-        return Err(pin_uv_auth::uv_not_supported(auth));
-    }
+    pin_uv_auth::check_uv_option(auth, req.options.uv, pin_uv.is_some())?;
     let up = req.options.up.unwrap_or(true);
-    let enabled: Vec<(String, Value)> = req
-        .extensions
-        .iter()
-        .filter(|(id, _)| auth.extension_enabled(id))
-        .cloned()
-        .collect();
-    let ext = GetAssertionExtensions::decode(&enabled)?;
+    let ext = GetAssertionExtensions::decode(&auth.enabled_extensions(&req.extensions))?;
 
     // Step 5, alwaysUv (§6.11.2): every assertion with presence needs a pinUvAuthToken.
-    if auth.store.get().pin.always_uv && up && pin_protocol.is_none() {
+    if auth.store.get().pin.always_uv && up && pin_uv.is_none() {
         return Err(CtapError::PuatRequired);
     }
 
     // Step 6: the pinUvAuthParam proves a token with the ga permission for this RP; then (and
     // only then) the user was verified.
-    let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
-        (Some(protocol), Some(param)) => {
-            pin_uv_auth::verify_token_for(
-                auth,
-                protocol,
-                &req.client_data_hash,
-                param,
-                permission::GET_ASSERTION,
-                &req.rp_id,
-            )?;
-            true
-        }
-        _ => false,
-    };
+    let uv = pin_uv_auth::verify_token_for(
+        auth,
+        pin_uv,
+        &req.client_data_hash,
+        permission::GET_ASSERTION,
+        &req.rp_id,
+    )?;
 
     // Step 7: locate the applicable credentials; credProtect hides some of them without UV
     // (§12.1), exactly as if they did not exist.
@@ -204,13 +189,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     // permissions (but lbw) are then consumed.
     let mut flags = 0;
     if up {
-        let cached = pin_protocol.is_some() && auth.client_pin.token.user_present();
-        if !cached {
-            auth.check_user_presence()?;
-        }
-        if pin_protocol.is_some() {
-            pin_uv_auth::consume_token_after_presence(auth);
-        }
+        pin_uv_auth::collect_presence(auth, pin_uv.is_some())?;
         flags |= FLAG_UP;
     }
     if uv {

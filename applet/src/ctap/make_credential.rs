@@ -138,7 +138,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     // Steps 1-2: a zero-length pinUvAuthParam is the "select this authenticator" probe; a real
     // one needs an offered pinUvAuthProtocol.
-    let pin_protocol = pin_uv_auth::check_pin_uv_auth(
+    let pin_uv = pin_uv_auth::check_pin_uv_auth(
         auth,
         req.pin_uv_auth_param.as_deref(),
         req.pin_uv_auth_protocol,
@@ -164,16 +164,8 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     if req.options.up == Some(false) {
         return Err(CtapError::InvalidOption);
     }
-    if req.options.uv == Some(true) && pin_protocol.is_none() {
-        return Err(pin_uv_auth::uv_not_supported(auth));
-    }
-    let enabled: Vec<(String, Value)> = req
-        .extensions
-        .iter()
-        .filter(|(id, _)| auth.extension_enabled(id))
-        .cloned()
-        .collect();
-    let ext = MakeCredentialExtensions::decode(&enabled)?;
+    pin_uv_auth::check_uv_option(auth, req.options.uv, pin_uv.is_some())?;
+    let ext = MakeCredentialExtensions::decode(&auth.enabled_extensions(&req.extensions))?;
 
     // Steps 6-8: once a PIN is set, a discoverable credential needs a pinUvAuthToken; a
     // non-discoverable one does too unless the card declares makeCredUvNotRqd (a CTAP 2.1
@@ -182,7 +174,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
     // for UV on everything.
     let pin = &auth.store.get().pin;
     let uv_not_rqd = auth.profile.options.make_cred_uv_not_rqd && auth.profile.is_ctap21();
-    if pin_protocol.is_none() && (pin.always_uv || (pin.is_set() && (rk || !uv_not_rqd))) {
+    if pin_uv.is_none() && (pin.always_uv || (pin.is_set() && (rk || !uv_not_rqd))) {
         return Err(CtapError::PuatRequired);
     }
 
@@ -208,20 +200,13 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     // Step 11: the pinUvAuthParam proves a token with the mc permission for this RP; then (and
     // only then) the user was verified.
-    let uv = match (pin_protocol, req.pin_uv_auth_param.as_deref()) {
-        (Some(protocol), Some(param)) => {
-            pin_uv_auth::verify_token_for(
-                auth,
-                protocol,
-                &req.client_data_hash,
-                param,
-                permission::MAKE_CREDENTIAL,
-                &req.rp.id,
-            )?;
-            true
-        }
-        _ => false,
-    };
+    let uv = pin_uv_auth::verify_token_for(
+        auth,
+        pin_uv,
+        &req.client_data_hash,
+        permission::MAKE_CREDENTIAL,
+        &req.rp.id,
+    )?;
 
     let rp_id_hash = crypto::sha256(req.rp.id.as_bytes());
 
@@ -285,13 +270,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
 
     // Step 14: user presence (the tap), unless the token carries presence; a token's cached
     // presence, verification and permissions (but lbw) are consumed either way.
-    let cached = pin_protocol.is_some() && auth.client_pin.token.user_present();
-    if !cached {
-        auth.check_user_presence()?;
-    }
-    if pin_protocol.is_some() {
-        pin_uv_auth::consume_token_after_presence(auth);
-    }
+    pin_uv_auth::collect_presence(auth, pin_uv.is_some())?;
     let flags = if uv { FLAG_UP | FLAG_UV } else { FLAG_UP };
 
     // Step 16: a new key of the chosen algorithm, sealed into the credential id (with the
@@ -377,7 +356,7 @@ pub fn process(auth: &mut Authenticator, params: &[u8]) -> CtapResult<Value> {
             signed.extend_from_slice(&req.client_data_hash);
             let batch = match attestation_type {
                 AttestationType::Basic => auth.attestation().map(|material| {
-                    let signature = attestation_signature(auth, &signed)?;
+                    let signature = auth.attestation_sign(&signed).ok_or(CtapError::Other)?;
                     Ok::<_, CtapError>((material, signature))
                 }),
                 _ => None,
@@ -451,18 +430,6 @@ fn packed_statement(
             ),
             (Value::text("sig"), Value::Bytes(credential.sign(&[signed]))),
         ]),
-    }
-}
-
-/// Signs with the batch key; stored material that no longer parses is an internal error.
-fn attestation_signature(auth: &Authenticator, signed: &[u8]) -> CtapResult<Vec<u8>> {
-    match auth.attestation_signer() {
-        Some(Ok(signer)) => Ok(signer.sign(&[signed])),
-        Some(Err(err)) => {
-            tracing::error!(%err, "stored attestation key is unusable");
-            Err(CtapError::Other)
-        }
-        None => Err(CtapError::Other),
     }
 }
 

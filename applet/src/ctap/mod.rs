@@ -208,18 +208,18 @@ impl Authenticator {
         self.signers.signer(self.crypto, id, key)
     }
 
-    /// The batch attestation key's signer (ES256; WebAuthn §8.2 and U2F sign with it whatever
-    /// the credential's algorithm). `None` without attestation material; an error if the stored
-    /// key is not a valid P-256 scalar (a corrupted state image).
-    pub(crate) fn attestation_signer(
-        &self,
-    ) -> Option<Result<Arc<dyn Signer>, attestation::AttestationError>> {
-        let material = self.attestation()?;
-        Some(
-            material
-                .private_key()
-                .map(|key| self.signer(ATTESTATION_SIGNER, &CredentialKey::Es256(key))),
-        )
+    /// The batch attestation key's signature of `message` (ES256; WebAuthn §8.2 and U2F sign
+    /// with it whatever the credential's algorithm). `None` without attestation material, and
+    /// when the stored key is not a valid P-256 scalar (a corrupted state image, logged): the
+    /// callers answer both with their internal error.
+    pub(crate) fn attestation_sign(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let key = self
+            .attestation()?
+            .private_key()
+            .inspect_err(|err| tracing::error!(%err, "the stored attestation key is unusable"))
+            .ok()?;
+        let signer = self.signer(ATTESTATION_SIGNER, &CredentialKey::Es256(key));
+        Some(signer.sign(&[message]))
     }
 
     /// Forgets every prepared signer (authenticatorReset replaces every credential).
@@ -390,10 +390,17 @@ impl Authenticator {
             .request_without_waiting(self.request_name)
     }
 
-    /// Whether extension `id` is both implemented and enabled by the profile (getInfo lists
-    /// exactly these; the others are ignored like unknown extensions).
-    pub(crate) fn extension_enabled(&self, id: &str) -> bool {
-        ctap_types::ExtensionId::parse(id).is_some_and(|e| self.profile.enables_extension(e))
+    /// The requested extensions that are both implemented and enabled by the profile (getInfo
+    /// lists exactly these; the others are ignored like unknown extensions).
+    pub(crate) fn enabled_extensions(&self, requested: &[(String, Value)]) -> Vec<(String, Value)> {
+        requested
+            .iter()
+            .filter(|(id, _)| {
+                ctap_types::ExtensionId::parse(id)
+                    .is_some_and(|e| self.profile.enables_extension(e))
+            })
+            .cloned()
+            .collect()
     }
 
     /// An allowList / excludeList longer than getInfo `maxCredentialCountInList` is

@@ -21,28 +21,44 @@ use super::Authenticator;
 use super::types::SubcommandRequest;
 use crate::pin_protocol::PinProtocol;
 
-/// The error for `options.uv = true` on a card without built-in user verification: CTAP 2.1
-/// (§6.1.2 step 5, §6.2.2 step 4) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
+/// The `options.uv` check of makeCredential and getAssertion: `uv = true` asks for built-in
+/// user verification, which this card (no PIN pad) lacks, unless a pinUvAuthParam came with it
+/// (`with_pin_uv_auth`: then it is treated as false, the PIN is the verification). The error:
+/// CTAP 2.1 (§6.1.2 step 5, §6.2.2 step 4) says CTAP2_ERR_INVALID_OPTION; CTAP 2.0 said
 /// CTAP2_ERR_UNSUPPORTED_OPTION, which a profile declaring only FIDO_2_0 keeps.
-pub fn uv_not_supported(auth: &Authenticator) -> CtapError {
-    if auth.profile.is_ctap21() {
-        CtapError::InvalidOption
+pub fn check_uv_option(
+    auth: &Authenticator,
+    uv: Option<bool>,
+    with_pin_uv_auth: bool,
+) -> CtapResult<()> {
+    if uv != Some(true) || with_pin_uv_auth {
+        Ok(())
+    } else if auth.profile.is_ctap21() {
+        Err(CtapError::InvalidOption)
     } else {
-        CtapError::UnsupportedOption
+        Err(CtapError::UnsupportedOption)
     }
+}
+
+/// A makeCredential / getAssertion pinUvAuthParam with the offered protocol it names, checked
+/// by [`check_pin_uv_auth`] and verified later by [`verify_token_for`].
+#[derive(Clone, Copy, Debug)]
+pub struct PinUvAuth<'a> {
+    pub protocol: PinProtocol,
+    pub param: &'a [u8],
 }
 
 /// The pinUvAuthParam checks shared by makeCredential and getAssertion (§6.1.2 steps 1-2,
 /// §6.2.2 steps 1-2). A zero-length pinUvAuthParam asks "touch me, then tell me about your
 /// PIN" (platforms use it to let the user pick an authenticator): after presence it is
 /// CTAP2_ERR_PIN_INVALID when a PIN is set, CTAP2_ERR_PIN_NOT_SET otherwise. A real one needs
-/// an offered pinUvAuthProtocol, which is returned; it is verified later, after the options
-/// (§6.1.2 step 11, §6.2.2 step 6).
-pub fn check_pin_uv_auth(
+/// an offered pinUvAuthProtocol, and is returned with it; it is verified later, after the
+/// options (§6.1.2 step 11, §6.2.2 step 6).
+pub fn check_pin_uv_auth<'a>(
     auth: &mut Authenticator,
-    param: Option<&[u8]>,
+    param: Option<&'a [u8]>,
     protocol: Option<u64>,
-) -> CtapResult<Option<PinProtocol>> {
+) -> CtapResult<Option<PinUvAuth<'a>>> {
     match param {
         None => Ok(None),
         Some([]) => {
@@ -53,7 +69,10 @@ pub fn check_pin_uv_auth(
                 Err(CtapError::PinNotSet)
             }
         }
-        Some(_) => self::protocol(auth, protocol).map(Some),
+        Some(param) => Ok(Some(PinUvAuth {
+            protocol: self::protocol(auth, protocol)?,
+            param,
+        })),
     }
 }
 
@@ -65,27 +84,37 @@ pub fn ctap20_tokens(auth: &Authenticator) -> bool {
     auth.profile.is_ctap20_only()
 }
 
-/// What makeCredential and getAssertion do to the token after collecting presence (§6.1.2
-/// step 14.4, §6.2.2 step 9.4): consume it, under CTAP 2.1 rules; a CTAP 2.0 pinToken stays.
-pub fn consume_token_after_presence(auth: &mut Authenticator) {
-    if !ctap20_tokens(auth) {
+/// User presence for makeCredential and getAssertion (§6.1.2 step 14, §6.2.2 step 9): a token
+/// in use (`with_token`) that carries presence stands for the tap, otherwise the user is asked.
+/// Then the token is consumed (step 14.4 / 9.4: its presence, verification and permissions but
+/// lbw), under CTAP 2.1 rules; a CTAP 2.0 pinToken stays.
+pub fn collect_presence(auth: &mut Authenticator, with_token: bool) -> CtapResult<()> {
+    let cached = with_token && auth.client_pin.token.user_present();
+    if !cached {
+        auth.check_user_presence()?;
+    }
+    if with_token && !ctap20_tokens(auth) {
         auth.client_pin.token.consume_after_presence();
     }
+    Ok(())
 }
 
 /// Checks a makeCredential / getAssertion `pinUvAuthParam` against the token in use
 /// (§6.1.2 step 11, §6.2.2 step 6): the MAC over `clientDataHash`, the `permission`, the
 /// permissions RP ID (bound to `rp_id` if the token had none) and the userVerified flag. Every
 /// failure is CTAP2_ERR_PIN_AUTH_INVALID. Under CTAP 2.0 rules ([`ctap20_tokens`]) the token is
-/// not bound to an RP ID.
+/// not bound to an RP ID. Answers whether the user was verified: `false` without a
+/// pinUvAuthParam.
 pub fn verify_token_for(
     auth: &mut Authenticator,
-    protocol: PinProtocol,
+    pin_uv: Option<PinUvAuth<'_>>,
     client_data_hash: &[u8],
-    param: &[u8],
     permission: u8,
     rp_id: &str,
-) -> CtapResult<()> {
+) -> CtapResult<bool> {
+    let Some(PinUvAuth { protocol, param }) = pin_uv else {
+        return Ok(false);
+    };
     let now = auth.platform.clock.now_ms();
     let ctap20 = ctap20_tokens(auth);
     let token = &mut auth.client_pin.token;
@@ -102,7 +131,7 @@ pub fn verify_token_for(
     if !ctap20 && !token.bind_or_match_rp_id(rp_id) {
         return Err(CtapError::PinAuthInvalid);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether the card is protected by user verification: a PIN is set, or alwaysUv asks for
