@@ -139,7 +139,7 @@ fn run(args: Args) -> Result<bool, String> {
         pin: args.pin.clone(),
         allow_reset: args.allow_reset,
         trust_root,
-        now: std::time::SystemTime::now(),
+        now: None,
     };
     let result = match args.host {
         Some(HostArg::Windows) => {

@@ -280,7 +280,7 @@ pub(super) fn check_attestation(ctx: &mut Ctx) -> Verdict {
         &client_data_hash,
         &expected,
         ctx.opts.trust_root.as_ref(),
-        ctx.opts.now,
+        ctx.opts.now.unwrap_or_else(SystemTime::now),
     );
     ctx.notes.extend(verdict.notes.iter().cloned());
     let x5c_len = att

@@ -73,23 +73,13 @@ impl CheckResult {
 }
 
 /// Options of a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub pin: Option<String>,
     pub allow_reset: bool,
     pub trust_root: Option<Certificate>,
-    pub now: SystemTime,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            pin: None,
-            allow_reset: false,
-            trust_root: None,
-            now: SystemTime::now(),
-        }
-    }
+    /// The time certificates must be valid at; `None`: the clock's when they are checked.
+    pub now: Option<SystemTime>,
 }
 
 /// The whole run.
