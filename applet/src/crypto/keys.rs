@@ -260,13 +260,6 @@ impl PublicKey {
 pub struct Ed25519Seed([u8; 32]);
 
 impl Ed25519Seed {
-    /// A fresh seed: 32 bytes from the card's RNG (RFC 8032 §5.1.5 step 1).
-    pub fn generate(rng: &mut dyn Rng) -> Self {
-        let mut seed = Self([0u8; 32]);
-        rng.fill_bytes(&mut seed.0);
-        seed
-    }
-
     /// The seed `bytes`.
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self(*bytes)
@@ -278,7 +271,10 @@ impl Ed25519Seed {
     }
 }
 
-secret_bytes_impls!(Ed25519Seed);
+secret_bytes_impls! {
+    /// A fresh seed: 32 bytes from the card's RNG (RFC 8032 §5.1.5 step 1).
+    Ed25519Seed
+}
 
 /// A credential's private key, of one of the [`Algorithm`]s.
 #[derive(Clone, Debug, PartialEq, Eq)]

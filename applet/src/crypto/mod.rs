@@ -15,10 +15,20 @@
 //! the card is built ([`crate::CardBuilder::crypto_backend`]). SHA-256 and HMAC-SHA-256 are
 //! re-exported from [`crate::digest`] (the platform's DRBG needs them below this module).
 
-/// The impls every 32-byte secret newtype (`struct T([u8; 32])`: [`WrappingKey`],
-/// [`Ed25519Seed`]) has: constant-time equality, and a `Debug` that hides the bytes.
+/// What every 32-byte secret newtype (`struct T([u8; 32])`: [`WrappingKey`], [`Ed25519Seed`])
+/// has: `generate` (documented by the doc comment given; the bytes are filled in place, so no
+/// copy of them is left behind), constant-time equality, and a `Debug` that hides the bytes.
 macro_rules! secret_bytes_impls {
-    ($ty:ident) => {
+    ($(#[doc = $doc:literal])+ $ty:ident) => {
+        impl $ty {
+            $(#[doc = $doc])+
+            pub fn generate(rng: &mut dyn $crate::platform::Rng) -> Self {
+                let mut secret = Self([0u8; 32]);
+                rng.fill_bytes(&mut secret.0);
+                secret
+            }
+        }
+
         impl PartialEq for $ty {
             /// Constant time.
             fn eq(&self, other: &Self) -> bool {

@@ -69,14 +69,6 @@ const LABEL_CRED_RANDOM: &[u8] = b"virtual-fido-card/hmac-secret/CredRandom/v1";
 pub struct WrappingKey([u8; 32]);
 
 impl WrappingKey {
-    /// A fresh key from the card's RNG (at first power-up and on authenticatorReset, which must
-    /// invalidate every credential, CTAP 2.1 §6.6).
-    pub fn generate(rng: &mut dyn Rng) -> Self {
-        let mut key = Self([0u8; 32]);
-        rng.fill_bytes(&mut key.0);
-        key
-    }
-
     /// A key from known bytes (tests, migration).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
@@ -89,7 +81,11 @@ impl WrappingKey {
     }
 }
 
-secret_bytes_impls!(WrappingKey);
+secret_bytes_impls! {
+    /// A fresh key from the card's RNG (at first power-up and on authenticatorReset, which must
+    /// invalidate every credential, CTAP 2.1 §6.6).
+    WrappingKey
+}
 
 /// What a non-resident credential id carries: the credential's private key and a byte of CTAP
 /// state (see the `FLAG_*` constants).
