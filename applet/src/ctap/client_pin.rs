@@ -112,20 +112,20 @@ impl ClientPinRequest {
     /// Decodes the CBOR parameters: malformed CBOR and wrong types fail here, missing
     /// parameters later, per subcommand.
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
-        let value = cbor::parse(params)?;
-        let map = IntMap::new(&value)?;
-        Ok(Self {
-            pin_uv_auth_protocol: map.opt_unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
-            subcommand: map.opt_unsigned(key::SUBCOMMAND)?,
-            key_agreement: map
-                .get(key::KEY_AGREEMENT)
-                .map(PlatformKey::decode)
-                .transpose()?,
-            pin_uv_auth_param: map.opt_bytes(key::PIN_UV_AUTH_PARAM)?,
-            new_pin_enc: map.opt_bytes(key::NEW_PIN_ENC)?,
-            pin_hash_enc: map.opt_bytes(key::PIN_HASH_ENC)?,
-            permissions: map.opt_unsigned(key::PERMISSIONS)?,
-            rp_id: map.opt_text(key::RP_ID)?,
+        IntMap::parse_with(params, |map| {
+            Ok(Self {
+                pin_uv_auth_protocol: map.opt_unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
+                subcommand: map.opt_unsigned(key::SUBCOMMAND)?,
+                key_agreement: map
+                    .get(key::KEY_AGREEMENT)
+                    .map(PlatformKey::decode)
+                    .transpose()?,
+                pin_uv_auth_param: map.opt_bytes(key::PIN_UV_AUTH_PARAM)?,
+                new_pin_enc: map.opt_bytes(key::NEW_PIN_ENC)?,
+                pin_hash_enc: map.opt_bytes(key::PIN_HASH_ENC)?,
+                permissions: map.opt_unsigned(key::PERMISSIONS)?,
+                rp_id: map.opt_text(key::RP_ID)?,
+            })
         })
     }
 }

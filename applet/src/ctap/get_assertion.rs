@@ -45,26 +45,26 @@ pub struct GetAssertionRequest {
 impl GetAssertionRequest {
     /// Decodes the CBOR parameters; keys are read in ascending order and the first failure wins.
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
-        let value = cbor::parse(params)?;
-        let map = IntMap::new(&value)?;
-        let rp_id = map.required(param::RP_ID)?.as_text()?.to_owned();
-        let client_data_hash = map.required(param::CLIENT_DATA_HASH)?.as_bytes()?.to_vec();
-        let allow_list = map
-            .get(param::ALLOW_LIST)
-            .map(CredentialDescriptor::decode_list)
-            .transpose()?;
-        let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
-        let options = Options::decode_param(map.get(param::OPTIONS))?;
-        let pin_uv_auth_param = map.opt_bytes(param::PIN_UV_AUTH_PARAM)?;
-        let pin_uv_auth_protocol = map.opt_unsigned(param::PIN_UV_AUTH_PROTOCOL)?;
-        Ok(Self {
-            rp_id,
-            client_data_hash,
-            allow_list,
-            extensions,
-            options,
-            pin_uv_auth_param,
-            pin_uv_auth_protocol,
+        IntMap::parse_with(params, |map| {
+            let rp_id = map.required(param::RP_ID)?.as_text()?.to_owned();
+            let client_data_hash = map.required(param::CLIENT_DATA_HASH)?.as_bytes()?.to_vec();
+            let allow_list = map
+                .get(param::ALLOW_LIST)
+                .map(CredentialDescriptor::decode_list)
+                .transpose()?;
+            let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
+            let options = Options::decode_param(map.get(param::OPTIONS))?;
+            let pin_uv_auth_param = map.opt_bytes(param::PIN_UV_AUTH_PARAM)?;
+            let pin_uv_auth_protocol = map.opt_unsigned(param::PIN_UV_AUTH_PROTOCOL)?;
+            Ok(Self {
+                rp_id,
+                client_data_hash,
+                allow_list,
+                extensions,
+                options,
+                pin_uv_auth_param,
+                pin_uv_auth_protocol,
+            })
         })
     }
 }

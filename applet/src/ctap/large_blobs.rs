@@ -27,7 +27,7 @@ use super::pin_uv_auth;
 use super::{Authenticator, to_usize};
 use crate::crypto::sha256;
 use crate::state::State;
-use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::cbor::{IntMap, Value};
 use ctap_types::permission;
 use ctap_types::{CtapError, CtapResult};
 
@@ -67,15 +67,15 @@ pub struct LargeBlobsRequest {
 impl LargeBlobsRequest {
     /// Decodes the CBOR parameters; a missing offset is CTAP2_ERR_MISSING_PARAMETER.
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
-        let value = cbor::parse(params)?;
-        let map = IntMap::new(&value)?;
-        Ok(Self {
-            get: map.opt_unsigned(key::GET)?,
-            set: map.opt_bytes(key::SET)?,
-            offset: map.required(key::OFFSET)?.as_unsigned()?,
-            length: map.opt_unsigned(key::LENGTH)?,
-            pin_uv_auth_param: map.opt_bytes(key::PIN_UV_AUTH_PARAM)?,
-            pin_uv_auth_protocol: map.opt_unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
+        IntMap::parse_with(params, |map| {
+            Ok(Self {
+                get: map.opt_unsigned(key::GET)?,
+                set: map.opt_bytes(key::SET)?,
+                offset: map.required(key::OFFSET)?.as_unsigned()?,
+                length: map.opt_unsigned(key::LENGTH)?,
+                pin_uv_auth_param: map.opt_bytes(key::PIN_UV_AUTH_PARAM)?,
+                pin_uv_auth_protocol: map.opt_unsigned(key::PIN_UV_AUTH_PROTOCOL)?,
+            })
         })
     }
 }

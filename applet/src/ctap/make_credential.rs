@@ -24,7 +24,7 @@ use crate::extensions::{
 use crate::profile::AttestationType;
 use crate::state::{ResidentCredential, State};
 use ctap_types::ExtensionId;
-use ctap_types::cbor::{self, IntMap, Value};
+use ctap_types::cbor::{IntMap, Value};
 use ctap_types::params::make_credential::request as param;
 use ctap_types::permission;
 use ctap_types::vocab::PUBLIC_KEY;
@@ -60,40 +60,40 @@ pub struct MakeCredentialRequest {
 impl MakeCredentialRequest {
     /// Decodes the CBOR parameters; keys are read in ascending order and the first failure wins.
     pub fn decode(params: &[u8]) -> CtapResult<Self> {
-        let value = cbor::parse(params)?;
-        let map = IntMap::new(&value)?;
-        let client_data_hash = map.required(param::CLIENT_DATA_HASH)?.as_bytes()?.to_vec();
-        let rp = RpEntity::decode(map.required(param::RP)?)?;
-        let user = UserEntity::decode(map.required(param::USER)?)?;
-        let pub_key_cred_params = map
-            .required(param::PUB_KEY_CRED_PARAMS)?
-            .as_array()?
-            .iter()
-            .map(CredentialParameters::decode)
-            .collect::<CtapResult<Vec<_>>>()?;
-        let exclude_list = match map.get(param::EXCLUDE_LIST) {
-            Some(v) => CredentialDescriptor::decode_list(v)?,
-            None => Vec::new(),
-        };
-        let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
-        let options = Options::decode_param(map.get(param::OPTIONS))?;
-        let pin_uv_auth_param = map.opt_bytes(param::PIN_UV_AUTH_PARAM)?;
-        let pin_uv_auth_protocol = map.opt_unsigned(param::PIN_UV_AUTH_PROTOCOL)?;
-        let enterprise_attestation = map.opt_unsigned(param::ENTERPRISE_ATTESTATION)?;
-        let attestation_formats_preference =
-            map.opt_text_list(param::ATTESTATION_FORMATS_PREFERENCE)?;
-        Ok(Self {
-            client_data_hash,
-            rp,
-            user,
-            pub_key_cred_params,
-            exclude_list,
-            extensions,
-            options,
-            pin_uv_auth_param,
-            pin_uv_auth_protocol,
-            enterprise_attestation,
-            attestation_formats_preference,
+        IntMap::parse_with(params, |map| {
+            let client_data_hash = map.required(param::CLIENT_DATA_HASH)?.as_bytes()?.to_vec();
+            let rp = RpEntity::decode(map.required(param::RP)?)?;
+            let user = UserEntity::decode(map.required(param::USER)?)?;
+            let pub_key_cred_params = map
+                .required(param::PUB_KEY_CRED_PARAMS)?
+                .as_array()?
+                .iter()
+                .map(CredentialParameters::decode)
+                .collect::<CtapResult<Vec<_>>>()?;
+            let exclude_list = match map.get(param::EXCLUDE_LIST) {
+                Some(v) => CredentialDescriptor::decode_list(v)?,
+                None => Vec::new(),
+            };
+            let extensions = decode_extensions(map.get(param::EXTENSIONS))?;
+            let options = Options::decode_param(map.get(param::OPTIONS))?;
+            let pin_uv_auth_param = map.opt_bytes(param::PIN_UV_AUTH_PARAM)?;
+            let pin_uv_auth_protocol = map.opt_unsigned(param::PIN_UV_AUTH_PROTOCOL)?;
+            let enterprise_attestation = map.opt_unsigned(param::ENTERPRISE_ATTESTATION)?;
+            let attestation_formats_preference =
+                map.opt_text_list(param::ATTESTATION_FORMATS_PREFERENCE)?;
+            Ok(Self {
+                client_data_hash,
+                rp,
+                user,
+                pub_key_cred_params,
+                exclude_list,
+                extensions,
+                options,
+                pin_uv_auth_param,
+                pin_uv_auth_protocol,
+                enterprise_attestation,
+                attestation_formats_preference,
+            })
         })
     }
 }

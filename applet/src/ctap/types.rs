@@ -2,7 +2,7 @@
 //! into types with the exact status codes of [`ctap_types::cbor`].
 
 use ctap_types::CtapResult;
-use ctap_types::cbor::{self, IntMap, TextMap, Value};
+use ctap_types::cbor::{IntMap, TextMap, Value};
 use ctap_types::params::subcommand_envelope as envelope;
 use ctap_types::vocab::OptionId;
 
@@ -199,21 +199,21 @@ impl<P> SubcommandRequest<P> {
         request: &[u8],
         read: impl FnOnce(u64, Option<&IntMap<'_>>) -> CtapResult<P>,
     ) -> CtapResult<Self> {
-        let value = cbor::parse(request)?;
-        let map = IntMap::new(&value)?;
-        let sub_command = map.required(envelope::SUBCOMMAND)?.as_unsigned()?;
-        let (sub_params, params_cbor) = match map.get(envelope::SUBCOMMAND_PARAMS) {
-            Some(v) => (Some(IntMap::new(v)?), Some(v.to_vec())),
-            None => (None, None),
-        };
-        let pin_uv_auth_protocol = map.opt_unsigned(envelope::PIN_UV_AUTH_PROTOCOL)?;
-        let pin_uv_auth_param = map.opt_bytes(envelope::PIN_UV_AUTH_PARAM)?;
-        Ok(Self {
-            sub_command,
-            params: read(sub_command, sub_params.as_ref())?,
-            params_cbor,
-            pin_uv_auth_protocol,
-            pin_uv_auth_param,
+        IntMap::parse_with(request, |map| {
+            let sub_command = map.required(envelope::SUBCOMMAND)?.as_unsigned()?;
+            let (sub_params, params_cbor) = match map.get(envelope::SUBCOMMAND_PARAMS) {
+                Some(v) => (Some(IntMap::new(v)?), Some(v.to_vec())),
+                None => (None, None),
+            };
+            let pin_uv_auth_protocol = map.opt_unsigned(envelope::PIN_UV_AUTH_PROTOCOL)?;
+            let pin_uv_auth_param = map.opt_bytes(envelope::PIN_UV_AUTH_PARAM)?;
+            Ok(Self {
+                sub_command,
+                params: read(sub_command, sub_params.as_ref())?,
+                params_cbor,
+                pin_uv_auth_protocol,
+                pin_uv_auth_param,
+            })
         })
     }
 }

@@ -25,6 +25,8 @@ mod host;
 
 pub use host::{CborError, check_canonical, decode, decode_prefix, diag, diag_bytes};
 
+use std::marker::PhantomData;
+
 use crate::error::{CtapError, CtapResult};
 use minicbor::Decoder;
 use minicbor::data::Type;
@@ -324,30 +326,76 @@ impl Value {
     }
 }
 
-/// A request map keyed by small unsigned integers (the CTAP2 command parameter maps, §6).
-pub struct IntMap<'a> {
-    entries: &'a [(Value, Value)],
+/// The key type of a [`KeyedMap`]: `u64` for the CTAP2 parameter maps, `str` for the WebAuthn
+/// dictionaries.
+pub trait MapKey {
+    /// What a look-up names the key with.
+    type Arg<'k>: Copy;
+
+    /// Whether the map key `key` is `arg`; keys of other CBOR types never are.
+    fn is(key: &Value, arg: Self::Arg<'_>) -> bool;
 }
 
-impl<'a> IntMap<'a> {
-    /// Reads a top-level request; a request that is not a map has the wrong type.
+impl MapKey for u64 {
+    type Arg<'k> = u64;
+
+    fn is(key: &Value, arg: u64) -> bool {
+        *key == Value::Unsigned(arg)
+    }
+}
+
+impl MapKey for str {
+    type Arg<'k> = &'k str;
+
+    fn is(key: &Value, arg: &str) -> bool {
+        matches!(key, Value::Text(t) if t == arg)
+    }
+}
+
+/// A CBOR map read member by member: [`IntMap`] or [`TextMap`].
+pub struct KeyedMap<'a, K: ?Sized> {
+    entries: &'a [(Value, Value)],
+    key: PhantomData<fn(&K)>,
+}
+
+impl<'a, K: MapKey + ?Sized> KeyedMap<'a, K> {
+    /// Reads a request or a dictionary; anything but a map has the wrong type.
     pub fn new(value: &'a Value) -> CtapResult<Self> {
         Ok(Self {
             entries: value.as_map()?,
+            key: PhantomData,
         })
     }
 
     /// The value under `key`, if present. Keys of other types are ignored.
-    pub fn get(&self, key: u64) -> Option<&'a Value> {
+    pub fn get(&self, key: K::Arg<'_>) -> Option<&'a Value> {
         self.entries
             .iter()
-            .find(|(k, _)| *k == Value::Unsigned(key))
+            .find(|(k, _)| K::is(k, key))
             .map(|(_, v)| v)
     }
 
-    /// A required parameter.
-    pub fn required(&self, key: u64) -> CtapResult<&'a Value> {
+    /// A required parameter or member: CTAP2_ERR_MISSING_PARAMETER when absent.
+    pub fn required(&self, key: K::Arg<'_>) -> CtapResult<&'a Value> {
         self.get(key).ok_or(CtapError::MissingParameter)
+    }
+}
+
+/// A request map keyed by small unsigned integers (the CTAP2 command parameter maps, §6).
+pub type IntMap<'a> = KeyedMap<'a, u64>;
+
+/// A map keyed by text strings (the WebAuthn dictionaries: rp, user, options, descriptors).
+pub type TextMap<'a> = KeyedMap<'a, str>;
+
+impl<'a> IntMap<'a> {
+    /// Parses a command's parameters (CTAP2 canonical CBOR, §8.1) as a map (§6) and reads them
+    /// with `read`: malformed CBOR and anything but a map fail before any parameter is read.
+    pub fn parse_with<T>(
+        params: &[u8],
+        read: impl FnOnce(&IntMap<'_>) -> CtapResult<T>,
+    ) -> CtapResult<T> {
+        let value = parse(params)?;
+        read(&IntMap::new(&value)?)
     }
 
     /// An optional unsigned parameter (pinUvAuthProtocol, subCommand, permissions...). Here and
@@ -390,32 +438,7 @@ impl<'a> IntMap<'a> {
     }
 }
 
-/// A map keyed by text strings (the WebAuthn dictionaries: rp, user, options, descriptors).
-pub struct TextMap<'a> {
-    entries: &'a [(Value, Value)],
-}
-
 impl<'a> TextMap<'a> {
-    /// Reads a dictionary; anything but a map has the wrong type.
-    pub fn new(value: &'a Value) -> CtapResult<Self> {
-        Ok(Self {
-            entries: value.as_map()?,
-        })
-    }
-
-    /// The value under `key`, if present. Keys of other types are ignored.
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.entries
-            .iter()
-            .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
-            .map(|(_, v)| v)
-    }
-
-    /// A required member.
-    pub fn required(&self, key: &str) -> CtapResult<&'a Value> {
-        self.get(key).ok_or(CtapError::MissingParameter)
-    }
-
     /// An optional text member (wrong type refused).
     pub fn opt_text(&self, key: &str) -> CtapResult<Option<&'a str>> {
         self.get(key).map(Value::as_text).transpose()
