@@ -105,6 +105,16 @@ fn uints(items: &[u64]) -> Value {
     Value::Array(items.iter().map(|&n| Value::Unsigned(n)).collect())
 }
 
+/// A map with text keys (options, certifications), each value through `value`.
+fn text_keyed_map<T: Copy>(entries: &BTreeMap<String, T>, value: impl Fn(T) -> Value) -> Value {
+    Value::Map(
+        entries
+            .iter()
+            .map(|(k, &v)| (Value::text(k.as_str()), value(v)))
+            .collect(),
+    )
+}
+
 /// The name CTAP 2.1 §6.4 gives getInfo member `key` (the name JSON renderings of the
 /// response use, e.g. MDS3's `authenticatorGetInfo`); `None` for a key §6.4 does not define.
 pub fn member_name(key: u8) -> Option<&'static str> {
@@ -173,13 +183,9 @@ impl AuthenticatorInfo {
         put(key::EXTENSIONS, self.extensions.as_deref().map(texts));
         put(
             key::OPTIONS,
-            self.options.as_ref().map(|o| {
-                Value::Map(
-                    o.iter()
-                        .map(|(k, &v)| (Value::text(k.as_str()), Value::Bool(v)))
-                        .collect(),
-                )
-            }),
+            self.options
+                .as_ref()
+                .map(|o| text_keyed_map(o, Value::Bool)),
         );
         let uint = |n: Option<u64>| n.map(Value::Unsigned);
         put(key::MAX_MSG_SIZE, uint(self.max_msg_size));
@@ -233,13 +239,9 @@ impl AuthenticatorInfo {
         put(key::UV_MODALITY, uint(self.uv_modality));
         put(
             key::CERTIFICATIONS,
-            self.certifications.as_ref().map(|c| {
-                Value::Map(
-                    c.iter()
-                        .map(|(k, &v)| (Value::text(k.as_str()), Value::Unsigned(v)))
-                        .collect(),
-                )
-            }),
+            self.certifications
+                .as_ref()
+                .map(|c| text_keyed_map(c, Value::Unsigned)),
         );
         put(
             key::REMAINING_DISCOVERABLE_CREDENTIALS,
@@ -270,26 +272,16 @@ impl AuthenticatorInfo {
         let map = value
             .as_map()
             .map_err(|_| InfoError::Invalid("(response)"))?;
-        let get = |k: u8| {
-            map.iter()
-                .find(|(key, _)| *key == Value::Unsigned(u64::from(k)))
-                .map(|(_, v)| v)
-        };
-        let uint = |k: u8, name: &'static str| member(get(k), name, unsigned);
-        let uint_list = |k: u8, name: &'static str| member(get(k), name, |v| list(v, unsigned));
-        let text_list = |k: u8, name: &'static str| member(get(k), name, |v| list(v, text));
-        let versions =
-            text_list(key::VERSIONS, "versions")?.ok_or(InfoError::Missing("versions"))?;
-        let aaguid = get(key::AAGUID)
-            .ok_or(InfoError::Missing("aaguid"))?
-            .as_bytes()
-            .ok()
-            .and_then(|b| <[u8; 16]>::try_from(b).ok())
-            .ok_or(InfoError::Invalid("aaguid"))?;
-        let options = member(get(key::OPTIONS), "options", |v| {
-            text_keyed(v, |b| b.as_bool().ok())
-        })?;
-        let algorithms = member(get(key::ALGORITHMS), "algorithms", |v| {
+        let uint = |k: u8| member(map, k, unsigned);
+        let uint_list = |k: u8| member(map, k, |v| list(v, unsigned));
+        let text_list = |k: u8| member(map, k, |v| list(v, text));
+        let versions = text_list(key::VERSIONS)?.ok_or(InfoError::Missing("versions"))?;
+        let aaguid = member(map, key::AAGUID, |v| {
+            <[u8; 16]>::try_from(v.as_bytes().ok()?).ok()
+        })?
+        .ok_or(InfoError::Missing("aaguid"))?;
+        let options = member(map, key::OPTIONS, |v| text_keyed(v, |b| b.as_bool().ok()))?;
+        let algorithms = member(map, key::ALGORITHMS, |v| {
             list(v, |entry| {
                 let alg = entry.get_text("alg")?.as_int().ok()?;
                 let type_ = entry.get_text("type")?.as_text().ok()?;
@@ -299,51 +291,29 @@ impl AuthenticatorInfo {
                 })
             })
         })?;
-        let certifications = member(get(key::CERTIFICATIONS), "certifications", |v| {
-            text_keyed(v, unsigned)
-        })?;
+        let certifications = member(map, key::CERTIFICATIONS, |v| text_keyed(v, unsigned))?;
         Ok(Self {
             versions,
-            extensions: text_list(key::EXTENSIONS, "extensions")?,
+            extensions: text_list(key::EXTENSIONS)?,
             aaguid,
             options,
-            max_msg_size: uint(key::MAX_MSG_SIZE, "maxMsgSize")?,
-            pin_uv_auth_protocols: uint_list(key::PIN_UV_AUTH_PROTOCOLS, "pinUvAuthProtocols")?,
-            max_credential_count_in_list: uint(
-                key::MAX_CREDENTIAL_COUNT_IN_LIST,
-                "maxCredentialCountInList",
-            )?,
-            max_credential_id_length: uint(key::MAX_CREDENTIAL_ID_LENGTH, "maxCredentialIdLength")?,
-            transports: text_list(key::TRANSPORTS, "transports")?,
+            max_msg_size: uint(key::MAX_MSG_SIZE)?,
+            pin_uv_auth_protocols: uint_list(key::PIN_UV_AUTH_PROTOCOLS)?,
+            max_credential_count_in_list: uint(key::MAX_CREDENTIAL_COUNT_IN_LIST)?,
+            max_credential_id_length: uint(key::MAX_CREDENTIAL_ID_LENGTH)?,
+            transports: text_list(key::TRANSPORTS)?,
             algorithms,
-            max_serialized_large_blob_array: uint(
-                key::MAX_SERIALIZED_LARGE_BLOB_ARRAY,
-                "maxSerializedLargeBlobArray",
-            )?,
-            force_pin_change: member(get(key::FORCE_PIN_CHANGE), "forcePINChange", |v| {
-                v.as_bool().ok()
-            })?,
-            min_pin_length: uint(key::MIN_PIN_LENGTH, "minPINLength")?,
-            firmware_version: uint(key::FIRMWARE_VERSION, "firmwareVersion")?,
-            max_cred_blob_length: uint(key::MAX_CRED_BLOB_LENGTH, "maxCredBlobLength")?,
-            max_rpids_for_set_min_pin_length: uint(
-                key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH,
-                "maxRPIDsForSetMinPINLength",
-            )?,
-            preferred_platform_uv_attempts: uint(
-                key::PREFERRED_PLATFORM_UV_ATTEMPTS,
-                "preferredPlatformUvAttempts",
-            )?,
-            uv_modality: uint(key::UV_MODALITY, "uvModality")?,
+            max_serialized_large_blob_array: uint(key::MAX_SERIALIZED_LARGE_BLOB_ARRAY)?,
+            force_pin_change: member(map, key::FORCE_PIN_CHANGE, |v| v.as_bool().ok())?,
+            min_pin_length: uint(key::MIN_PIN_LENGTH)?,
+            firmware_version: uint(key::FIRMWARE_VERSION)?,
+            max_cred_blob_length: uint(key::MAX_CRED_BLOB_LENGTH)?,
+            max_rpids_for_set_min_pin_length: uint(key::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH)?,
+            preferred_platform_uv_attempts: uint(key::PREFERRED_PLATFORM_UV_ATTEMPTS)?,
+            uv_modality: uint(key::UV_MODALITY)?,
             certifications,
-            remaining_discoverable_credentials: uint(
-                key::REMAINING_DISCOVERABLE_CREDENTIALS,
-                "remainingDiscoverableCredentials",
-            )?,
-            vendor_prototype_config_commands: uint_list(
-                key::VENDOR_PROTOTYPE_CONFIG_COMMANDS,
-                "vendorPrototypeConfigCommands",
-            )?,
+            remaining_discoverable_credentials: uint(key::REMAINING_DISCOVERABLE_CREDENTIALS)?,
+            vendor_prototype_config_commands: uint_list(key::VENDOR_PROTOTYPE_CONFIG_COMMANDS)?,
         })
     }
 }
@@ -351,14 +321,17 @@ impl AuthenticatorInfo {
 // The readers of `from_value`: each answers `None` for a value of another shape, which
 // `member` reports as `InfoError::Invalid` naming the member.
 
-/// An optional member read by `read`.
+/// Member `key` of the response map if present, read by `read`; an error names the member as
+/// §6.4 does ([`member_name`]).
 fn member<T>(
-    value: Option<&Value>,
-    name: &'static str,
+    map: &[(Value, Value)],
+    key: u8,
     read: impl Fn(&Value) -> Option<T>,
 ) -> Result<Option<T>, InfoError> {
-    value
-        .map(|v| read(v).ok_or(InfoError::Invalid(name)))
+    let name = member_name(key).unwrap_or("(unknown member)");
+    map.iter()
+        .find(|(k, _)| *k == Value::Unsigned(u64::from(key)))
+        .map(|(_, v)| read(v).ok_or(InfoError::Invalid(name)))
         .transpose()
 }
 
