@@ -235,6 +235,32 @@ pub struct ProfileOptions {
     pub ep: bool,
 }
 
+impl ProfileOptions {
+    /// Whether the profile turns option `id` on (`false` for the options it has no field for:
+    /// plat, up, uv, bioEnroll...).
+    pub fn is_on(&self, id: OptionId) -> bool {
+        match id {
+            OptionId::Rk => self.rk,
+            OptionId::ClientPin => self.client_pin,
+            OptionId::PinUvAuthToken => self.pin_uv_auth_token,
+            OptionId::CredMgmt => self.cred_mgmt,
+            OptionId::CredentialMgmtPreview => self.credential_mgmt_preview,
+            OptionId::LargeBlobs => self.large_blobs,
+            OptionId::SetMinPinLength => self.set_min_pin_length,
+            OptionId::MakeCredUvNotRqd => self.make_cred_uv_not_rqd,
+            OptionId::AlwaysUv => self.always_uv,
+            OptionId::AuthnrCfg => self.authnr_cfg,
+            OptionId::Ep => self.ep,
+            _ => false,
+        }
+    }
+
+    /// The first of `ids` the profile turns on.
+    fn first_on(&self, ids: &[OptionId]) -> Option<OptionId> {
+        ids.iter().copied().find(|&id| self.is_on(id))
+    }
+}
+
 impl Default for ProfileOptions {
     /// What a Microsoft-compatible CTAP 2.0 card has: discoverable credentials and a PIN.
     fn default() -> Self {

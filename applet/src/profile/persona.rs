@@ -27,6 +27,27 @@ use serde::{Deserialize, Serialize};
 
 use super::{Profile, ProfileError, contactless_atr};
 
+/// `From` both ways between a document enum and the `apdu` enum it spells, variant for variant.
+macro_rules! same_variants {
+    ($ours:ident, apdu::$theirs:ident, [$($variant:ident),+]) => {
+        impl From<$ours> for apdu::$theirs {
+            fn from(value: $ours) -> Self {
+                match value {
+                    $($ours::$variant => Self::$variant,)+
+                }
+            }
+        }
+
+        impl From<apdu::$theirs> for $ours {
+            fn from(value: apdu::$theirs) -> Self {
+                match value {
+                    $(apdu::$theirs::$variant => Self::$variant,)+
+                }
+            }
+        }
+    };
+}
+
 /// A short command whose Le is too small: the document's spelling of [`apdu::WrongLe`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeRule {
@@ -39,23 +60,7 @@ pub enum LeRule {
     Correct,
 }
 
-impl From<LeRule> for apdu::WrongLe {
-    fn from(rule: LeRule) -> Self {
-        match rule {
-            LeRule::Chain => Self::Chain,
-            LeRule::Correct => Self::Correct,
-        }
-    }
-}
-
-impl From<apdu::WrongLe> for LeRule {
-    fn from(rule: apdu::WrongLe) -> Self {
-        match rule {
-            apdu::WrongLe::Chain => Self::Chain,
-            apdu::WrongLe::Correct => Self::Correct,
-        }
-    }
-}
+same_variants!(LeRule, apdu::WrongLe, [Chain, Correct]);
 
 /// GET RESPONSE's classes: the document's spelling of [`apdu::GetResponseCla`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,23 +74,11 @@ pub enum GetResponseClass {
     InterindustryOnly,
 }
 
-impl From<GetResponseClass> for apdu::GetResponseCla {
-    fn from(class: GetResponseClass) -> Self {
-        match class {
-            GetResponseClass::Any => Self::Any,
-            GetResponseClass::InterindustryOnly => Self::InterindustryOnly,
-        }
-    }
-}
-
-impl From<apdu::GetResponseCla> for GetResponseClass {
-    fn from(class: apdu::GetResponseCla) -> Self {
-        match class {
-            apdu::GetResponseCla::Any => Self::Any,
-            apdu::GetResponseCla::InterindustryOnly => Self::InterindustryOnly,
-        }
-    }
-}
+same_variants!(
+    GetResponseClass,
+    apdu::GetResponseCla,
+    [Any, InterindustryOnly]
+);
 
 /// Overrides of a profile's interface, each `None` when the profile's value stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,23 +327,26 @@ mod tests {
 
     #[test]
     fn invalid_combinations_are_refused_naming_the_field() {
-        let err = Profile::generic()
-            .with_persona(&persona(&["short-only", "chunk=4096"]))
-            .expect_err("short-only with big chunks");
-        assert_eq!(err.field, "max_response_chunk");
-        let err = Profile::generic()
-            .with_persona(&persona(&["buffer=100"]))
-            .expect_err("buffer below maxMsgSize");
-        assert_eq!(err.field, "max_command_data");
         let c2300 = Profile::builtin("hid-crescendo-c2300").expect("built in");
-        let err = c2300
-            .with_persona(&persona(&["budget=100"]))
-            .expect_err("status updates on a CTAP 2.0 card");
-        assert_eq!(err.field, "processing_budget_ms");
-        let err = Profile::generic()
-            .with_persona(&persona(&["delay=60001"]))
-            .expect_err("too slow");
-        assert_eq!(err.field, "processing_delay_ms");
+        for (profile, quirks, field) in [
+            // Short-only with big chunks.
+            (
+                Profile::generic(),
+                &["short-only", "chunk=4096"][..],
+                "max_response_chunk",
+            ),
+            // A buffer below maxMsgSize.
+            (Profile::generic(), &["buffer=100"], "max_command_data"),
+            // Status updates on a CTAP 2.0 card.
+            (c2300, &["budget=100"], "processing_budget_ms"),
+            // Too slow.
+            (Profile::generic(), &["delay=60001"], "processing_delay_ms"),
+        ] {
+            let err = profile
+                .with_persona(&persona(quirks))
+                .expect_err("an invalid combination");
+            assert_eq!(err.field, field, "{quirks:?}");
+        }
     }
 
     #[test]

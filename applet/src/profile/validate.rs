@@ -10,8 +10,8 @@
 
 use super::schema::ProfileDocument;
 use super::{
-    Aaguid, Algorithm, ExtensionId, PinProtocol, Profile, ProfileError, Transport, Version,
-    contactless_atr, format_hex_spaced, info_key,
+    Aaguid, Algorithm, ExtensionId, OptionId, PinProtocol, Profile, ProfileError, Transport,
+    Version, contactless_atr, format_hex_spaced, info_key,
 };
 use crate::crypto::CREDENTIAL_ID_LEN;
 
@@ -339,19 +339,19 @@ impl Profile {
 
     fn check_options(&self) -> Result<(), (&'static str, String)> {
         let o = &self.options;
-        let ctap21_only = [
-            ("pinUvAuthToken", o.pin_uv_auth_token),
-            ("credMgmt", o.cred_mgmt),
-            ("largeBlobs", o.large_blobs),
-            ("setMinPINLength", o.set_min_pin_length),
-            ("makeCredUvNotRqd", o.make_cred_uv_not_rqd),
-            ("alwaysUv", o.always_uv),
-            ("authnrCfg", o.authnr_cfg),
-            ("ep", o.ep),
-        ];
         if !self.is_ctap21() {
-            if let Some((name, _)) = ctap21_only.iter().find(|(_, on)| *on) {
-                return Err(("options", format!("{name} is CTAP 2.1: list FIDO_2_1")));
+            let ctap21_only = o.first_on(&[
+                OptionId::PinUvAuthToken,
+                OptionId::CredMgmt,
+                OptionId::LargeBlobs,
+                OptionId::SetMinPinLength,
+                OptionId::MakeCredUvNotRqd,
+                OptionId::AlwaysUv,
+                OptionId::AuthnrCfg,
+                OptionId::Ep,
+            ]);
+            if let Some(id) = ctap21_only {
+                return Err(("options", format!("{id} is CTAP 2.1: list FIDO_2_1")));
             }
         }
         if o.credential_mgmt_preview && !self.lists_version(Version::Fido21Pre) {
@@ -366,19 +366,19 @@ impl Profile {
                 "a CTAP 2.1 card with clientPin has pinUvAuthToken (CTAP 2.1 §6.4)".into(),
             ));
         }
-        let needs_pin = [
-            ("pinUvAuthToken", o.pin_uv_auth_token),
-            ("credMgmt", o.cred_mgmt),
-            ("credentialMgmtPreview", o.credential_mgmt_preview),
-            ("authnrCfg", o.authnr_cfg),
-            ("alwaysUv", o.always_uv),
-            ("setMinPINLength", o.set_min_pin_length),
-        ];
         if !o.client_pin {
-            if let Some((name, _)) = needs_pin.iter().find(|(_, on)| *on) {
+            let needs_pin = o.first_on(&[
+                OptionId::PinUvAuthToken,
+                OptionId::CredMgmt,
+                OptionId::CredentialMgmtPreview,
+                OptionId::AuthnrCfg,
+                OptionId::AlwaysUv,
+                OptionId::SetMinPinLength,
+            ]);
+            if let Some(id) = needs_pin {
                 return Err((
                     "options",
-                    format!("{name} needs user verification, which a card has only with clientPin"),
+                    format!("{id} needs user verification, which a card has only with clientPin"),
                 ));
             }
         }
