@@ -46,22 +46,20 @@ impl MakeCredentialExtensions {
     /// known extension with a value of the wrong type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE;
     /// `largeBlobKey: false` is CTAP2_ERR_INVALID_OPTION (§12.3).
     pub fn decode(entries: &[(String, Value)]) -> CtapResult<Self> {
-        let mut out = Self::default();
-        for (id, value) in entries {
-            match ExtensionId::parse(id) {
-                Some(ExtensionId::HmacSecret) => out.hmac_secret = value.as_bool()?,
-                Some(ExtensionId::CredProtect) => {
+        read_inputs(entries, |out: &mut Self, id, value| {
+            match id {
+                ExtensionId::HmacSecret => out.hmac_secret = value.as_bool()?,
+                ExtensionId::CredProtect => {
                     out.cred_protect = CredProtect::from_input(value.as_unsigned()?)
                 }
-                Some(ExtensionId::CredBlob) => out.cred_blob = Some(value.as_bytes()?.to_vec()),
-                Some(ExtensionId::LargeBlobKey) => {
+                ExtensionId::CredBlob => out.cred_blob = Some(value.as_bytes()?.to_vec()),
+                ExtensionId::LargeBlobKey => {
                     out.large_blob_key = large_blob_key::decode_input(value)?
                 }
-                Some(ExtensionId::MinPinLength) => out.min_pin_length = value.as_bool()?,
-                _ => {}
+                ExtensionId::MinPinLength => out.min_pin_length = value.as_bool()?,
             }
-        }
-        Ok(out)
+            Ok(())
+        })
     }
 }
 
@@ -80,21 +78,34 @@ impl GetAssertionExtensions {
     /// Reads the inputs; errors as for [`MakeCredentialExtensions::decode`], plus the
     /// hmac-secret input's own (§12.5).
     pub fn decode(entries: &[(String, Value)]) -> CtapResult<Self> {
-        let mut out = Self::default();
-        for (id, value) in entries {
-            match ExtensionId::parse(id) {
-                Some(ExtensionId::HmacSecret) => {
-                    out.hmac_secret = Some(HmacSecretInput::decode(value)?)
-                }
-                Some(ExtensionId::CredBlob) => out.cred_blob = value.as_bool()?,
-                Some(ExtensionId::LargeBlobKey) => {
+        read_inputs(entries, |out: &mut Self, id, value| {
+            match id {
+                ExtensionId::HmacSecret => out.hmac_secret = Some(HmacSecretInput::decode(value)?),
+                ExtensionId::CredBlob => out.cred_blob = value.as_bool()?,
+                ExtensionId::LargeBlobKey => {
                     out.large_blob_key = large_blob_key::decode_input(value)?
                 }
-                _ => {}
+                // No getAssertion input (§12.1, §12.4: makeCredential only).
+                ExtensionId::CredProtect | ExtensionId::MinPinLength => {}
             }
-        }
-        Ok(out)
+            Ok(())
+        })
     }
+}
+
+/// Reads a command's extension inputs into `T` with `read`, entry by entry in request order
+/// (the first error wins); identifiers this build does not know are skipped.
+fn read_inputs<T: Default>(
+    entries: &[(String, Value)],
+    mut read: impl FnMut(&mut T, ExtensionId, &Value) -> CtapResult<()>,
+) -> CtapResult<T> {
+    let mut out = T::default();
+    for (id, value) in entries {
+        if let Some(id) = ExtensionId::parse(id) {
+            read(&mut out, id, value)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Collects extension outputs for the authenticator data.
