@@ -56,7 +56,6 @@ fn item(d: &mut minicbor::Decoder<'_>, depth: usize) -> Result<Value, CborError>
     let at = d.position();
     let err = |e: minicbor::decode::Error| malformed(at, e);
     Ok(match d.datatype().map_err(err)? {
-        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Value::Unsigned(d.u64().map_err(err)?),
         Type::I8 | Type::I16 | Type::I32 | Type::I64 | Type::Int => {
             let n = i128::from(d.int().map_err(err)?);
             match u64::try_from(n) {
@@ -66,18 +65,6 @@ fn item(d: &mut minicbor::Decoder<'_>, depth: usize) -> Result<Value, CborError>
                 ),
             }
         }
-        Type::Bytes => Value::Bytes(d.bytes().map_err(err)?.to_vec()),
-        Type::String => Value::Text(d.str().map_err(err)?.to_owned()),
-        Type::Bool => Value::Bool(d.bool().map_err(err)?),
-        Type::Null => {
-            d.null().map_err(err)?;
-            Value::Null
-        }
-        Type::Undefined => {
-            d.undefined().map_err(err)?;
-            Value::Undefined
-        }
-        Type::Simple => Value::Simple(d.simple().map_err(err)?),
         ty @ (Type::F16 | Type::F32 | Type::F64) => Value::Float(super::float(d, ty).map_err(err)?),
         Type::Tag => {
             let tag = d.tag().map_err(err)?;
@@ -104,7 +91,10 @@ fn item(d: &mut minicbor::Decoder<'_>, depth: usize) -> Result<Value, CborError>
         Type::BytesIndef | Type::StringIndef | Type::ArrayIndef | Type::MapIndef => {
             return Err(CborError::Indefinite(at));
         }
-        other => return Err(malformed(at, format!("unexpected {other}"))),
+        other => match super::scalar(d, other) {
+            Some(value) => value.map_err(err)?,
+            None => return Err(malformed(at, format!("unexpected {other}"))),
+        },
     })
 }
 

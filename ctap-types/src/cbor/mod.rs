@@ -87,19 +87,28 @@ pub fn parse(bytes: &[u8]) -> CtapResult<Value> {
     Ok(value)
 }
 
+/// The items the card's parser and the host's [`decode`] read alike, the next item being of
+/// type `ty`: unsigned integers, byte and text strings, booleans, null, undefined and simple
+/// values. `None` for the other types, which each parser reads its own way.
+pub(crate) fn scalar(
+    d: &mut Decoder<'_>,
+    ty: Type,
+) -> Option<Result<Value, minicbor::decode::Error>> {
+    Some(match ty {
+        Type::U8 | Type::U16 | Type::U32 | Type::U64 => d.u64().map(Value::Unsigned),
+        Type::Bytes => d.bytes().map(|b| Value::Bytes(b.to_vec())),
+        Type::String => d.str().map(|s| Value::Text(s.to_owned())),
+        Type::Bool => d.bool().map(Value::Bool),
+        Type::Null => d.null().map(|()| Value::Null),
+        Type::Undefined => d.undefined().map(|()| Value::Undefined),
+        Type::Simple => d.simple().map(Value::Simple),
+        _ => return None,
+    })
+}
+
 fn parse_item(d: &mut Decoder<'_>, depth: usize) -> CtapResult<Value> {
     let bad = |_| CtapError::InvalidCbor;
     let value = match d.datatype().map_err(bad)? {
-        Type::Bool => Value::Bool(d.bool().map_err(bad)?),
-        Type::Null => {
-            d.null().map_err(bad)?;
-            Value::Null
-        }
-        Type::Undefined => {
-            d.undefined().map_err(bad)?;
-            Value::Undefined
-        }
-        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Value::Unsigned(d.u64().map_err(bad)?),
         Type::I8 | Type::I16 | Type::I32 | Type::I64 | Type::Int => {
             let n = i128::from(d.int().map_err(bad)?);
             if n >= 0 {
@@ -118,9 +127,6 @@ fn parse_item(d: &mut Decoder<'_>, depth: usize) -> CtapResult<Value> {
             }
             Value::Float(f)
         }
-        Type::Simple => Value::Simple(d.simple().map_err(bad)?),
-        Type::Bytes => Value::Bytes(d.bytes().map_err(bad)?.to_vec()),
-        Type::String => Value::Text(d.str().map_err(bad)?.to_owned()),
         Type::Array => {
             let len = d.array().map_err(bad)?.ok_or(CtapError::InvalidCbor)?;
             let depth = nested(depth)?;
@@ -159,6 +165,10 @@ fn parse_item(d: &mut Decoder<'_>, depth: usize) -> CtapResult<Value> {
         | Type::Tag
         | Type::Break
         | Type::Unknown(_) => return Err(CtapError::InvalidCbor),
+        // Unsigned integers, strings, booleans, null, undefined, simple values.
+        other => scalar(d, other)
+            .ok_or(CtapError::InvalidCbor)?
+            .map_err(bad)?,
     };
     Ok(value)
 }
