@@ -92,6 +92,17 @@ class Slot:
     reader: str
 
 
+def slot_lock_path(index: int) -> Path:
+    """The file lock that leases vpcd slot `index`, shared with the Rust harness
+    (tests/src/lib.rs, `slot_lock_path`). It lives in the stack's state directory
+    (STACK_STATE_DIR, as scripts/stack.sh uses it), which /work/shared/e2e/iso.sh and the like
+    make private to each namespace: runs beside their own pcscd do not wait for each other's
+    slots, while runs on one stack still share the locks."""
+    directory = Path(os.environ.get("STACK_STATE_DIR") or Path(tempfile.gettempdir()) / "vcard-stack")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"vcard-e2e-slot{index}.lock"
+
+
 @pytest.fixture
 def slot(pcsc_context):
     """Leases a vpcd slot (file lock shared with the Rust harness). A slot whose reader already
@@ -100,8 +111,7 @@ def slot(pcsc_context):
     while True:
         foreign = []
         for index in (1, 0):
-            path = Path(tempfile.gettempdir()) / f"vcard-e2e-slot{index}.lock"
-            handle = open(path, "a")
+            handle = open(slot_lock_path(index), "a")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -19,8 +19,8 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 
 from conftest import (
-    ES256, Control, _bridge_binary, cdh, connect, open_device, start_bridge, stop_bridge,
-    transmit, user, wait_for_card,
+    ES256, Control, _bridge_binary, cdh, connect, open_device, slot_lock_path, start_bridge,
+    stop_bridge, transmit, user, wait_for_card,
 )
 
 SELECT_FIDO = "00A4040008A0000006472F000100"
@@ -339,13 +339,11 @@ def test_a_second_bridge_refuses_a_live_socket_and_a_file(pcsc_context, controll
 def both_slots(pcsc_context):
     """Leases both vpcd slots (the harness's file locks), for a bridge serving two cards."""
     import fcntl
-    import tempfile
-    from pathlib import Path
 
     handles = []
     deadline = time.monotonic() + 300
     for index in (0, 1):
-        handle = open(Path(tempfile.gettempdir()) / f"vcard-e2e-slot{index}.lock", "a")
+        handle = open(slot_lock_path(index), "a")
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

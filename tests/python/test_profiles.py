@@ -15,13 +15,14 @@ import json
 import re
 import signal
 import subprocess
-import tempfile
 import time
 import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import _bridge_binary, open_device, start_bridge, stop_bridge, wait_for_card
+from conftest import (
+    _bridge_binary, open_device, slot_lock_path, start_bridge, stop_bridge, wait_for_card,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from fido2.ctap import CtapError
@@ -282,7 +283,7 @@ def _lease_both_slots(pcsc_context):
     while True:
         handles = {}
         for index in (0, 1):
-            handle = open(Path(tempfile.gettempdir()) / f"vcard-e2e-slot{index}.lock", "a")
+            handle = open(slot_lock_path(index), "a")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -105,6 +105,25 @@ pub fn stack_bridge(extra: &[&str]) -> Option<(pcsc::Context, Slot, BridgeProces
     Some((ctx, slot, bridge))
 }
 
+/// The file lock that leases vpcd slot `index`, shared with the Python suites
+/// (tests/python/conftest.py, `slot_lock_path`). It lives in the stack's state directory
+/// (`STACK_STATE_DIR`, as scripts/stack.sh uses it), which /work/shared/e2e/iso.sh and the like
+/// make private to each namespace: runs beside their own pcscd do not wait for each other's
+/// slots, while runs on one stack still share the locks.
+pub fn slot_lock_path(index: u8) -> PathBuf {
+    let dir = std::env::var_os("STACK_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("vcard-stack"));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!(
+            "cannot create the stack state directory {}: {e}",
+            dir.display()
+        );
+    }
+    dir.join(format!("vcard-e2e-slot{index}.lock"))
+}
+
 /// One vpcd slot, held exclusively while this value lives.
 pub struct Slot {
     pub index: u8,
@@ -122,7 +141,7 @@ impl Slot {
         loop {
             let mut foreign = Vec::new();
             for index in [1u8, 0] {
-                let path = std::env::temp_dir().join(format!("vcard-e2e-slot{index}.lock"));
+                let path = slot_lock_path(index);
                 let file = match File::options()
                     .create(true)
                     .truncate(false)
