@@ -104,6 +104,42 @@ def slot_lock_path(index: int) -> Path:
 
 
 @pytest.fixture
+def both_slots(pcsc_context):
+    """Leases both vpcd slots, for a bridge serving two cards. All or nothing: a partial lease
+    is released before retrying, so two such tests (or one and a single-slot lease) cannot
+    deadlock."""
+    deadline = time.monotonic() + 300
+    while True:
+        handles = []
+        for index in (0, 1):
+            handle = open(slot_lock_path(index), "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                break
+            handles.append(handle)
+        if len(handles) == 2:
+            break
+        for handle in handles:
+            handle.close()
+        if time.monotonic() > deadline:
+            pytest.fail("both vpcd slots did not become free in 5 minutes")
+        time.sleep(0.05)
+    try:
+        for index in (0, 1):
+            try:
+                wait_for_card(f"Virtual PCD 00 {index:02d}", present=False, timeout_s=2)
+            except TimeoutError:
+                pytest.fail(f"slot {index} holds a card the tests did not put there; "
+                            "stop the other bridge (scripts/down.sh)")
+        yield
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+@pytest.fixture
 def slot(pcsc_context):
     """Leases a vpcd slot (file lock shared with the Rust harness). A slot whose reader already
     holds a card the tests did not put there (scripts/up.sh's bridge) is left alone."""

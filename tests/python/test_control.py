@@ -19,7 +19,7 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 
 from conftest import (
-    ES256, Control, _bridge_binary, cdh, connect, open_device, slot_lock_path, start_bridge,
+    ES256, Control, _bridge_binary, cdh, connect, open_device, start_bridge,
     stop_bridge, transmit, user, wait_for_card,
 )
 
@@ -333,37 +333,6 @@ def test_a_second_bridge_refuses_a_live_socket_and_a_file(pcsc_context, controll
         assert out.returncode == 1, out.stderr
         assert "--control" in out.stderr
     assert ctl.ok("status")["present"] is True, "the live bridge is untouched"
-
-
-@pytest.fixture
-def both_slots(pcsc_context):
-    """Leases both vpcd slots (the harness's file locks), for a bridge serving two cards."""
-    import fcntl
-
-    handles = []
-    deadline = time.monotonic() + 300
-    for index in (0, 1):
-        handle = open(slot_lock_path(index), "a")
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail("the vpcd slots did not become free in 5 minutes")
-                time.sleep(0.05)
-        handles.append(handle)
-    try:
-        for index in (0, 1):
-            try:
-                wait_for_card(f"Virtual PCD 00 {index:02d}", present=False,
-                              timeout_s=2)
-            except TimeoutError:
-                pytest.skip(f"slot {index} holds a card the tests did not put there")
-        yield
-    finally:
-        for handle in handles:
-            handle.close()
 
 
 def test_several_cards_each_command_names_its_slot(pcsc_context, both_slots, tmp_path):

@@ -9,19 +9,17 @@ card follows CTAP 2.0 PIN rules with python-fido2's ClientPin; the generic card 
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import re
 import signal
 import subprocess
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import (
-    _bridge_binary, open_device, slot_lock_path, start_bridge, stop_bridge, wait_for_card,
+    _bridge_binary, open_device, start_bridge, stop_bridge, wait_for_card,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -274,48 +272,6 @@ def test_get_info_matches_the_metadata_statement(profile_id, pcsc_context, slot,
         elif isinstance(got, dict):
             got = dict(got)
         assert got == declared.get(member, absent), f"{profile_id}: getInfo {member}"
-
-
-def _lease_both_slots(pcsc_context):
-    """Both vpcd slots, with the harness's file locks (tests/src/lib.rs, conftest.py). All or
-    nothing: a partial lease is released before retrying, so two such tests cannot deadlock."""
-    deadline = time.monotonic() + 300
-    while True:
-        handles = {}
-        for index in (0, 1):
-            handle = open(slot_lock_path(index), "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                break
-            handles[index] = handle
-        if len(handles) == 2:
-            for index in (0, 1):
-                try:
-                    wait_for_card(f"Virtual PCD 00 {index:02d}", present=False,
-                                  timeout_s=2)
-                except TimeoutError:
-                    for h in handles.values():
-                        h.close()
-                    pytest.fail(f"slot {index} holds a card the tests did not put there; "
-                                "stop the other bridge (scripts/down.sh)")
-            return handles
-        for h in handles.values():
-            h.close()
-        if time.monotonic() > deadline:
-            pytest.fail("both vpcd slots did not become free in 5 minutes")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def both_slots(pcsc_context):
-    handles = _lease_both_slots(pcsc_context)
-    try:
-        yield
-    finally:
-        for handle in handles.values():
-            handle.close()
 
 
 def test_two_cards_at_once_are_independent(pcsc_context, both_slots, tmp_path):
