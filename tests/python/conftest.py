@@ -103,6 +103,17 @@ def slot_lock_path(index: int) -> Path:
     return directory / f"vcard-e2e-slot{index}.lock"
 
 
+def try_lock_slot(index: int):
+    """The open, locked lease file of slot `index`, or None when another run holds it."""
+    handle = open(slot_lock_path(index), "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 @pytest.fixture
 def both_slots(pcsc_context):
     """Leases both vpcd slots, for a bridge serving two cards. All or nothing: a partial lease
@@ -112,11 +123,8 @@ def both_slots(pcsc_context):
     while True:
         handles = []
         for index in (0, 1):
-            handle = open(slot_lock_path(index), "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
+            handle = try_lock_slot(index)
+            if handle is None:
                 break
             handles.append(handle)
         if len(handles) == 2:
@@ -147,11 +155,8 @@ def slot(pcsc_context):
     while True:
         foreign = []
         for index in (1, 0):
-            handle = open(slot_lock_path(index), "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
+            handle = try_lock_slot(index)
+            if handle is None:
                 continue
             reader = f"Virtual PCD 00 {index:02d}"
             try:
